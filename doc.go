@@ -1,0 +1,7 @@
+// Package imgutil is the contract shared by every image backend: the Image
+// interface, image and index options, media types, history normalization and
+// the errors callers match with errors.Is and errors.As.
+//
+// The backends live in sub-packages: local (a Docker daemon), remote (an OCI
+// registry) and layout (an OCI image layout on disk, with layout/sparse).
+package imgutil

@@ -1,0 +1,158 @@
+package layer
+
+import (
+	"compress/gzip"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+)
+
+// File is a v1.Layer read from a file on disk, plain or gzip tar. Its diffID
+// and uncompressed size come from the one read FromFile makes; the digest of
+// a plain file's gzip form is computed only if asked for, once.
+type File struct {
+	path      string
+	info      Info
+	mediaType types.MediaType
+
+	// mu guards the memoized gzip digest of a plain file.
+	mu         sync.Mutex
+	gzDigest   v1.Hash
+	gzSize     int64
+	gzComputed bool
+}
+
+var _ v1.Layer = (*File)(nil)
+
+// FromFile scans the file at path once and returns it as a layer of
+// mediaType (a gzip layer type for the compressed form).
+func FromFile(path string, mediaType types.MediaType) (*File, error) {
+	info, err := ScanFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return &File{path: path, info: info, mediaType: mediaType}, nil
+}
+
+// Path is the file the layer reads.
+func (f *File) Path() string { return f.path }
+
+// Info is what the scan of the file learnt.
+func (f *File) Info() Info { return f.info }
+
+// DiffID is the sha256 of the uncompressed tar.
+func (f *File) DiffID() (v1.Hash, error) { return f.info.DiffID, nil }
+
+// UncompressedSize is the length of the uncompressed tar.
+func (f *File) UncompressedSize() (int64, error) { return f.info.Size, nil }
+
+// MediaType is the layer media type given to FromFile.
+func (f *File) MediaType() (types.MediaType, error) { return f.mediaType, nil }
+
+func (f *File) uncompressedType() bool {
+	return f.mediaType == types.OCIUncompressedLayer || f.mediaType == types.DockerUncompressedLayer
+}
+
+// Uncompressed opens the layer as a plain tar.
+func (f *File) Uncompressed() (io.ReadCloser, error) {
+	fh, err := os.Open(f.path)
+	if err != nil {
+		return nil, fmt.Errorf("opening layer file: %w", err)
+	}
+	if !f.info.Gzip {
+		return fh, nil
+	}
+	zr, err := gzip.NewReader(fh)
+	if err != nil {
+		fh.Close()
+		return nil, fmt.Errorf("reading layer file %s: %w", f.path, err)
+	}
+	return readCloser{Reader: zr, close: func() error { zr.Close(); return fh.Close() }}, nil
+}
+
+// Compressed opens the layer in the form its media type names: the file as
+// it is when that form matches, else gzip-compressed on the fly.
+func (f *File) Compressed() (io.ReadCloser, error) {
+	if f.info.Gzip || f.uncompressedType() {
+		if f.info.Gzip && f.uncompressedType() {
+			return f.Uncompressed()
+		}
+		fh, err := os.Open(f.path)
+		if err != nil {
+			return nil, fmt.Errorf("opening layer file: %w", err)
+		}
+		return fh, nil
+	}
+	rc, err := f.Uncompressed()
+	if err != nil {
+		return nil, err
+	}
+	return Gzip(rc), nil
+}
+
+// Digest is the sha256 of what Compressed returns.
+func (f *File) Digest() (v1.Hash, error) {
+	d, _, err := f.compressedSum()
+	return d, err
+}
+
+// Size is the length of what Compressed returns.
+func (f *File) Size() (int64, error) {
+	_, n, err := f.compressedSum()
+	return n, err
+}
+
+func (f *File) compressedSum() (v1.Hash, int64, error) {
+	switch {
+	case f.uncompressedType():
+		return f.info.DiffID, f.info.Size, nil
+	case f.info.Gzip:
+		return f.info.Digest, f.info.FileSize, nil
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.gzComputed {
+		return f.gzDigest, f.gzSize, nil
+	}
+	rc, err := f.Compressed()
+	if err != nil {
+		return v1.Hash{}, 0, err
+	}
+	defer rc.Close()
+	h := newCountingHash()
+	if _, err := io.Copy(h, rc); err != nil {
+		return v1.Hash{}, 0, fmt.Errorf("compressing layer %s: %w", f.path, err)
+	}
+	f.gzDigest, f.gzSize = h.sum()
+	f.gzComputed = true
+	return f.gzDigest, f.gzSize, nil
+}
+
+// Gzip returns a reader of rc compressed with gzip; closing it closes rc.
+// The output is deterministic: the same input gives the same bytes.
+func Gzip(rc io.ReadCloser) io.ReadCloser {
+	pr, pw := io.Pipe()
+	go func() {
+		zw, _ := gzip.NewWriterLevel(pw, gzip.BestSpeed)
+		_, err := io.Copy(zw, rc)
+		if cerr := zw.Close(); err == nil {
+			err = cerr
+		}
+		pw.CloseWithError(err)
+	}()
+	return readCloser{Reader: pr, close: func() error {
+		pr.Close()
+		return rc.Close()
+	}}
+}
+
+type readCloser struct {
+	io.Reader
+	close func() error
+}
+
+func (r readCloser) Close() error { return r.close() }

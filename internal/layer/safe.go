@@ -1,0 +1,55 @@
+package layer
+
+import (
+	"archive/tar"
+	"fmt"
+	"path"
+	"strings"
+
+	"github.com/imgbridge/imgutil"
+)
+
+// CleanName returns the root-relative, cleaned form of a tar entry name, or
+// an error matching imgutil.ErrUnsafeTar when the name is absolute or climbs
+// out of the root. "." names the root itself.
+func CleanName(name string) (string, error) {
+	if name == "" {
+		return "", fmt.Errorf("empty entry name: %w", imgutil.ErrUnsafeTar)
+	}
+	if strings.HasPrefix(name, "/") || strings.ContainsRune(name, 0) {
+		return "", fmt.Errorf("entry %q: absolute or non-portable path: %w", name, imgutil.ErrUnsafeTar)
+	}
+	clean := path.Clean(name)
+	if clean == ".." || strings.HasPrefix(clean, "../") {
+		return "", fmt.Errorf("entry %q: path escapes the root: %w", name, imgutil.ErrUnsafeTar)
+	}
+	return clean, nil
+}
+
+// CheckHeader rejects a tar entry that could write outside the root: an
+// absolute or escaping name, a hard link to such a name, or a relative
+// symbolic link that climbs out of the root. Absolute symbolic links are
+// allowed: in an image they resolve inside the container's root.
+func CheckHeader(hdr *tar.Header) error {
+	name, err := CleanName(hdr.Name)
+	if err != nil {
+		return err
+	}
+	switch hdr.Typeflag {
+	case tar.TypeLink:
+		if _, err := CleanName(hdr.Linkname); err != nil {
+			return fmt.Errorf("hard link %q: %w", hdr.Name, err)
+		}
+	case tar.TypeSymlink:
+		target := hdr.Linkname
+		if target == "" {
+			return fmt.Errorf("symlink %q has no target: %w", hdr.Name, imgutil.ErrUnsafeTar)
+		}
+		if !strings.HasPrefix(target, "/") {
+			if _, err := CleanName(path.Join(path.Dir(name), target)); err != nil {
+				return fmt.Errorf("symlink %q -> %q escapes the root: %w", hdr.Name, target, imgutil.ErrUnsafeTar)
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,88 @@
+package imgutil
+
+import (
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+)
+
+// ImageOption configures a new image.
+type ImageOption func(*ImageOptions)
+
+// ImageOptions holds what the ImageOption functions set. Backends resolve
+// BaseImageRepoName and PreviousImageRepoName into BaseImage and
+// PreviousImage.
+type ImageOptions struct {
+	BaseImageRepoName     string
+	PreviousImageRepoName string
+	Config                *v1.Config
+	CreatedAt             time.Time
+	MediaTypes            MediaTypes
+	Platform              Platform
+	PreserveHistory       bool
+	LayoutOptions
+	RemoteOptions
+
+	// These options must be set by the backend, not the caller.
+	BaseImage     v1.Image
+	PreviousImage v1.Image
+}
+
+// LayoutOptions are the options only the layout backend reads.
+type LayoutOptions struct {
+	PreserveDigest bool
+	WithoutLayers  bool
+}
+
+// RemoteOptions are the options only the remote backend reads.
+type RemoteOptions struct {
+	RegistrySettings    map[string]RegistrySetting
+	AddEmptyLayerOnSave bool
+}
+
+// RegistrySetting holds how to reach one registry.
+type RegistrySetting struct {
+	Insecure bool
+}
+
+// FromBaseImage starts the image from the image with this name, in the
+// backend's store. Default: an empty image.
+func FromBaseImage(name string) func(*ImageOptions) {
+	return func(o *ImageOptions) { o.BaseImageRepoName = name }
+}
+
+// WithConfig starts the image from this config instead of the base image's.
+func WithConfig(c *v1.Config) func(*ImageOptions) {
+	return func(o *ImageOptions) { o.Config = c }
+}
+
+// WithCreatedAt sets the created time of the config and of new history
+// entries. Default: NormalizedDateTime.
+func WithCreatedAt(t time.Time) func(*ImageOptions) {
+	return func(o *ImageOptions) { o.CreatedAt = t }
+}
+
+// WithDefaultPlatform sets the platform of an image created from scratch and
+// picks the matching manifest of a multi-platform base. Default: linux on the
+// architecture this program runs on.
+func WithDefaultPlatform(p Platform) func(*ImageOptions) {
+	return func(o *ImageOptions) { o.Platform = p }
+}
+
+// WithHistory keeps the history of the base image and records history for
+// new layers. Default: history is normalized (see NormalizedHistory).
+func WithHistory() func(*ImageOptions) {
+	return func(o *ImageOptions) { o.PreserveHistory = true }
+}
+
+// WithMediaTypes converts the manifest, config and layer media types.
+// Default: DefaultTypes, the base image's (OCI for an image from scratch).
+func WithMediaTypes(m MediaTypes) func(*ImageOptions) {
+	return func(o *ImageOptions) { o.MediaTypes = m }
+}
+
+// WithPreviousImage names the image whose layers ReuseLayer takes. Default:
+// none; ReuseLayer then fails with ErrLayerNotFound.
+func WithPreviousImage(name string) func(*ImageOptions) {
+	return func(o *ImageOptions) { o.PreviousImageRepoName = name }
+}
