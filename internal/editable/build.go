@@ -1,0 +1,180 @@
+package editable
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+	"sync"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/partial"
+	"github.com/google/go-containerregistry/pkg/v1/static"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/imgbridge/imgutil"
+)
+
+// Built is the image as edited, frozen: the config as it will be saved and
+// the layers with their final media types. Backends save from it. Its
+// manifest (which needs every layer's compressed digest) is computed only
+// when asked for, once.
+type Built struct {
+	// Config is the config file to save; do not modify it.
+	Config *v1.ConfigFile
+	// RawConfig is Config encoded, exactly the bytes to save.
+	RawConfig []byte
+	// Layers are the image's layers, bottom first, with their final media types.
+	Layers []v1.Layer
+
+	manifestType types.MediaType
+	configType   types.MediaType
+	annotations  map[string]string
+
+	// mu guards the memoized manifest.
+	mu       sync.Mutex
+	manifest []byte
+	image    v1.Image
+}
+
+// Build returns the image as edited so far, memoized until the next edit.
+func (i *Image) Build() (*Built, error) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if i.built != nil {
+		return i.built, nil
+	}
+	cfg := i.cfg.DeepCopy()
+	cfg.Created = v1.Time{Time: i.createdAt}
+	if !i.preserveHistory {
+		cfg.History = make([]v1.History, len(i.layers))
+		for j := range cfg.History {
+			cfg.History[j].Created = v1.Time{Time: i.createdAt}
+		}
+	}
+	if cfg.RootFS.Type == "" {
+		cfg.RootFS.Type = "layers"
+	}
+	raw, err := json.Marshal(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("encoding config: %w", err)
+	}
+	layers := make([]v1.Layer, len(i.layers))
+	for j, l := range i.layers {
+		mt, err := imgutil.ConvertLayerMediaType(l, i.mediaTypes)
+		if err != nil {
+			return nil, fmt.Errorf("layer %d: %w", j, err)
+		}
+		layers[j] = withMediaType(l, mt)
+	}
+	b := &Built{
+		Config: cfg, RawConfig: raw, Layers: layers,
+		manifestType: i.mediaTypes.ManifestType(), configType: i.mediaTypes.ConfigType(),
+		annotations: maps.Clone(i.annotations),
+	}
+	b.image, err = partial.CompressedToImage(builtCore{b})
+	if err != nil {
+		return nil, fmt.Errorf("building image: %w", err)
+	}
+	i.built = b
+	return b, nil
+}
+
+// SetCreatedAtAndHistory writes the created time and the normalized history
+// that saving applies into the owned config, so that getters show them.
+func (i *Image) SetCreatedAtAndHistory() error {
+	b, err := i.Build()
+	if err != nil {
+		return err
+	}
+	return i.MutateConfigFile(func(c *v1.ConfigFile) {
+		c.Created = b.Config.Created
+		c.History = slices.Clone(b.Config.History)
+	})
+}
+
+// Image returns the built image as a go-containerregistry image.
+func (b *Built) Image() v1.Image { return b.image }
+
+// ConfigDigest returns the sha256 digest of RawConfig.
+func (b *Built) ConfigDigest() v1.Hash { return sha256Hash(b.RawConfig) }
+
+// ManifestType returns the manifest media type.
+func (b *Built) ManifestType() types.MediaType { return b.manifestType }
+
+// RawManifest returns the manifest, computing it once.
+func (b *Built) RawManifest() ([]byte, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.manifest != nil {
+		return b.manifest, nil
+	}
+	m := v1.Manifest{
+		SchemaVersion: 2,
+		MediaType:     b.manifestType,
+		Config:        v1.Descriptor{MediaType: b.configType, Size: int64(len(b.RawConfig)), Digest: b.ConfigDigest()},
+		Layers:        make([]v1.Descriptor, len(b.Layers)),
+	}
+	if len(b.annotations) > 0 {
+		m.Annotations = b.annotations
+	}
+	for j, l := range b.Layers {
+		d, err := partial.Descriptor(l)
+		if err != nil {
+			return nil, fmt.Errorf("describing layer %d: %w", j, err)
+		}
+		m.Layers[j] = *d
+	}
+	raw, err := json.Marshal(m)
+	if err != nil {
+		return nil, fmt.Errorf("encoding manifest: %w", err)
+	}
+	b.manifest = raw
+	return raw, nil
+}
+
+func sha256Hash(b []byte) v1.Hash {
+	sum := sha256.Sum256(b)
+	return v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(sum[:])}
+}
+
+// builtCore is the partial.CompressedImageCore of a Built.
+type builtCore struct{ b *Built }
+
+func (c builtCore) RawConfigFile() ([]byte, error)      { return c.b.RawConfig, nil }
+func (c builtCore) MediaType() (types.MediaType, error) { return c.b.manifestType, nil }
+func (c builtCore) RawManifest() ([]byte, error)        { return c.b.RawManifest() }
+
+func (c builtCore) LayerByDigest(h v1.Hash) (partial.CompressedLayer, error) {
+	if h == c.b.ConfigDigest() {
+		return static.NewLayer(bytes.Clone(c.b.RawConfig), c.b.configType), nil
+	}
+	for _, l := range c.b.Layers {
+		if d, err := l.Digest(); err == nil && d == h {
+			return l, nil
+		}
+	}
+	return nil, fmt.Errorf("blob %s: %w", h, imgutil.ErrNotFound)
+}
+
+// typedLayer is a layer shown with another media type of the same
+// compression (e.g. a Docker gzip layer as an OCI gzip layer).
+type typedLayer struct {
+	v1.Layer
+	mediaType types.MediaType
+}
+
+func (t typedLayer) MediaType() (types.MediaType, error) { return t.mediaType, nil }
+
+func withMediaType(l v1.Layer, mt types.MediaType) v1.Layer {
+	if cur, err := l.MediaType(); err == nil && cur == mt {
+		return l
+	}
+	if t, ok := l.(typedLayer); ok {
+		l = t.Layer
+	}
+	return typedLayer{Layer: l, mediaType: mt}
+}
