@@ -176,5 +176,44 @@ func withMediaType(l v1.Layer, mt types.MediaType) v1.Layer {
 	if t, ok := l.(typedLayer); ok {
 		l = t.Layer
 	}
+	if r, ok := l.(interface {
+		WithMediaType(types.MediaType) v1.Layer
+	}); ok {
+		return r.WithMediaType(mt)
+	}
 	return typedLayer{Layer: l, mediaType: mt}
+}
+
+// UnderlyingImage returns the edited image as a go-containerregistry image,
+// or nil if it cannot be built.
+func (i *Image) UnderlyingImage() v1.Image {
+	b, err := i.Build()
+	if err != nil {
+		return nil
+	}
+	return b.Image()
+}
+
+// Digest returns the manifest digest of the edited image.
+func (i *Image) Digest() (v1.Hash, error) {
+	b, err := i.Build()
+	if err != nil {
+		return v1.Hash{}, err
+	}
+	return b.Image().Digest()
+}
+
+// ManifestSize returns the size of the edited image's manifest.
+func (i *Image) ManifestSize() (int64, error) {
+	b, err := i.Build()
+	if err != nil {
+		return 0, err
+	}
+	raw, err := b.RawManifest()
+	return int64(len(raw)), err
+}
+
+// MediaType returns the manifest media type of the edited image.
+func (i *Image) MediaType() (types.MediaType, error) {
+	return i.MediaTypes().ManifestType(), nil
 }

@@ -15,9 +15,14 @@ import (
 // and uncompressed size come from the one read FromFile makes; the digest of
 // a plain file's gzip form is computed only if asked for, once.
 type File struct {
-	path      string
-	info      Info
+	*fileState
 	mediaType types.MediaType
+}
+
+// fileState is shared by the Files of one file with different media types.
+type fileState struct {
+	path string
+	info Info
 
 	// mu guards the memoized gzip digest of a plain file.
 	mu         sync.Mutex
@@ -35,7 +40,13 @@ func FromFile(path string, mediaType types.MediaType) (*File, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &File{path: path, info: info, mediaType: mediaType}, nil
+	return &File{fileState: &fileState{path: path, info: info}, mediaType: mediaType}, nil
+}
+
+// WithMediaType returns the same file as a layer of another media type,
+// sharing what is known of it.
+func (f *File) WithMediaType(mt types.MediaType) v1.Layer {
+	return &File{fileState: f.fileState, mediaType: mt}
 }
 
 // Path is the file the layer reads.
@@ -107,30 +118,62 @@ func (f *File) Size() (int64, error) {
 }
 
 func (f *File) compressedSum() (v1.Hash, int64, error) {
+	if d, n, ok := f.knownSum(); ok {
+		return d, n, nil
+	}
+	return f.WriteCompressed(io.Discard)
+}
+
+func (f *File) knownSum() (v1.Hash, int64, bool) {
 	switch {
 	case f.uncompressedType():
-		return f.info.DiffID, f.info.Size, nil
+		return f.info.DiffID, f.info.Size, true
 	case f.info.Gzip:
-		return f.info.Digest, f.info.FileSize, nil
+		return f.info.Digest, f.info.FileSize, true
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.gzComputed {
-		return f.gzDigest, f.gzSize, nil
-	}
+	return f.gzDigest, f.gzSize, f.gzComputed
+}
+
+// KnownDigest returns the digest of the compressed form if it is known
+// without compressing the file.
+func (f *File) KnownDigest() (v1.Hash, bool) {
+	d, _, ok := f.knownSum()
+	return d, ok
+}
+
+// WriteCompressed writes the compressed form to w and returns its digest
+// and size, which are remembered: a layer saved once is never compressed
+// again to learn its digest.
+func (f *File) WriteCompressed(w io.Writer) (v1.Hash, int64, error) {
 	rc, err := f.Compressed()
 	if err != nil {
 		return v1.Hash{}, 0, err
 	}
 	defer rc.Close()
 	h := newCountingHash()
-	if _, err := io.Copy(h, rc); err != nil {
+	if _, err := io.Copy(io.MultiWriter(w, h), rc); err != nil {
 		return v1.Hash{}, 0, fmt.Errorf("compressing layer %s: %w", f.path, err)
 	}
-	f.gzDigest, f.gzSize = h.sum()
-	f.gzComputed = true
-	return f.gzDigest, f.gzSize, nil
+	d, n := h.sum()
+	if _, _, known := f.knownSum(); !known {
+		f.mu.Lock()
+		f.gzDigest, f.gzSize, f.gzComputed = d, n, true
+		f.mu.Unlock()
+	}
+	return d, n, nil
 }
+
+// Streamed is a layer whose digest may be unknown until its compressed form
+// is written once; writers use it to learn the digest while writing.
+type Streamed interface {
+	v1.Layer
+	KnownDigest() (v1.Hash, bool)
+	WriteCompressed(w io.Writer) (v1.Hash, int64, error)
+}
+
+var _ Streamed = (*File)(nil)
 
 // Gzip returns a reader of rc compressed with gzip; closing it closes rc.
 // The output is deterministic: the same input gives the same bytes.

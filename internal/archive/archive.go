@@ -1,0 +1,177 @@
+package archive
+
+import (
+	"archive/tar"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/imgbridge/imgutil"
+	"github.com/imgbridge/imgutil/internal/layer"
+)
+
+// Entry is one file of an archive. Open streams its Size bytes; Data holds
+// them instead for small files.
+type Entry struct {
+	Name string
+	Size int64
+	Data []byte
+	Open func() (io.ReadCloser, error)
+}
+
+// Write streams entries to w as a tar. An entry whose content is not exactly
+// Size bytes long fails the write.
+func Write(w io.Writer, entries []Entry) error {
+	tw := tar.NewWriter(w)
+	for _, e := range entries {
+		if err := writeEntry(tw, e); err != nil {
+			return fmt.Errorf("writing %s: %w", e.Name, err)
+		}
+	}
+	return tw.Close()
+}
+
+func writeEntry(tw *tar.Writer, e Entry) error {
+	hdr := &tar.Header{Name: e.Name, Mode: 0o644, Size: e.Size, Typeflag: tar.TypeReg, ModTime: time.Unix(0, 0)}
+	if err := tw.WriteHeader(hdr); err != nil {
+		return err
+	}
+	if e.Open == nil {
+		_, err := tw.Write(e.Data)
+		return err
+	}
+	rc, err := e.Open()
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	n, err := io.Copy(tw, rc)
+	if errors.Is(err, tar.ErrWriteTooLong) || (err == nil && n != e.Size) {
+		return fmt.Errorf("content is not %d bytes long: %w", e.Size, imgutil.ErrInvalidArgument)
+	}
+	return err
+}
+
+// dockerManifest is one image of a docker-archive manifest.json.
+type dockerManifest struct {
+	Config   string
+	RepoTags []string
+	Layers   []string
+}
+
+// LayerEntry returns the archive entry of l in its cheapest form: the stored
+// (compressed) bytes when their digest is known without work, else the
+// uncompressed tar when its size is known, else the compressed bytes.
+func LayerEntry(l v1.Layer) (Entry, error) {
+	if s, ok := l.(layer.Streamed); ok {
+		if _, known := s.KnownDigest(); known {
+			return compressedEntry(l)
+		}
+	}
+	if u, ok := l.(interface{ UncompressedSize() (int64, error) }); ok {
+		size, err := u.UncompressedSize()
+		if err == nil {
+			d, err := l.DiffID()
+			if err != nil {
+				return Entry{}, fmt.Errorf("getting layer diff ID: %w", err)
+			}
+			return Entry{Name: blobName(d), Size: size, Open: l.Uncompressed}, nil
+		}
+	}
+	return compressedEntry(l)
+}
+
+func compressedEntry(l v1.Layer) (Entry, error) {
+	d, err := l.Digest()
+	if err != nil {
+		return Entry{}, fmt.Errorf("getting layer digest: %w", err)
+	}
+	size, err := l.Size()
+	if err != nil {
+		return Entry{}, fmt.Errorf("getting layer size: %w", err)
+	}
+	return Entry{Name: blobName(d), Size: size, Open: l.Compressed}, nil
+}
+
+func blobName(h v1.Hash) string { return "blobs/" + h.Algorithm + "/" + h.Hex }
+
+// Docker returns the entries of a docker-archive (what `docker load` reads)
+// holding one image: its config, its layers and a manifest.json that tags it
+// with tags. A layer shared by two positions is written once.
+func Docker(rawConfig []byte, configDigest v1.Hash, layers []v1.Layer, tags []string) ([]Entry, error) {
+	entries := []Entry{{Name: blobName(configDigest), Size: int64(len(rawConfig)), Data: rawConfig}}
+	m := dockerManifest{Config: blobName(configDigest), RepoTags: tags, Layers: make([]string, len(layers))}
+	seen := map[string]bool{entries[0].Name: true}
+	for i, l := range layers {
+		e, err := LayerEntry(l)
+		if err != nil {
+			return nil, fmt.Errorf("layer %d: %w", i, err)
+		}
+		m.Layers[i] = e.Name
+		if !seen[e.Name] {
+			seen[e.Name] = true
+			entries = append(entries, e)
+		}
+	}
+	raw, err := json.Marshal([]dockerManifest{m})
+	if err != nil {
+		return nil, fmt.Errorf("encoding manifest.json: %w", err)
+	}
+	return append(entries, Entry{Name: "manifest.json", Size: int64(len(raw)), Data: raw}), nil
+}
+
+// WriteFile writes entries as a tar into a new file in dir (os.TempDir when
+// empty) named after pattern (as os.CreateTemp) and returns its path. The
+// tar is written under a hidden temp name and renamed once complete: on
+// failure no file is left.
+func WriteFile(dir, pattern string, entries []Entry) (string, error) {
+	if dir == "" {
+		dir = os.TempDir()
+	}
+	f, err := os.CreateTemp(dir, ".imgutil-partial-*")
+	if err != nil {
+		return "", fmt.Errorf("creating archive: %w", err)
+	}
+	partial := f.Name()
+	err = Write(f, entries)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(partial)
+		return "", fmt.Errorf("writing archive: %w", err)
+	}
+	final, err := os.CreateTemp(dir, pattern)
+	if err == nil {
+		err = final.Close()
+	}
+	if err == nil {
+		err = os.Rename(partial, final.Name())
+	}
+	if err != nil {
+		os.Remove(partial)
+		if final != nil {
+			os.Remove(final.Name())
+		}
+		return "", fmt.Errorf("writing archive: %w", err)
+	}
+	return filepath.Clean(final.Name()), nil
+}
+
+
+// Tag returns ref as a tag for a manifest.json RepoTags list
+// (registry/repository:tag), or an error for a reference that is not a tag.
+func Tag(ref string) (string, error) {
+	t, err := name.NewTag(ref, name.WeakValidation)
+	if err != nil {
+		return "", fmt.Errorf("parsing tag %q: %w: %w", ref, imgutil.ErrInvalidArgument, err)
+	}
+	return t.Name(), nil
+}

@@ -1,0 +1,58 @@
+package layout
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	"github.com/google/go-containerregistry/pkg/name"
+
+	"github.com/imgbridge/imgutil"
+)
+
+// ImageRefNameKey is the annotation that names an image in a layout's index.
+const ImageRefNameKey = "org.opencontainers.image.ref.name"
+
+// Identifier identifies an image saved in a layout: the layout path and the
+// manifest digest.
+type Identifier struct {
+	Digest string
+	Path   string
+}
+
+// String returns "path@digest".
+func (i Identifier) String() string {
+	return fmt.Sprintf("%s@%s", i.Path, i.Digest)
+}
+
+// ParseIdentifier parses "path@sha256:hex" back into an Identifier.
+func ParseIdentifier(identifier string) (Identifier, error) {
+	p, d, ok := strings.Cut(identifier, "@")
+	if !ok || p == "" || !strings.HasPrefix(d, "sha256:") {
+		return Identifier{}, fmt.Errorf("layout identifier %q: want path@sha256:digest: %w", identifier, imgutil.ErrInvalidArgument)
+	}
+	return Identifier{Path: p, Digest: d}, nil
+}
+
+// ParseRefToPath turns an image reference into a relative layout path:
+// registry/repository/tag (or registry/repository/sha256:hex).
+func ParseRefToPath(imageRef string) (string, error) {
+	ref, err := name.ParseReference(imageRef, name.WeakValidation)
+	if err != nil {
+		return "", fmt.Errorf("parsing reference %q: %w: %w", imageRef, imgutil.ErrInvalidArgument, err)
+	}
+	p := filepath.Join(ref.Context().RegistryStr(), ref.Context().RepositoryStr())
+	if id := ref.Identifier(); id != "" {
+		p = filepath.Join(p, id)
+	}
+	return p, nil
+}
+
+// ImageRefAnnotation returns the annotations naming an image refName in a
+// layout index, or nil for an empty name.
+func ImageRefAnnotation(imageRefName string) map[string]string {
+	if imageRefName == "" {
+		return nil
+	}
+	return map[string]string{ImageRefNameKey: imageRefName}
+}

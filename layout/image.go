@@ -1,0 +1,204 @@
+package layout
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/imgbridge/imgutil"
+	"github.com/imgbridge/imgutil/internal/archive"
+	"github.com/imgbridge/imgutil/internal/editable"
+)
+
+// Image is an image saved to an OCI layout directory: its name is the path
+// of that directory.
+type Image struct {
+	*editable.Image
+
+	path           string
+	withoutLayers  bool
+	preserveDigest bool
+	base           v1.Image
+}
+
+var _ imgutil.Image = (*Image)(nil)
+
+// NewImage returns an image to be saved in the layout at path. With
+// FromBaseImagePath it starts from the image in another layout; with
+// WithPreviousImage, ReuseLayer takes layers from one.
+func NewImage(path string, ops ...imgutil.ImageOption) (*Image, error) {
+	var o imgutil.ImageOptions
+	for _, op := range ops {
+		op(&o)
+	}
+	if path == "" {
+		return nil, fmt.Errorf("layout path is empty: %w", imgutil.ErrInvalidArgument)
+	}
+	if o.BaseImage == nil && o.BaseImageRepoName != "" {
+		base, _, err := readImage(o.BaseImageRepoName, o.Platform)
+		if err != nil && !errors.Is(err, imgutil.ErrNotFound) {
+			return nil, fmt.Errorf("reading base image: %w", err)
+		}
+		o.BaseImage = base
+	}
+	if o.PreviousImage == nil && o.PreviousImageRepoName != "" {
+		prev, _, err := readImage(o.PreviousImageRepoName, o.Platform)
+		if err != nil && !errors.Is(err, imgutil.ErrNotFound) {
+			return nil, fmt.Errorf("reading previous image: %w", err)
+		}
+		o.PreviousImage = prev
+	}
+	core, err := editable.New(editable.OptionsFrom(o))
+	if err != nil {
+		return nil, err
+	}
+	return &Image{Image: core, path: path, withoutLayers: o.WithoutLayers, preserveDigest: o.PreserveDigest, base: o.BaseImage}, nil
+}
+
+// Kind returns "layout".
+func (i *Image) Kind() string { return "layout" }
+
+// Name returns the layout path the image is saved to.
+func (i *Image) Name() string { return i.path }
+
+// Rename changes the layout path the image is saved to.
+func (i *Image) Rename(name string) { i.path = name }
+
+// Found reports whether the layout at the image's path holds an image.
+func (i *Image) Found() bool {
+	found, _ := i.FoundE()
+	return found
+}
+
+// FoundE reports whether the layout at the image's path holds an image; an
+// unreadable layout is an error, not "missing".
+func (i *Image) FoundE() (bool, error) {
+	_, _, err := readImage(i.path, imgutil.Platform{})
+	if errors.Is(err, imgutil.ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// Valid reports whether the layout at the image's path holds an image whose
+// blobs are all present.
+func (i *Image) Valid() bool {
+	img, _, err := readImage(i.path, imgutil.Platform{})
+	if err != nil {
+		return false
+	}
+	layers, err := img.Layers()
+	if err != nil {
+		return false
+	}
+	for _, l := range layers {
+		d, err := l.Digest()
+		if err != nil {
+			return false
+		}
+		if _, err := os.Stat(filepath.Join(i.path, "blobs", d.Algorithm, d.Hex)); err != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// Delete removes the layout directory of the image.
+func (i *Image) Delete() error {
+	if err := os.RemoveAll(i.path); err != nil {
+		return fmt.Errorf("deleting layout %s: %w", i.path, err)
+	}
+	return nil
+}
+
+// Identifier returns the layout path and manifest digest of the image.
+func (i *Image) Identifier() (imgutil.Identifier, error) {
+	d, err := i.Digest()
+	if err != nil {
+		return nil, err
+	}
+	return Identifier{Path: i.path, Digest: d.String()}, nil
+}
+
+// Save saves the image in the layout at its path and at each of
+// additionalNames (other layout paths).
+func (i *Image) Save(additionalNames ...string) error {
+	return i.SaveAs(i.path, additionalNames...)
+}
+
+// SaveAs saves the image in the layout at name and at each of
+// additionalNames. Names that failed are listed in an imgutil.SaveError.
+func (i *Image) SaveAs(name string, additionalNames ...string) error {
+	img, err := i.toWrite()
+	if err != nil {
+		return imgutil.SaveError{Errors: []imgutil.SaveDiagnostic{{ImageName: name, Cause: err}}}
+	}
+	refName, _ := i.GetAnnotateRefName()
+	var diags []imgutil.SaveDiagnostic
+	for _, n := range append([]string{name}, additionalNames...) {
+		if _, err := writeLayout(n, img, i.withoutLayers, ImageRefAnnotation(refName)); err != nil {
+			diags = append(diags, imgutil.SaveDiagnostic{ImageName: n, Cause: err})
+		}
+	}
+	if len(diags) > 0 {
+		return imgutil.SaveError{Errors: diags}
+	}
+	return nil
+}
+
+// toWrite is the image to save: the base as it is when PreserveDigest was
+// asked for and nothing was edited, else the edited image.
+func (i *Image) toWrite() (toWrite, error) {
+	if i.preserveDigest && i.base != nil && !i.Edited() {
+		return baseToWrite(i.base)
+	}
+	b, err := i.Build()
+	if err != nil {
+		return toWrite{}, err
+	}
+	return toWrite{
+		layers: b.Layers, rawConfig: b.RawConfig, mediaType: b.ManifestType(),
+		rawManifest: b.RawManifest,
+	}, nil
+}
+
+func baseToWrite(base v1.Image) (toWrite, error) {
+	layers, err := base.Layers()
+	if err != nil {
+		return toWrite{}, fmt.Errorf("reading base layers: %w", err)
+	}
+	raw, err := base.RawConfigFile()
+	if err != nil {
+		return toWrite{}, fmt.Errorf("reading base config: %w", err)
+	}
+	mt, err := base.MediaType()
+	if err != nil {
+		return toWrite{}, fmt.Errorf("reading base media type: %w", err)
+	}
+	return toWrite{layers: layers, rawConfig: raw, mediaType: mt, rawManifest: base.RawManifest}, nil
+}
+
+// SaveFile writes the image as a `docker load`-able tar in the temp
+// directory and returns its path. The image is tagged with its ref-name
+// annotation when that is a valid reference. No partial file is left on
+// failure.
+func (i *Image) SaveFile() (string, error) {
+	b, err := i.Build()
+	if err != nil {
+		return "", err
+	}
+	var tags []string
+	if ref, _ := i.GetAnnotateRefName(); ref != "" {
+		if tag, err := archive.Tag(ref); err == nil {
+			tags = append(tags, tag)
+		}
+	}
+	entries, err := archive.Docker(b.RawConfig, b.ConfigDigest(), b.Layers, tags)
+	if err != nil {
+		return "", fmt.Errorf("saving image to file: %w", err)
+	}
+	return archive.WriteFile("", "imgutil-layout-*.tar", entries)
+}

@@ -1,0 +1,260 @@
+package layout
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/imgbridge/imgutil"
+	"github.com/imgbridge/imgutil/internal/layer"
+)
+
+// parallelLayers is how many layer blobs are written at once.
+const parallelLayers = 4
+
+// toWrite is an image to write into a layout. rawManifest is called after
+// the layers are written, when every layer digest is known.
+type toWrite struct {
+	layers      []v1.Layer
+	rawConfig   []byte
+	configType  types.MediaType
+	mediaType   types.MediaType
+	rawManifest func() ([]byte, error)
+}
+
+// writer writes blobs into one layout directory and can undo what it wrote.
+type writer struct {
+	dir string
+	// mu guards written.
+	mu      sync.Mutex
+	written []string
+}
+
+// writeLayout makes dir a layout whose index holds only img, annotated with
+// annotations. Blobs go first, each through a temp file renamed to its
+// digest; index.json is replaced last, atomically. On failure nothing that
+// was written stays: a dir this call created is removed, new blobs too.
+func writeLayout(dir string, img toWrite, withoutLayers bool, annotations map[string]string) (desc v1.Descriptor, err error) {
+	created, err := prepareDir(dir)
+	if err != nil {
+		return v1.Descriptor{}, err
+	}
+	w := &writer{dir: dir}
+	defer func() {
+		if err == nil {
+			return
+		}
+		if created {
+			os.RemoveAll(dir)
+			return
+		}
+		w.undo()
+	}()
+	if !withoutLayers {
+		g := new(errgroup.Group)
+		g.SetLimit(parallelLayers)
+		for _, l := range img.layers {
+			g.Go(func() error { return w.writeLayer(l) })
+		}
+		if err := g.Wait(); err != nil {
+			return v1.Descriptor{}, err
+		}
+	}
+	if _, err := w.writeBytes(img.rawConfig); err != nil {
+		return v1.Descriptor{}, fmt.Errorf("writing config: %w", err)
+	}
+	raw, err := img.rawManifest()
+	if err != nil {
+		return v1.Descriptor{}, err
+	}
+	d, err := w.writeBytes(raw)
+	if err != nil {
+		return v1.Descriptor{}, fmt.Errorf("writing manifest: %w", err)
+	}
+	desc = v1.Descriptor{MediaType: img.mediaType, Size: int64(len(raw)), Digest: d, Annotations: annotations}
+	index := v1.IndexManifest{SchemaVersion: 2, MediaType: types.OCIImageIndex, Manifests: []v1.Descriptor{desc}}
+	if err := writeIndexJSON(dir, &index); err != nil {
+		return v1.Descriptor{}, err
+	}
+	return desc, nil
+}
+
+// prepareDir makes dir a layout directory and says whether it created dir.
+func prepareDir(dir string) (bool, error) {
+	fi, err := os.Stat(dir)
+	created := errors.Is(err, fs.ErrNotExist)
+	switch {
+	case created:
+	case err != nil:
+		return false, fmt.Errorf("layout %s: %w", dir, err)
+	case !fi.IsDir():
+		return false, fmt.Errorf("layout path %s is not a directory: %w", dir, imgutil.ErrInvalidArgument)
+	default:
+		if err := checkLayoutDir(dir); err != nil {
+			return false, err
+		}
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "blobs", "sha256"), 0o755); err != nil {
+		return false, fmt.Errorf("creating layout %s: %w", dir, err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "oci-layout"), []byte(`{"imageLayoutVersion":"1.0.0"}`), 0o644); err != nil {
+		if created {
+			os.RemoveAll(dir)
+		}
+		return false, fmt.Errorf("creating layout %s: %w", dir, err)
+	}
+	return created, nil
+}
+
+// checkLayoutDir refuses to turn a directory holding other files into a layout.
+func checkLayoutDir(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("layout %s: %w", dir, err)
+	}
+	for _, e := range entries {
+		switch e.Name() {
+		case "oci-layout", "index.json", "blobs":
+		default:
+			return fmt.Errorf("layout path %s holds %q, not an OCI layout: %w", dir, e.Name(), imgutil.ErrInvalidArgument)
+		}
+	}
+	return nil
+}
+
+func (w *writer) blobPath(h v1.Hash) string {
+	return filepath.Join(w.dir, "blobs", h.Algorithm, h.Hex)
+}
+
+func (w *writer) exists(h v1.Hash) bool {
+	_, err := os.Stat(w.blobPath(h))
+	return err == nil
+}
+
+// writeLayer writes l's compressed form unless the blob is already there.
+func (w *writer) writeLayer(l v1.Layer) error {
+	if s, ok := l.(layer.Streamed); ok {
+		if d, known := s.KnownDigest(); known && w.exists(d) {
+			return nil
+		}
+		return w.writeStream(func(f io.Writer) (v1.Hash, error) {
+			d, _, err := s.WriteCompressed(f)
+			return d, err
+		})
+	}
+	d, err := l.Digest()
+	if err != nil {
+		return fmt.Errorf("getting layer digest: %w", err)
+	}
+	if w.exists(d) {
+		return nil
+	}
+	return w.writeStream(func(f io.Writer) (v1.Hash, error) {
+		rc, err := l.Compressed()
+		if err != nil {
+			return v1.Hash{}, err
+		}
+		defer rc.Close()
+		h := sha256.New()
+		if _, err := io.Copy(io.MultiWriter(f, h), rc); err != nil {
+			return v1.Hash{}, err
+		}
+		got := v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(h.Sum(nil))}
+		if got != d {
+			return v1.Hash{}, fmt.Errorf("layer content has digest %s, not %s: %w", got, d, imgutil.ErrInvalidArgument)
+		}
+		return got, nil
+	})
+}
+
+// writeStream writes a blob through a temp file and renames it to the
+// digest that write returns.
+func (w *writer) writeStream(write func(io.Writer) (v1.Hash, error)) error {
+	f, err := os.CreateTemp(filepath.Join(w.dir, "blobs", "sha256"), ".partial-*")
+	if err != nil {
+		return fmt.Errorf("writing blob: %w", err)
+	}
+	tmp := f.Name()
+	d, err := write(f)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("writing blob: %w", err)
+	}
+	if w.exists(d) {
+		return os.Remove(tmp)
+	}
+	if err := os.Rename(tmp, w.blobPath(d)); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("writing blob %s: %w", d, err)
+	}
+	w.mu.Lock()
+	w.written = append(w.written, w.blobPath(d))
+	w.mu.Unlock()
+	return nil
+}
+
+// writeBytes writes b as a blob and returns its digest.
+func (w *writer) writeBytes(b []byte) (v1.Hash, error) {
+	sum := sha256.Sum256(b)
+	d := v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(sum[:])}
+	if w.exists(d) {
+		return d, nil
+	}
+	return d, w.writeStream(func(f io.Writer) (v1.Hash, error) {
+		_, err := f.Write(b)
+		return d, err
+	})
+}
+
+// undo removes the blobs this writer added.
+func (w *writer) undo() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, p := range w.written {
+		os.Remove(p)
+	}
+	w.written = nil
+}
+
+// writeIndexJSON replaces dir/index.json atomically.
+func writeIndexJSON(dir string, index *v1.IndexManifest) error {
+	raw, err := json.Marshal(index)
+	if err != nil {
+		return fmt.Errorf("encoding index: %w", err)
+	}
+	return writeFileAtomic(filepath.Join(dir, "index.json"), raw)
+}
+
+// writeFileAtomic writes data to a temp file beside path and renames it.
+func writeFileAtomic(path string, data []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), ".partial-*")
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	_, err = f.Write(data)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), path)
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return nil
+}
