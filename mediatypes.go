@@ -179,4 +179,3 @@ func MediaTypesOf(manifestType types.MediaType) MediaTypes {
 		return MissingTypes
 	}
 }
-

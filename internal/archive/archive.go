@@ -14,7 +14,6 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/imgbridge/imgutil"
-	"github.com/imgbridge/imgutil/internal/layer"
 )
 
 // Entry is one file of an archive. Open streams its Size bytes; Data holds
@@ -66,26 +65,43 @@ type dockerManifest struct {
 	Layers   []string
 }
 
-// LayerEntry returns the archive entry of l in its cheapest form: the stored
-// (compressed) bytes when their digest is known without work, else the
-// uncompressed tar when its size is known, else the compressed bytes.
-func LayerEntry(l v1.Layer) (Entry, error) {
-	if s, ok := l.(layer.Streamed); ok {
-		if _, known := s.KnownDigest(); known {
-			return compressedEntry(l)
+// layerEntries returns the archive entries of layers, all in one form:
+// uncompressed tars when every layer knows its uncompressed size without
+// work (a daemon's layers, new layer files), else the stored (compressed)
+// blobs. Some readers of docker archives assume one form for all layers.
+func layerEntries(layers []v1.Layer) ([]Entry, error) {
+	entries := make([]Entry, len(layers))
+	sizes := make([]int64, len(layers))
+	uncompressed := true
+	for i, l := range layers {
+		u, ok := l.(interface{ UncompressedSize() (int64, error) })
+		if !ok {
+			uncompressed = false
+			break
 		}
-	}
-	if u, ok := l.(interface{ UncompressedSize() (int64, error) }); ok {
 		size, err := u.UncompressedSize()
-		if err == nil {
-			d, err := l.DiffID()
-			if err != nil {
-				return Entry{}, fmt.Errorf("getting layer diff ID: %w", err)
-			}
-			return Entry{Name: blobName(d), Size: size, Open: l.Uncompressed}, nil
+		if err != nil {
+			uncompressed = false
+			break
 		}
+		sizes[i] = size
 	}
-	return compressedEntry(l)
+	for i, l := range layers {
+		if !uncompressed {
+			e, err := compressedEntry(l)
+			if err != nil {
+				return nil, fmt.Errorf("layer %d: %w", i, err)
+			}
+			entries[i] = e
+			continue
+		}
+		d, err := l.DiffID()
+		if err != nil {
+			return nil, fmt.Errorf("layer %d: getting diff ID: %w", i, err)
+		}
+		entries[i] = Entry{Name: blobName(d), Size: sizes[i], Open: l.Uncompressed}
+	}
+	return entries, nil
 }
 
 func compressedEntry(l v1.Layer) (Entry, error) {
@@ -109,11 +125,11 @@ func Docker(rawConfig []byte, configDigest v1.Hash, layers []v1.Layer, tags []st
 	entries := []Entry{{Name: blobName(configDigest), Size: int64(len(rawConfig)), Data: rawConfig}}
 	m := dockerManifest{Config: blobName(configDigest), RepoTags: tags, Layers: make([]string, len(layers))}
 	seen := map[string]bool{entries[0].Name: true}
-	for i, l := range layers {
-		e, err := LayerEntry(l)
-		if err != nil {
-			return nil, fmt.Errorf("layer %d: %w", i, err)
-		}
+	les, err := layerEntries(layers)
+	if err != nil {
+		return nil, err
+	}
+	for i, e := range les {
 		m.Layers[i] = e.Name
 		if !seen[e.Name] {
 			seen[e.Name] = true
@@ -164,7 +180,6 @@ func WriteFile(dir, pattern string, entries []Entry) (string, error) {
 	}
 	return filepath.Clean(final.Name()), nil
 }
-
 
 // Tag returns ref as a tag for a manifest.json RepoTags list
 // (registry/repository:tag), or an error for a reference that is not a tag.

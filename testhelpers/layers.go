@@ -1,0 +1,72 @@
+package testhelpers
+
+import (
+	"archive/tar"
+	"crypto/rand"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/imgbridge/imgutil"
+	"github.com/imgbridge/imgutil/internal/layer"
+)
+
+// LayerFile writes a layer tar holding files (path → content; a path ending
+// in "/" is a directory) into t.TempDir and returns its path and diffID.
+func LayerFile(t testing.TB, files map[string]string) (path, diffID string) {
+	t.Helper()
+	dir := t.TempDir()
+	tree := filepath.Join(dir, "tree")
+	for name, content := range files {
+		p := filepath.Join(tree, filepath.FromSlash(name))
+		if name[len(name)-1] == '/' {
+			mustDo(t, os.MkdirAll(p, 0o755))
+			continue
+		}
+		mustDo(t, os.MkdirAll(filepath.Dir(p), 0o755))
+		mustDo(t, os.WriteFile(p, []byte(content), 0o644))
+	}
+	if len(files) == 0 {
+		mustDo(t, os.MkdirAll(tree, 0o755))
+	}
+	path = filepath.Join(dir, "layer.tar")
+	f, err := os.Create(path)
+	mustDo(t, err)
+	mustDo(t, layer.WriteDir(f, tree, "", imgutil.NormalizedDateTime))
+	mustDo(t, f.Close())
+	info, err := layer.ScanFile(path)
+	mustDo(t, err)
+	return path, info.DiffID.String()
+}
+
+// RandomLayerFile writes a layer tar holding one file of size random bytes
+// and returns its path and diffID.
+func RandomLayerFile(t testing.TB, size int) (path, diffID string) {
+	t.Helper()
+	b := make([]byte, size)
+	_, _ = rand.Read(b)
+	return LayerFile(t, map[string]string{"random/" + rand.Text(): string(b)})
+}
+
+func mustDo(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// EvilLayerFile writes a layer tar with one entry named name (e.g.
+// "../escape" or "/abs") and returns its path, for tests of tar safety.
+func EvilLayerFile(t testing.TB, name string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "evil.tar")
+	f, err := os.Create(path)
+	mustDo(t, err)
+	tw := tar.NewWriter(f)
+	mustDo(t, tw.WriteHeader(&tar.Header{Name: name, Typeflag: tar.TypeReg, Mode: 0o644, Size: 4}))
+	_, err = tw.Write([]byte("evil"))
+	mustDo(t, err)
+	mustDo(t, tw.Close())
+	mustDo(t, f.Close())
+	return path
+}
