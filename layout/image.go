@@ -39,14 +39,14 @@ func NewImage(path string, ops ...imgutil.ImageOption) (*Image, error) {
 	}
 	if o.BaseImage == nil && o.BaseImageRepoName != "" {
 		base, _, err := readImage(o.BaseImageRepoName, o.Platform)
-		if err != nil && !errors.Is(err, imgutil.ErrNotFound) {
+		if err != nil && !errors.Is(err, errNoLayout) {
 			return nil, fmt.Errorf("reading base image: %w", err)
 		}
 		o.BaseImage = base
 	}
 	if o.PreviousImage == nil && o.PreviousImageRepoName != "" {
 		prev, _, err := readImage(o.PreviousImageRepoName, o.Platform)
-		if err != nil && !errors.Is(err, imgutil.ErrNotFound) {
+		if err != nil && !errors.Is(err, errNoLayout) {
 			return nil, fmt.Errorf("reading previous image: %w", err)
 		}
 		o.PreviousImage = prev

@@ -10,13 +10,19 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	ggcr "github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/imgbridge/imgutil"
 )
 
+// errNoLayout is matched by errors about a layout path that holds no
+// layout at all; it matches imgutil.ErrNotFound.
+var errNoLayout = fmt.Errorf("no layout: %w", imgutil.ErrNotFound)
+
 // readImage returns the image in the layout at dir that matches platform.
-// A dir that does not exist gives an error matching imgutil.ErrNotFound; a
-// dir that is not a layout gives one matching imgutil.ErrInvalidArgument.
+// A dir that holds no layout gives an error matching errNoLayout (and
+// imgutil.ErrNotFound); a layout without a matching image, one matching
+// imgutil.ErrNotFound; a dir that is not a layout, imgutil.ErrInvalidArgument.
 func readImage(dir string, platform imgutil.Platform) (v1.Image, v1.Descriptor, error) {
 	idx, err := openIndex(dir)
 	if err != nil {
@@ -41,7 +47,7 @@ func readImage(dir string, platform imgutil.Platform) (v1.Image, v1.Descriptor, 
 func openIndex(dir string) (v1.ImageIndex, error) {
 	fi, err := os.Stat(dir)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("layout %s: %w", dir, imgutil.ErrNotFound)
+		return nil, fmt.Errorf("layout %s: %w", dir, errNoLayout)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("layout %s: %w", dir, err)
@@ -50,7 +56,7 @@ func openIndex(dir string) (v1.ImageIndex, error) {
 		return nil, fmt.Errorf("layout path %s is not a directory: %w", dir, imgutil.ErrInvalidArgument)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "index.json")); errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("layout %s has no index.json: %w", dir, imgutil.ErrNotFound)
+		return nil, fmt.Errorf("layout %s has no index.json: %w", dir, errNoLayout)
 	}
 	idx, err := ggcr.ImageIndexFromPath(dir)
 	if err != nil {
@@ -61,12 +67,17 @@ func openIndex(dir string) (v1.ImageIndex, error) {
 
 // imageManifests lists the image manifests of idx, looking one level into
 // nested indexes.
-func imageManifests(idx v1.ImageIndex) ([]v1.Descriptor, error) {
+func imageManifests(idx v1.ImageIndex) (out []v1.Descriptor, err error) {
 	im, err := idx.IndexManifest()
 	if err != nil {
 		return nil, err
 	}
-	var out []v1.Descriptor
+	var unknown []types.MediaType
+	defer func() {
+		if len(out) == 0 && len(unknown) > 0 && err == nil {
+			err = imgutil.ErrUnknownMediaType(unknown[0])
+		}
+	}()
 	for _, d := range im.Manifests {
 		switch {
 		case d.MediaType.IsImage():
@@ -85,6 +96,8 @@ func imageManifests(idx v1.ImageIndex) ([]v1.Descriptor, error) {
 					out = append(out, c)
 				}
 			}
+		default:
+			unknown = append(unknown, d.MediaType)
 		}
 	}
 	return out, nil

@@ -1,0 +1,227 @@
+package layout_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	ggcr "github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/moby/moby/client"
+
+	"github.com/imgbridge/imgutil"
+	"github.com/imgbridge/imgutil/layout"
+	"github.com/imgbridge/imgutil/layout/sparse"
+	"github.com/imgbridge/imgutil/testhelpers"
+)
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestSaveFileLoadsIntoDocker: a layout image edited, saved, reopened with
+// its edits, exported with SaveFile and loaded by the daemon.
+func TestSaveFileLoadsIntoDocker(t *testing.T) {
+	cli := testhelpers.DockerClient(t)
+	dir := t.TempDir()
+	basePath := filepath.Join(dir, "base")
+	p, err := ggcr.Write(basePath, empty.Index)
+	must(t, err)
+	must(t, p.AppendImage(testhelpers.BusyboxImage(t, imgutil.DockerTypes)))
+
+	appPath := filepath.Join(dir, "app")
+	img, err := layout.NewImage(appPath, layout.FromBaseImagePath(basePath))
+	must(t, err)
+	must(t, img.SetLabel("app", "yes"))
+	lp, _ := testhelpers.LayerFile(t, map[string]string{"app/main": "main"})
+	must(t, img.AddLayer(lp))
+	must(t, img.Save())
+
+	reopened, err := layout.NewImage(filepath.Join(dir, "again"), layout.FromBaseImagePath(appPath))
+	must(t, err)
+	if v, _ := reopened.Label("app"); v != "yes" {
+		t.Fatalf("reopened Label(app) = %q, want yes", v)
+	}
+	must(t, reopened.AnnotateRefName("imgutil-test/layout-savefile:latest"))
+	file, err := reopened.SaveFile()
+	must(t, err)
+	t.Cleanup(func() { os.Remove(file) })
+
+	loaded := testhelpers.DockerLoad(t, cli, file)
+	if len(loaded) != 1 {
+		t.Fatalf("docker load reported %v, want one image", loaded)
+	}
+	t.Cleanup(func() {
+		_, _ = cli.ImageRemove(context.Background(), loaded[0], client.ImageRemoveOptions{Force: true, PruneChildren: true})
+	})
+	inspect, err := cli.ImageInspect(context.Background(), loaded[0])
+	must(t, err)
+	cfg, err := reopened.UnderlyingImage().ConfigFile()
+	must(t, err)
+	var want []string
+	for _, d := range cfg.RootFS.DiffIDs {
+		want = append(want, d.String())
+	}
+	if !slices.Equal(inspect.RootFS.Layers, want) {
+		t.Fatalf("daemon layers = %v, want %v", inspect.RootFS.Layers, want)
+	}
+	if inspect.Config.Labels["app"] != "yes" {
+		t.Fatalf("daemon labels = %v", inspect.Config.Labels)
+	}
+}
+
+// TestMultiPlatformBase opens a layout holding two platforms by platform.
+func TestMultiPlatformBase(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "multi")
+	p, err := ggcr.Write(dir, empty.Index)
+	must(t, err)
+	for _, arch := range []string{"amd64", "arm64"} {
+		img, err := random.Image(64, 1)
+		must(t, err)
+		cfg, err := img.ConfigFile()
+		must(t, err)
+		cfg.OS, cfg.Architecture = "linux", arch
+		img, err = mutate.ConfigFile(img, cfg)
+		must(t, err)
+		must(t, p.AppendImage(img, ggcr.WithPlatform(v1.Platform{OS: "linux", Architecture: arch})))
+	}
+	for _, arch := range []string{"amd64", "arm64"} {
+		img, err := layout.NewImage(filepath.Join(t.TempDir(), "x"), layout.FromBaseImagePath(dir),
+			layout.WithDefaultPlatform(imgutil.Platform{OS: "linux", Architecture: arch}))
+		must(t, err)
+		if got, _ := img.Architecture(); got != arch {
+			t.Errorf("Architecture() = %q, want %q", got, arch)
+		}
+	}
+	_, err = layout.NewImage(filepath.Join(t.TempDir(), "x"), layout.FromBaseImagePath(dir),
+		layout.WithDefaultPlatform(imgutil.Platform{OS: "linux", Architecture: "s390x"}))
+	if !errors.Is(err, imgutil.ErrNotFound) {
+		t.Fatalf("NewImage for a platform the layout lacks = %v, want ErrNotFound", err)
+	}
+}
+
+func TestBadInput(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "a-file")
+	must(t, os.WriteFile(file, []byte("x"), 0o644))
+
+	t.Run("LayoutPathIsAFile", func(t *testing.T) {
+		img, err := layout.NewImage(file)
+		must(t, err)
+		var saveErr imgutil.SaveError
+		if err := img.Save(); !errors.As(err, &saveErr) || !errors.Is(err, imgutil.ErrInvalidArgument) {
+			t.Fatalf("Save to a file path = %v, want SaveError matching ErrInvalidArgument", err)
+		}
+		if _, err := layout.NewImage(filepath.Join(dir, "x"), layout.FromBaseImagePath(file)); !errors.Is(err, imgutil.ErrInvalidArgument) {
+			t.Fatalf("base path that is a file = %v, want ErrInvalidArgument", err)
+		}
+	})
+
+	t.Run("VanishedLayerLeavesNoLayout", func(t *testing.T) {
+		target := filepath.Join(dir, "never")
+		img, err := layout.NewImage(target)
+		must(t, err)
+		lp, _ := testhelpers.LayerFile(t, map[string]string{"a": "a"})
+		must(t, img.AddLayer(lp))
+		must(t, os.Remove(lp))
+		if err := img.Save(); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("Save with a vanished layer file = %v, want os.ErrNotExist", err)
+		}
+		if _, err := os.Stat(target); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("a failed Save left %s behind (%v)", target, err)
+		}
+	})
+
+	t.Run("FailedSaveKeepsPreviousImage", func(t *testing.T) {
+		target := filepath.Join(dir, "kept")
+		first, err := layout.NewImage(target)
+		must(t, err)
+		lp, _ := testhelpers.LayerFile(t, map[string]string{"first": "1"})
+		must(t, first.AddLayer(lp))
+		must(t, first.Save())
+		want, err := first.Digest()
+		must(t, err)
+
+		second, err := layout.NewImage(target)
+		must(t, err)
+		lp2, _ := testhelpers.LayerFile(t, map[string]string{"second": "2"})
+		must(t, second.AddLayer(lp2))
+		must(t, os.Remove(lp2))
+		if err := second.Save(); err == nil {
+			t.Fatal("Save with a vanished layer file succeeded")
+		}
+		got := readLayout(t, target)
+		if d, _ := got.Digest(); d != want {
+			t.Fatalf("after a failed Save the layout holds %s, want the previous %s", d, want)
+		}
+		entries, err := os.ReadDir(filepath.Join(target, "blobs", "sha256"))
+		must(t, err)
+		for _, e := range entries {
+			if e.Name()[0] == '.' {
+				t.Errorf("temp blob %s left behind", e.Name())
+			}
+		}
+	})
+
+	t.Run("UnknownMediaType", func(t *testing.T) {
+		base := filepath.Join(dir, "weird")
+		p, err := ggcr.Write(base, empty.Index)
+		must(t, err)
+		img, err := random.Image(16, 1)
+		must(t, err)
+		must(t, p.AppendImage(mutate.MediaType(img, types.MediaType("application/x-unknown"))))
+		if _, err := layout.NewImage(filepath.Join(dir, "y"), layout.FromBaseImagePath(base)); !errors.Is(err, imgutil.ErrInvalidArgument) {
+			t.Fatalf("base with an unknown media type = %v, want ErrInvalidArgument", err)
+		}
+	})
+}
+
+func TestSparse(t *testing.T) {
+	from := testhelpers.BusyboxImage(t, imgutil.OCITypes)
+	dir := filepath.Join(t.TempDir(), "sparse")
+	img, err := sparse.NewImage(dir, from)
+	must(t, err)
+	must(t, img.Save())
+	blobs, err := os.ReadDir(filepath.Join(dir, "blobs", "sha256"))
+	must(t, err)
+	if len(blobs) != 2 {
+		t.Fatalf("sparse layout holds %d blobs, want 2 (config and manifest)", len(blobs))
+	}
+	got := readLayout(t, dir)
+	if _, err := got.ConfigFile(); err != nil {
+		t.Fatalf("reading sparse image config: %v", err)
+	}
+}
+
+func TestParse(t *testing.T) {
+	for _, tc := range []struct{ ref, want string }{
+		{"busybox", "index.docker.io/library/busybox/latest"},
+		{"my.registry:5000/team/app:v1", "my.registry:5000/team/app/v1"},
+	} {
+		got, err := layout.ParseRefToPath(tc.ref)
+		if err != nil || got != tc.want {
+			t.Errorf("ParseRefToPath(%q) = %q, %v; want %q", tc.ref, got, err, tc.want)
+		}
+	}
+	if _, err := layout.ParseRefToPath("UPPER/case"); !errors.Is(err, imgutil.ErrInvalidArgument) {
+		t.Errorf("ParseRefToPath(invalid) = %v, want ErrInvalidArgument", err)
+	}
+	id := layout.Identifier{Path: "/a/b", Digest: "sha256:abc"}
+	back, err := layout.ParseIdentifier(id.String())
+	if err != nil || back != id {
+		t.Errorf("ParseIdentifier(%q) = %v, %v", id.String(), back, err)
+	}
+	if _, err := layout.ParseIdentifier("no-digest"); !errors.Is(err, imgutil.ErrInvalidArgument) {
+		t.Errorf("ParseIdentifier(no-digest) = %v, want ErrInvalidArgument", err)
+	}
+}
