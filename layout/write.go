@@ -28,7 +28,6 @@ const parallelLayers = 4
 type toWrite struct {
 	layers      []v1.Layer
 	rawConfig   []byte
-	configType  types.MediaType
 	mediaType   types.MediaType
 	rawManifest func() ([]byte, error)
 }

@@ -117,7 +117,7 @@ func (s suite) fromScratch(t *testing.T) {
 	if cfg.Config.WorkingDir != "/work" || cfg.OS != "linux" || cfg.Architecture != "arm64" || cfg.Variant != "v8" {
 		t.Errorf("WorkingDir, OS, Architecture, Variant = %q %q %q %q", cfg.Config.WorkingDir, cfg.OS, cfg.Architecture, cfg.Variant)
 	}
-	if !cfg.Created.Time.Equal(imgutil.NormalizedDateTime) {
+	if !cfg.Created.Equal(imgutil.NormalizedDateTime) {
 		t.Errorf("Created = %v, want %v", cfg.Created.Time, imgutil.NormalizedDateTime)
 	}
 	if ids := testhelpers.DiffIDs(t, got); !slices.Equal(ids, []string{diffID}) {
@@ -335,14 +335,14 @@ func (s suite) history(t *testing.T) {
 	must(t, err)
 	baseCfg, err := base.ConfigFile()
 	must(t, err)
-	if !cfg.Created.Time.Equal(at) {
+	if !cfg.Created.Equal(at) {
 		t.Errorf("Created = %v, want %v", cfg.Created.Time, at)
 	}
 	if len(cfg.History) != len(baseCfg.History)+1 {
 		t.Fatalf("history has %d entries, want %d", len(cfg.History), len(baseCfg.History)+1)
 	}
 	last := cfg.History[len(cfg.History)-1]
-	if last.CreatedBy != "made here" || !last.Created.Time.Equal(at) {
+	if last.CreatedBy != "made here" || !last.Created.Equal(at) {
 		t.Errorf("new history entry = %+v", last)
 	}
 	if cfg.History[0].CreatedBy != baseCfg.History[0].CreatedBy {
@@ -358,7 +358,7 @@ func (s suite) history(t *testing.T) {
 		t.Fatalf("normalized history has %d entries for %d layers", len(cfg.History), len(cfg.RootFS.DiffIDs))
 	}
 	for i, h := range cfg.History {
-		if h.CreatedBy != "" || !h.Created.Time.Equal(imgutil.NormalizedDateTime) {
+		if h.CreatedBy != "" || !h.Created.Equal(imgutil.NormalizedDateTime) {
 			t.Errorf("normalized history[%d] = %+v", i, h)
 		}
 	}

@@ -1,0 +1,119 @@
+package editable_test
+
+import (
+	"errors"
+	"sync"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/google/go-containerregistry/pkg/v1/validate"
+
+	"github.com/imgbridge/imgutil"
+	"github.com/imgbridge/imgutil/internal/editable"
+)
+
+func TestBuildIsMemoizedUntilTheNextEdit(t *testing.T) {
+	img, err := editable.New(editable.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b1, err := img.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b2, _ := img.Build()
+	if b1 != b2 {
+		t.Fatal("Build without an edit in between built again")
+	}
+	if err := img.SetLabel("k", "v"); err != nil {
+		t.Fatal(err)
+	}
+	b3, _ := img.Build()
+	if b3 == b1 || b3.Config.Config.Labels["k"] != "v" {
+		t.Fatal("Build after an edit did not show it")
+	}
+	if b1.Config.Config.Labels["k"] != "" {
+		t.Fatal("an edit changed an image already built")
+	}
+}
+
+func TestMediaTypeConversion(t *testing.T) {
+	base, err := random.Image(256, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mt := range []imgutil.MediaTypes{imgutil.OCITypes, imgutil.DockerTypes} {
+		img, err := editable.New(editable.Options{Base: base, MediaTypes: mt})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := img.Build()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := validate.Image(b.Image()); err != nil {
+			t.Fatalf("%v: validate.Image: %v", mt, err)
+		}
+		m, err := b.Image().Manifest()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.MediaType != mt.ManifestType() || m.Config.MediaType != mt.ConfigType() {
+			t.Errorf("%v: manifest %s, config %s", mt, m.MediaType, m.Config.MediaType)
+		}
+		for _, l := range m.Layers {
+			if l.MediaType != mt.LayerType() {
+				t.Errorf("%v: layer type %s", mt, l.MediaType)
+			}
+		}
+	}
+}
+
+func TestScratchDefaults(t *testing.T) {
+	img, err := editable.New(editable.Options{Platform: imgutil.Platform{OS: "linux", Architecture: "arm", Variant: "v7"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := img.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Config.Architecture != "arm" || b.Config.Variant != "v7" || b.Config.OS != "linux" {
+		t.Errorf("platform = %s/%s/%s", b.Config.OS, b.Config.Architecture, b.Config.Variant)
+	}
+	if b.ManifestType() != types.OCIManifestSchema1 {
+		t.Errorf("manifest type of an image from scratch = %s, want OCI", b.ManifestType())
+	}
+	if !b.Config.Created.Equal(imgutil.NormalizedDateTime) {
+		t.Errorf("Created = %v, want NormalizedDateTime", b.Config.Created)
+	}
+	if err := img.SetEnv("A=B", "x"); !errors.Is(err, imgutil.ErrInvalidArgument) {
+		t.Errorf("SetEnv(A=B) = %v, want ErrInvalidArgument", err)
+	}
+}
+
+func TestConcurrentEdits(t *testing.T) {
+	img, err := editable.New(editable.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range 50 {
+				_ = img.SetLabel(string(rune('a'+i)), string(rune('0'+j%10)))
+				if _, err := img.Build(); err != nil {
+					t.Error(err)
+				}
+				_, _ = img.Labels()
+			}
+		}()
+	}
+	wg.Wait()
+	if l, _ := img.Labels(); len(l) != 8 {
+		t.Fatalf("labels = %v, want 8", l)
+	}
+}

@@ -1,0 +1,92 @@
+package layout_test
+
+import (
+	"errors"
+	"path/filepath"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	ggcr "github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/google/go-containerregistry/pkg/v1/validate"
+
+	"github.com/imgbridge/imgutil"
+	"github.com/imgbridge/imgutil/layout"
+)
+
+func platformImage(t *testing.T, arch string) v1.Image {
+	t.Helper()
+	img, err := random.Image(128, 1)
+	must(t, err)
+	cfg, err := img.ConfigFile()
+	must(t, err)
+	cfg.OS, cfg.Architecture = "linux", arch
+	img, err = mutate.ConfigFile(img, cfg)
+	must(t, err)
+	return img
+}
+
+func TestIndex(t *testing.T) {
+	xdg := t.TempDir()
+	idx, err := layout.NewIndex("example.com/team/app:v1", imgutil.WithXDGRuntimePath(xdg))
+	must(t, err)
+	amd, arm := platformImage(t, "amd64"), platformImage(t, "arm64")
+	idx.AddManifest(amd)
+	idx.AddManifest(arm)
+	armDigest, err := arm.Digest()
+	must(t, err)
+	ref, err := name.NewDigest("example.com/team/app@" + armDigest.String())
+	must(t, err)
+
+	if got, err := idx.Architecture(ref); err != nil || got != "arm64" {
+		t.Fatalf("Architecture = %q, %v; want arm64", got, err)
+	}
+	must(t, idx.SetVariant(ref, "v8"))
+	must(t, idx.SetAnnotations(ref, map[string]string{"k": "v"}))
+	if got, _ := idx.Variant(ref); got != "v8" {
+		t.Errorf("Variant = %q, want v8", got)
+	}
+	must(t, idx.SaveDir())
+
+	dir := filepath.Join(xdg, imgutil.MakeFileSafeName("example.com/team/app:v1"))
+	saved, err := ggcr.ImageIndexFromPath(dir)
+	must(t, err)
+	m, err := saved.IndexManifest()
+	must(t, err)
+	// The descriptor's variant was edited on purpose, so validate each child
+	// (validate.Index would compare the descriptor platform with the config).
+	for _, d := range m.Manifests {
+		child, err := saved.Image(d.Digest)
+		must(t, err)
+		if err := validate.Image(child); err != nil {
+			t.Fatalf("validate.Image(%s): %v", d.Digest, err)
+		}
+	}
+	if len(m.Manifests) != 2 || m.MediaType != types.OCIImageIndex {
+		t.Fatalf("saved index = %+v", m)
+	}
+	if p := m.Manifests[1].Platform; p == nil || p.Architecture != "arm64" || p.Variant != "v8" || m.Manifests[1].Annotations["k"] != "v" {
+		t.Fatalf("saved arm64 descriptor = %+v", m.Manifests[1])
+	}
+
+	// Reopen the saved index as a base, remove one manifest.
+	again, err := layout.NewIndex("example.com/team/app:v2", imgutil.FromBaseIndex(dir), imgutil.WithXDGRuntimePath(xdg))
+	must(t, err)
+	must(t, again.RemoveManifest(ref))
+	if _, err := again.OS(ref); !errors.Is(err, imgutil.ErrNotFound) {
+		t.Fatalf("OS of a removed manifest = %v, want ErrNotFound", err)
+	}
+	if im, _ := again.IndexManifest(); len(im.Manifests) != 1 {
+		t.Fatalf("after RemoveManifest the index has %d manifests", len(im.Manifests))
+	}
+	must(t, idx.DeleteDir())
+	if _, err := ggcr.ImageIndexFromPath(dir); err == nil {
+		t.Fatal("DeleteDir left the index directory")
+	}
+	if _, err := layout.NewIndex("x", imgutil.WithMediaType(types.MediaType("bogus"))); !errors.Is(err, imgutil.ErrInvalidArgument) {
+		t.Fatalf("WithMediaType(bogus) = %v, want ErrInvalidArgument", err)
+	}
+}
