@@ -7,7 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/imgbridge/imgutil"
+	"github.com/imgbridge/imgutil/internal/fixture"
 	"github.com/imgbridge/imgutil/internal/layer"
 )
 
@@ -17,23 +17,9 @@ func LayerFile(t testing.TB, files map[string]string) (path, diffID string) {
 	t.Helper()
 	dir := t.TempDir()
 	tree := filepath.Join(dir, "tree")
-	for name, content := range files {
-		p := filepath.Join(tree, filepath.FromSlash(name))
-		if name[len(name)-1] == '/' {
-			mustDo(t, os.MkdirAll(p, 0o755))
-			continue
-		}
-		mustDo(t, os.MkdirAll(filepath.Dir(p), 0o755))
-		mustDo(t, os.WriteFile(p, []byte(content), 0o644))
-	}
-	if len(files) == 0 {
-		mustDo(t, os.MkdirAll(tree, 0o755))
-	}
+	mustDo(t, fixture.Files(tree, files))
 	path = filepath.Join(dir, "layer.tar")
-	f, err := os.Create(path)
-	mustDo(t, err)
-	mustDo(t, layer.WriteDir(f, tree, "", imgutil.NormalizedDateTime))
-	mustDo(t, f.Close())
+	mustDo(t, fixture.LayerFromDir(tree, path))
 	info, err := layer.ScanFile(path)
 	mustDo(t, err)
 	return path, info.DiffID.String()
