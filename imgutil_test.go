@@ -69,7 +69,7 @@ func TestSmallHelpers(t *testing.T) {
 		t.Errorf("StringSlice = %v", got)
 	}
 	for _, tc := range []struct {
-		in                     imgutil.MediaTypes
+		in                    imgutil.MediaTypes
 		manifest, config, lay types.MediaType
 	}{
 		{imgutil.OCITypes, types.OCIManifestSchema1, types.OCIConfigJSON, types.OCILayer},

@@ -7,6 +7,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/imgbridge/imgutil/internal/typedlayer"
 )
 
 // MediaTypes selects the family of media types an image is saved with.
@@ -117,7 +119,7 @@ func EnsureMediaTypesAndLayers(image v1.Image, requestedTypes MediaTypes, mutate
 		if mt, err := l.MediaType(); err != nil || mt != want {
 			changed = true
 		}
-		adds = append(adds, mutate.Addendum{Layer: nl, MediaType: want})
+		adds = append(adds, mutate.Addendum{Layer: typedlayer.With(nl, want), MediaType: want})
 	}
 	if !changed {
 		return image, false, nil

@@ -16,6 +16,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/imgbridge/imgutil"
+	"github.com/imgbridge/imgutil/internal/typedlayer"
 )
 
 // Built is the image as edited, frozen: the config as it will be saved and
@@ -68,7 +69,7 @@ func (i *Image) Build() (*Built, error) {
 		if err != nil {
 			return nil, fmt.Errorf("layer %d: %w", j, err)
 		}
-		layers[j] = withMediaType(l, mt)
+		layers[j] = typedlayer.With(l, mt)
 	}
 	b := &Built{
 		Config: cfg, RawConfig: raw, Layers: layers,
@@ -158,30 +159,6 @@ func (c builtCore) LayerByDigest(h v1.Hash) (partial.CompressedLayer, error) {
 		}
 	}
 	return nil, fmt.Errorf("blob %s: %w", h, imgutil.ErrNotFound)
-}
-
-// typedLayer is a layer shown with another media type of the same
-// compression (e.g. a Docker gzip layer as an OCI gzip layer).
-type typedLayer struct {
-	v1.Layer
-	mediaType types.MediaType
-}
-
-func (t typedLayer) MediaType() (types.MediaType, error) { return t.mediaType, nil }
-
-func withMediaType(l v1.Layer, mt types.MediaType) v1.Layer {
-	if cur, err := l.MediaType(); err == nil && cur == mt {
-		return l
-	}
-	if t, ok := l.(typedLayer); ok {
-		l = t.Layer
-	}
-	if r, ok := l.(interface {
-		WithMediaType(types.MediaType) v1.Layer
-	}); ok {
-		return r.WithMediaType(mt)
-	}
-	return typedLayer{Layer: l, mediaType: mt}
 }
 
 // UnderlyingImage returns the edited image as a go-containerregistry image,
