@@ -70,3 +70,5 @@ func readLayout(t *testing.T, name string) v1.Image {
 func TestImageSuite(t *testing.T) {
 	imagetest.Run(t, harness(t))
 }
+
+var _ imagetest.CoreMethods = (*layout.Image)(nil)
