@@ -196,7 +196,7 @@ func (i *Image) SaveFile() (string, error) {
 			tags = append(tags, tag)
 		}
 	}
-	entries, err := archive.Docker(b.RawConfig, b.ConfigDigest(), b.Layers, tags)
+	entries, err := archive.Docker(b.RawConfig, b.ConfigDigest(), b.Layers, tags, nil)
 	if err != nil {
 		return "", fmt.Errorf("saving image to file: %w", err)
 	}

@@ -43,7 +43,8 @@ func harness(t *testing.T) imagetest.Harness {
 			return name
 		},
 		Read:           readLayout,
-		BaseMediaTypes: imgutil.OCITypes,
+		BaseMediaTypes:  imgutil.OCITypes,
+		KeepsMediaTypes: true,
 	}
 }
 

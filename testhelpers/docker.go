@@ -2,10 +2,15 @@ package testhelpers
 
 import (
 	"context"
+	"io"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
+	gname "github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/moby/moby/client"
 
 	"github.com/imgbridge/imgutil/internal/jsonstream"
@@ -53,4 +58,50 @@ func DockerLoad(t testing.TB, cli client.APIClient, path string) []string {
 		t.Fatalf("docker load of %s: %v (%v)", path, err, lines)
 	}
 	return jsonstream.LoadedImages(lines)
+}
+
+// DockerPut loads img into the daemon under the tag name (no library code
+// involved: a go-containerregistry archive into ImageLoad) and removes it
+// when the test ends.
+func DockerPut(t testing.TB, cli client.APIClient, name string, img v1.Image) {
+	t.Helper()
+	tag, err := gname.NewTag(name)
+	mustDo(t, err)
+	path := filepath.Join(t.TempDir(), "put.tar")
+	mustDo(t, tarball.WriteToFile(path, tag, img))
+	DockerLoad(t, cli, path)
+	DockerCleanup(t, cli, name)
+}
+
+// DockerCleanup removes the image name from the daemon when the test ends.
+func DockerCleanup(t testing.TB, cli client.APIClient, name string) {
+	t.Cleanup(func() {
+		_, _ = cli.ImageRemove(context.Background(), name, client.ImageRemoveOptions{Force: true, PruneChildren: true})
+	})
+}
+
+// DockerRead reads the image name back from the daemon with a full
+// ImageSave and returns it as a v1.Image (backed by a file in t.TempDir).
+func DockerRead(t testing.TB, cli client.APIClient, name string) v1.Image {
+	t.Helper()
+	rc, err := cli.ImageSave(context.Background(), []string{name})
+	mustDo(t, err)
+	defer rc.Close()
+	path := filepath.Join(t.TempDir(), "saved.tar")
+	f, err := os.Create(path)
+	mustDo(t, err)
+	_, err = io.Copy(f, rc)
+	mustDo(t, err)
+	mustDo(t, f.Close())
+	var tag *gname.Tag
+	if t2, err := gname.NewTag(name); err == nil {
+		tag = &t2
+	}
+	img, err := tarball.ImageFromPath(path, tag)
+	if err != nil {
+		// An archive saved by ID has no tag to pick the image by.
+		img, err = tarball.ImageFromPath(path, nil)
+	}
+	mustDo(t, err)
+	return img
 }

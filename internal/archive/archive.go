@@ -14,6 +14,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/imgbridge/imgutil"
+	"github.com/imgbridge/imgutil/internal/typedlayer"
 )
 
 // Entry is one file of an archive. Open streams its Size bytes; Data holds
@@ -74,15 +75,14 @@ func layerEntries(layers []v1.Layer) ([]Entry, error) {
 	sizes := make([]int64, len(layers))
 	uncompressed := true
 	for i, l := range layers {
-		u, ok := l.(interface{ UncompressedSize() (int64, error) })
+		u, ok := typedlayer.Unwrap(l).(interface{ UncompressedSize() (int64, error) })
 		if !ok {
 			uncompressed = false
 			break
 		}
 		size, err := u.UncompressedSize()
 		if err != nil {
-			uncompressed = false
-			break
+			return nil, fmt.Errorf("layer %d: %w", i, err)
 		}
 		sizes[i] = size
 	}
@@ -120,17 +120,33 @@ func blobName(h v1.Hash) string { return "blobs/" + h.Algorithm + "/" + h.Hex }
 
 // Docker returns the entries of a docker-archive (what `docker load` reads)
 // holding one image: its config, its layers and a manifest.json that tags it
-// with tags. A layer shared by two positions is written once.
-func Docker(rawConfig []byte, configDigest v1.Hash, layers []v1.Layer, tags []string) ([]Entry, error) {
+// with tags. A layer shared by two positions is written once. Layers for
+// which omit is true are listed in manifest.json but not written: a daemon
+// that holds their chain never reads them (omit may be nil).
+func Docker(rawConfig []byte, configDigest v1.Hash, layers []v1.Layer, tags []string, omit func(i int) bool) ([]Entry, error) {
 	entries := []Entry{{Name: blobName(configDigest), Size: int64(len(rawConfig)), Data: rawConfig}}
 	m := dockerManifest{Config: blobName(configDigest), RepoTags: tags, Layers: make([]string, len(layers))}
-	seen := map[string]bool{entries[0].Name: true}
-	les, err := layerEntries(layers)
+	var sent []v1.Layer
+	var sentAt []int
+	for i, l := range layers {
+		if omit != nil && omit(i) {
+			d, err := l.DiffID()
+			if err != nil {
+				return nil, fmt.Errorf("layer %d: getting diff ID: %w", i, err)
+			}
+			m.Layers[i] = blobName(d)
+			continue
+		}
+		sent = append(sent, l)
+		sentAt = append(sentAt, i)
+	}
+	les, err := layerEntries(sent)
 	if err != nil {
 		return nil, err
 	}
-	for i, e := range les {
-		m.Layers[i] = e.Name
+	seen := map[string]bool{entries[0].Name: true}
+	for j, e := range les {
+		m.Layers[sentAt[j]] = e.Name
 		if !seen[e.Name] {
 			seen[e.Name] = true
 			entries = append(entries, e)

@@ -126,7 +126,11 @@ func (i *Image) loadBase(base v1.Image, mt imgutil.MediaTypes) error {
 	}
 	i.cfg = cfg.DeepCopy()
 	i.layers = layers
-	if m, err := base.Manifest(); err == nil && m != nil {
+	// A base that can tell its annotations without a manifest (a daemon
+	// image, whose manifest needs every layer's bytes) says so.
+	if a, ok := base.(interface{ ManifestAnnotations() map[string]string }); ok {
+		maps.Copy(i.annotations, a.ManifestAnnotations())
+	} else if m, err := base.Manifest(); err == nil && m != nil {
 		maps.Copy(i.annotations, m.Annotations)
 	}
 	i.mediaTypes = mt

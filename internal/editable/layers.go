@@ -243,17 +243,9 @@ func (i *Image) Rebase(baseTopLayerDiffID string, newBase imgutil.Image) error {
 	if err != nil {
 		return err
 	}
-	nb := newBase.UnderlyingImage()
-	if nb == nil {
-		return fmt.Errorf("new base image has no content: %w", imgutil.ErrInvalidArgument)
-	}
-	nbCfg, err := imgutil.GetConfigFile(nb)
+	nbCfg, nbLayers, err := configAndLayers(newBase)
 	if err != nil {
 		return fmt.Errorf("reading new base image: %w", err)
-	}
-	nbLayers, err := nb.Layers()
-	if err != nil {
-		return fmt.Errorf("reading new base image layers: %w", err)
 	}
 	return i.edit(func() error {
 		idx := slices.Index(i.cfg.RootFS.DiffIDs, top)
@@ -272,4 +264,29 @@ func (i *Image) Rebase(baseTopLayerDiffID string, newBase imgutil.Image) error {
 		i.cfg.History = history
 		return nil
 	})
+}
+
+// configAndLayers returns an image's config and layers: from the core when
+// img is one of ours (no manifest needed), else from its v1.Image.
+func configAndLayers(img imgutil.Image) (*v1.ConfigFile, []v1.Layer, error) {
+	if b, ok := img.(interface{ Build() (*Built, error) }); ok {
+		built, err := b.Build()
+		if err != nil {
+			return nil, nil, err
+		}
+		return built.Config, built.Layers, nil
+	}
+	u := img.UnderlyingImage()
+	if u == nil {
+		return nil, nil, fmt.Errorf("image has no content: %w", imgutil.ErrInvalidArgument)
+	}
+	cfg, err := imgutil.GetConfigFile(u)
+	if err != nil {
+		return nil, nil, err
+	}
+	layers, err := u.Layers()
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading layers: %w", err)
+	}
+	return cfg, layers, nil
 }

@@ -1,0 +1,221 @@
+package local
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"sync"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/moby/moby/api/types/image"
+)
+
+// daemonImage is an image in the daemon as ImageInspect shows it: its
+// config is rebuilt from the inspect result, its layers are read from the
+// daemon only when their bytes are asked for.
+type daemonImage struct {
+	store   *Store
+	id      string
+	cfg     *v1.ConfigFile
+	rawCfg  []byte
+	layers  []*daemonLayer
+	inspect image.InspectResponse
+
+	// mu guards the manifest, built on demand (it needs every layer's size).
+	mu       sync.Mutex
+	manifest []byte
+}
+
+var _ v1.Image = (*daemonImage)(nil)
+
+func newDaemonImage(s *Store, inspect image.InspectResponse, history []image.HistoryResponseItem) (*daemonImage, error) {
+	cfg := &v1.ConfigFile{
+		Author: inspect.Author, Architecture: inspect.Architecture, Variant: inspect.Variant,
+		OS: inspect.Os, OSVersion: inspect.OsVersion, RootFS: v1.RootFS{Type: "layers"},
+	}
+	if inspect.Config != nil {
+		raw, err := json.Marshal(inspect.Config)
+		if err != nil {
+			return nil, fmt.Errorf("reading image config: %w", err)
+		}
+		if err := json.Unmarshal(raw, &cfg.Config); err != nil {
+			return nil, fmt.Errorf("reading image config: %w", err)
+		}
+	}
+	if t, err := time.Parse(time.RFC3339Nano, inspect.Created); err == nil {
+		cfg.Created = v1.Time{Time: t}
+	}
+	for _, l := range inspect.RootFS.Layers {
+		h, err := v1.NewHash(l)
+		if err != nil {
+			return nil, fmt.Errorf("reading image layers: %w", err)
+		}
+		cfg.RootFS.DiffIDs = append(cfg.RootFS.DiffIDs, h)
+	}
+	// The daemon lists history newest first.
+	for _, h := range slices.Backward(history) {
+		cfg.History = append(cfg.History, v1.History{
+			Created: v1.Time{Time: time.Unix(h.Created, 0).UTC()}, CreatedBy: h.CreatedBy,
+			Comment: h.Comment, EmptyLayer: h.Size == 0,
+		})
+	}
+	raw, err := json.Marshal(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("encoding image config: %w", err)
+	}
+	d := &daemonImage{store: s, id: inspect.ID, cfg: cfg, rawCfg: raw, inspect: inspect}
+	for _, diffID := range cfg.RootFS.DiffIDs {
+		d.layers = append(d.layers, &daemonLayer{image: d, diffID: diffID})
+	}
+	return d, nil
+}
+
+// ManifestAnnotations tells the editable core there are none to keep,
+// without building a manifest (which would read every layer).
+func (d *daemonImage) ManifestAnnotations() map[string]string { return nil }
+
+func (d *daemonImage) MediaType() (types.MediaType, error) { return types.DockerManifestSchema2, nil }
+func (d *daemonImage) ConfigFile() (*v1.ConfigFile, error)  { return d.cfg.DeepCopy(), nil }
+func (d *daemonImage) RawConfigFile() ([]byte, error)       { return d.rawCfg, nil }
+func (d *daemonImage) ConfigName() (v1.Hash, error)         { return sha256Of(d.rawCfg), nil }
+
+func (d *daemonImage) Layers() ([]v1.Layer, error) {
+	out := make([]v1.Layer, len(d.layers))
+	for i, l := range d.layers {
+		out[i] = l
+	}
+	return out, nil
+}
+
+func (d *daemonImage) LayerByDiffID(h v1.Hash) (v1.Layer, error) {
+	for _, l := range d.layers {
+		if l.diffID == h {
+			return l, nil
+		}
+	}
+	return nil, fmt.Errorf("image %s: layer %s: %w", d.id, h, errLayerNotFound(h))
+}
+
+// LayerByDigest finds a layer by digest; a daemon layer's digest is its diffID.
+func (d *daemonImage) LayerByDigest(h v1.Hash) (v1.Layer, error) { return d.LayerByDiffID(h) }
+
+func (d *daemonImage) RawManifest() ([]byte, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.manifest != nil {
+		return d.manifest, nil
+	}
+	if err := d.store.prefetch(context.Background(), d.layersAsV1()); err != nil {
+		return nil, err
+	}
+	m := v1.Manifest{
+		SchemaVersion: 2, MediaType: types.DockerManifestSchema2,
+		Config: v1.Descriptor{MediaType: types.DockerConfigJSON, Size: int64(len(d.rawCfg)), Digest: sha256Of(d.rawCfg)},
+	}
+	for _, l := range d.layers {
+		size, err := l.Size()
+		if err != nil {
+			return nil, err
+		}
+		m.Layers = append(m.Layers, v1.Descriptor{MediaType: types.DockerUncompressedLayer, Size: size, Digest: l.diffID})
+	}
+	raw, err := json.Marshal(m)
+	if err != nil {
+		return nil, fmt.Errorf("encoding manifest: %w", err)
+	}
+	d.manifest = raw
+	return raw, nil
+}
+
+func (d *daemonImage) layersAsV1() []v1.Layer {
+	ls, _ := d.Layers()
+	return ls
+}
+
+func (d *daemonImage) Manifest() (*v1.Manifest, error) {
+	raw, err := d.RawManifest()
+	if err != nil {
+		return nil, err
+	}
+	return v1.ParseManifest(bytesReader(raw))
+}
+
+func (d *daemonImage) Digest() (v1.Hash, error) {
+	raw, err := d.RawManifest()
+	if err != nil {
+		return v1.Hash{}, err
+	}
+	return sha256Of(raw), nil
+}
+
+func (d *daemonImage) Size() (int64, error) {
+	raw, err := d.RawManifest()
+	return int64(len(raw)), err
+}
+
+// daemonLayer is a layer of a daemon image: its diffID is known, its bytes
+// are read from the daemon on first use, uncompressed.
+type daemonLayer struct {
+	image  *daemonImage
+	diffID v1.Hash
+}
+
+var _ v1.Layer = (*daemonLayer)(nil)
+
+func (l *daemonLayer) DiffID() (v1.Hash, error) { return l.diffID, nil }
+
+// Digest of an uncompressed layer is its diffID.
+func (l *daemonLayer) Digest() (v1.Hash, error) { return l.diffID, nil }
+
+func (l *daemonLayer) MediaType() (types.MediaType, error) {
+	return types.DockerUncompressedLayer, nil
+}
+
+func (l *daemonLayer) file() (layerFile, error) {
+	if lf, ok := l.image.store.fetcher.file(l.diffID); ok {
+		return lf, nil
+	}
+	if err := l.image.store.prefetch(context.Background(), []v1.Layer{l}); err != nil {
+		return layerFile{}, err
+	}
+	lf, ok := l.image.store.fetcher.file(l.diffID)
+	if !ok {
+		return layerFile{}, fmt.Errorf("layer %s: %w", l.diffID, errStoreClosed)
+	}
+	return lf, nil
+}
+
+// UncompressedSize reads the layer from the daemon if it is not held yet.
+func (l *daemonLayer) UncompressedSize() (int64, error) {
+	lf, err := l.file()
+	return lf.size, err
+}
+
+func (l *daemonLayer) Size() (int64, error) { return l.UncompressedSize() }
+
+func (l *daemonLayer) Uncompressed() (io.ReadCloser, error) {
+	lf, err := l.file()
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.Open(lf.path)
+	if err != nil {
+		return nil, fmt.Errorf("opening layer %s: %w", l.diffID, err)
+	}
+	return f, nil
+}
+
+// Compressed returns the uncompressed bytes: the layer's media type says so.
+func (l *daemonLayer) Compressed() (io.ReadCloser, error) { return l.Uncompressed() }
+
+func sha256Of(b []byte) v1.Hash {
+	sum := sha256.Sum256(b)
+	return v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(sum[:])}
+}

@@ -1,0 +1,243 @@
+package local
+
+import (
+	"archive/tar"
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/imgbridge/imgutil"
+)
+
+// fetcher reads layers of daemon images into a temp directory, each layer
+// file once, with one streamed ImageSave per image per request.
+type fetcher struct {
+	client DockerClient
+
+	// mu guards the fields below (not the downloads themselves).
+	mu sync.Mutex
+	// dir is created on the first download and removed by close.
+	dir    string
+	closed bool
+	// files are the layer files held, by diffID.
+	files map[v1.Hash]layerFile
+	// failed remembers a failed download per image, returned again.
+	failed map[string]error
+	// imageLocks serializes downloads of one image.
+	imageLocks map[string]*sync.Mutex
+}
+
+type layerFile struct {
+	path string
+	size int64
+}
+
+func newFetcher(c DockerClient) *fetcher {
+	return &fetcher{client: c, files: map[v1.Hash]layerFile{}, failed: map[string]error{}, imageLocks: map[string]*sync.Mutex{}}
+}
+
+// errStoreClosed is returned by a fetch after close.
+var errStoreClosed = errors.New("local store is closed")
+
+// file returns the layer file for diffID if it is held.
+func (f *fetcher) file(diffID v1.Hash) (layerFile, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	lf, ok := f.files[diffID]
+	return lf, ok
+}
+
+func (f *fetcher) imageLock(imageID string) *sync.Mutex {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	l, ok := f.imageLocks[imageID]
+	if !ok {
+		l = &sync.Mutex{}
+		f.imageLocks[imageID] = l
+	}
+	return l
+}
+
+// fetch makes sure the layers with diffIDs of the daemon image imageID are
+// held, reading them with one ImageSave of that image. allIDs are every
+// diffID of the image (to skip the others without reading them). A failed
+// download is remembered and returned to every later call for the image.
+func (f *fetcher) fetch(ctx context.Context, imageID string, allIDs []v1.Hash, diffIDs ...v1.Hash) error {
+	lock := f.imageLock(imageID)
+	lock.Lock()
+	defer lock.Unlock()
+
+	f.mu.Lock()
+	if err := f.failed[imageID]; err != nil {
+		f.mu.Unlock()
+		return err
+	}
+	if f.closed {
+		f.mu.Unlock()
+		return errStoreClosed
+	}
+	want := map[v1.Hash]bool{}
+	for _, d := range diffIDs {
+		if _, ok := f.files[d]; !ok {
+			want[d] = true
+		}
+	}
+	if len(want) == 0 {
+		f.mu.Unlock()
+		return nil
+	}
+	if f.dir == "" {
+		dir, err := os.MkdirTemp("", "imgutil-local-*")
+		if err != nil {
+			f.mu.Unlock()
+			return fmt.Errorf("creating layer directory: %w", err)
+		}
+		f.dir = dir
+	}
+	dir := f.dir
+	f.mu.Unlock()
+
+	got, err := f.download(ctx, dir, imageID, allIDs, want)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for d, lf := range got {
+		if f.closed {
+			os.Remove(lf.path)
+			continue
+		}
+		f.files[d] = lf
+	}
+	if err != nil {
+		err = fmt.Errorf("reading layers of image %s from the daemon: %w", imageID, err)
+		if ctx.Err() == nil {
+			f.failed[imageID] = err
+		}
+		return err
+	}
+	return nil
+}
+
+// download streams ImageSave of imageID and keeps the wanted layers.
+func (f *fetcher) download(ctx context.Context, dir, imageID string, allIDs []v1.Hash, want map[v1.Hash]bool) (map[v1.Hash]layerFile, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	rc, err := f.client.ImageSave(ctx, []string{imageID})
+	if err != nil {
+		return nil, daemonError("saving image", err)
+	}
+	// Closing early, once every wanted layer is in hand, stops the daemon's work.
+	defer rc.Close()
+	known := map[string]bool{}
+	for _, d := range allIDs {
+		known[d.Hex] = true
+	}
+	got := map[v1.Hash]layerFile{}
+	tr := tar.NewReader(rc)
+	for len(got) < len(want) {
+		hdr, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return got, fmt.Errorf("reading image archive: %w", err)
+		}
+		if hdr.Typeflag != tar.TypeReg || !maybeLayer(hdr) {
+			continue
+		}
+		base := filepath.Base(hdr.Name)
+		if strings.HasPrefix(hdr.Name, "blobs/sha256/") && known[base] {
+			d := v1.Hash{Algorithm: "sha256", Hex: base}
+			if !want[d] {
+				continue // a layer of the image we do not need: never read
+			}
+		}
+		d, lf, keep, err := spool(tr, dir, want)
+		if err != nil {
+			return got, fmt.Errorf("reading %s: %w", hdr.Name, err)
+		}
+		if keep {
+			got[d] = lf
+		}
+	}
+	for d := range want {
+		if _, ok := got[d]; !ok {
+			return got, fmt.Errorf("the daemon's archive lacks it: %w", imgutil.ErrLayerNotFound{DiffID: d.String()})
+		}
+	}
+	return got, nil
+}
+
+// maybeLayer reports whether an archive entry may hold a layer: a legacy
+// <id>/layer.tar or a blob large enough not to be JSON metadata.
+func maybeLayer(hdr *tar.Header) bool {
+	if strings.HasSuffix(hdr.Name, "/layer.tar") {
+		return true
+	}
+	return strings.HasPrefix(hdr.Name, "blobs/") && hdr.Size >= 1024
+}
+
+// spool writes the layer r (plain or gzip tar) uncompressed into dir while
+// hashing it, and keeps it, named by its diffID, when want has it.
+func spool(r io.Reader, dir string, want map[v1.Hash]bool) (v1.Hash, layerFile, bool, error) {
+	br := bufio.NewReaderSize(r, 1<<16)
+	var src io.Reader = br
+	if magic, _ := br.Peek(2); bytes.Equal(magic, []byte{0x1f, 0x8b}) {
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			return v1.Hash{}, layerFile{}, false, err
+		}
+		defer zr.Close()
+		src = zr
+	} else if head, _ := br.Peek(262); len(head) < 262 || string(head[257:262]) != "ustar" {
+		return v1.Hash{}, layerFile{}, false, nil // JSON or other metadata
+	}
+	tmp, err := os.CreateTemp(dir, ".partial-*")
+	if err != nil {
+		return v1.Hash{}, layerFile{}, false, err
+	}
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(tmp, h), src)
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	d := v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(h.Sum(nil))}
+	if err != nil || !want[d] {
+		os.Remove(tmp.Name())
+		return d, layerFile{}, false, err
+	}
+	final := filepath.Join(dir, d.Hex)
+	if err := os.Rename(tmp.Name(), final); err != nil {
+		os.Remove(tmp.Name())
+		return d, layerFile{}, false, err
+	}
+	return d, layerFile{path: final, size: n}, true, nil
+}
+
+// close removes every layer file and the directory; later fetches fail.
+func (f *fetcher) close() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.closed = true
+	f.files = map[v1.Hash]layerFile{}
+	if f.dir == "" {
+		return nil
+	}
+	dir := f.dir
+	f.dir = ""
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("removing layer directory: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,219 @@
+package local
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/google/go-containerregistry/pkg/name"
+
+	"github.com/imgbridge/imgutil"
+	"github.com/imgbridge/imgutil/internal/editable"
+)
+
+// IDIdentifier identifies an image in the daemon by its image ID, without
+// the "sha256:" prefix.
+type IDIdentifier struct {
+	ImageID string
+}
+
+// String returns the image ID.
+func (i IDIdentifier) String() string { return i.ImageID }
+
+// Image is an image in a Docker daemon.
+type Image struct {
+	*editable.Image
+
+	store *Store
+	// ownStore is true when NewImage made the store: Close closes it.
+	ownStore bool
+
+	// mu guards repoName and savedID.
+	mu       sync.Mutex
+	repoName string
+	savedID  string
+}
+
+var _ imgutil.Image = (*Image)(nil)
+
+// NewImage returns an image named repoName in the daemon dockerClient talks
+// to. With FromBaseImage it starts from a daemon image; with
+// WithPreviousImage, ReuseLayer takes layers of another. Layers read from
+// the daemon stay in a temp directory until Close.
+func NewImage(repoName string, dockerClient DockerClient, ops ...imgutil.ImageOption) (*Image, error) {
+	return NewImageContext(context.Background(), repoName, dockerClient, ops...)
+}
+
+// NewImageContext is NewImage with a context for the daemon calls it makes.
+func NewImageContext(ctx context.Context, repoName string, dockerClient DockerClient, ops ...imgutil.ImageOption) (*Image, error) {
+	var o imgutil.ImageOptions
+	for _, op := range ops {
+		op(&o)
+	}
+	store := NewStoreWithPlatform(dockerClient, o.Platform)
+	img, err := newImage(ctx, store, repoName, o)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	img.ownStore = true
+	return img, nil
+}
+
+// NewImageInStore is NewImage with a Store shared by several images: layers
+// read from the daemon for one are reused by the others, and the Store's
+// Close (not the images') removes them.
+func NewImageInStore(ctx context.Context, store *Store, repoName string, ops ...imgutil.ImageOption) (*Image, error) {
+	var o imgutil.ImageOptions
+	for _, op := range ops {
+		op(&o)
+	}
+	return newImage(ctx, store, repoName, o)
+}
+
+func newImage(ctx context.Context, store *Store, repoName string, o imgutil.ImageOptions) (*Image, error) {
+	if _, err := name.ParseReference(repoName, name.WeakValidation); err != nil {
+		return nil, fmt.Errorf("image name %q: %w: %w", repoName, imgutil.ErrInvalidArgument, err)
+	}
+	d, err := store.daemon(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if o.BaseImage == nil && o.BaseImageRepoName != "" {
+		base, err := store.open(ctx, o.BaseImageRepoName, o.PreserveHistory)
+		switch {
+		case err == nil:
+			o.BaseImage = base
+		case !errors.Is(err, imgutil.ErrNotFound):
+			return nil, fmt.Errorf("reading base image: %w", err)
+		}
+	}
+	if o.PreviousImage == nil && o.PreviousImageRepoName != "" {
+		prev, err := store.open(ctx, o.PreviousImageRepoName, o.PreserveHistory)
+		switch {
+		case err == nil:
+			o.PreviousImage = prev
+		case !errors.Is(err, imgutil.ErrNotFound):
+			return nil, fmt.Errorf("reading previous image: %w", err)
+		}
+	}
+	if o.MediaTypes == imgutil.MissingTypes {
+		o.MediaTypes = imgutil.DockerTypes
+	}
+	if o.BaseImage == nil {
+		if o.Platform.OS == "" {
+			o.Platform.OS = d.os
+		}
+		if o.Platform.Architecture == "" {
+			o.Platform.Architecture = d.arch
+		}
+	}
+	core, err := editable.New(editable.OptionsFrom(o))
+	if err != nil {
+		return nil, err
+	}
+	return &Image{Image: core, store: store, repoName: repoName}, nil
+}
+
+// Close removes the layers read from the daemon for this image, unless the
+// image shares a Store (NewImageInStore). The image must not be used after.
+func (i *Image) Close() error {
+	if !i.ownStore {
+		return nil
+	}
+	return i.store.Close()
+}
+
+// Kind returns "local".
+func (i *Image) Kind() string { return "local" }
+
+// Name returns the name the image is saved under.
+func (i *Image) Name() string {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	return i.repoName
+}
+
+// Rename changes the name the image is saved under.
+func (i *Image) Rename(name string) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	i.repoName = name
+}
+
+// Found reports whether the daemon has an image under the image's name. A
+// daemon that cannot be asked reports false: FoundE tells the difference.
+func (i *Image) Found() bool {
+	ok, _ := i.FoundE(context.Background())
+	return ok
+}
+
+// FoundE reports whether the daemon has an image under the image's name,
+// and an error when the daemon could not be asked.
+func (i *Image) FoundE(ctx context.Context) (bool, error) {
+	return i.store.ContainsE(ctx, i.Name())
+}
+
+// Valid reports whether the daemon has the image.
+func (i *Image) Valid() bool { return i.Found() }
+
+// Identifier returns the ID of the image saved last, or of the image the
+// daemon holds under the image's name.
+func (i *Image) Identifier() (imgutil.Identifier, error) {
+	i.mu.Lock()
+	id := i.savedID
+	i.mu.Unlock()
+	if id == "" {
+		res, err := i.store.inspect(context.Background(), i.Name())
+		if err != nil {
+			return nil, err
+		}
+		id = res.ID
+	}
+	return IDIdentifier{ImageID: strings.TrimPrefix(id, "sha256:")}, nil
+}
+
+// Delete removes the image under the image's name from the daemon.
+func (i *Image) Delete() error { return i.store.Delete(i.Name()) }
+
+// SetOS sets the image's OS, which must be the daemon's.
+func (i *Image) SetOS(osVal string) error {
+	d, err := i.store.daemon(context.Background())
+	if err != nil {
+		return err
+	}
+	if osVal != d.os {
+		return fmt.Errorf("image OS %q differs from the daemon's %q: %w", osVal, d.os, imgutil.ErrInvalidArgument)
+	}
+	return i.Image.SetOS(osVal)
+}
+
+// Save saves the image under its name and additionalNames.
+func (i *Image) Save(additionalNames ...string) error {
+	return i.SaveAs(i.Name(), additionalNames...)
+}
+
+// SaveAs saves the image under name and additionalNames; names that failed
+// are listed in an imgutil.SaveError.
+func (i *Image) SaveAs(name string, additionalNames ...string) error {
+	return i.SaveAsContext(context.Background(), name, additionalNames...)
+}
+
+// SaveAsContext is SaveAs with a context.
+func (i *Image) SaveAsContext(ctx context.Context, name string, additionalNames ...string) error {
+	id, err := i.store.save(ctx, i.Image, name, additionalNames...)
+	if id != "" {
+		i.mu.Lock()
+		i.savedID = id
+		i.mu.Unlock()
+	}
+	return err
+}
+
+// SaveFile writes the image as a `docker load`-able tar tagged with its
+// name and returns the path.
+func (i *Image) SaveFile() (string, error) {
+	return i.store.saveFile(context.Background(), i.Image, i.Name())
+}

@@ -1,0 +1,179 @@
+package local
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/moby/moby/client"
+
+	"github.com/imgbridge/imgutil"
+	"github.com/imgbridge/imgutil/internal/archive"
+	"github.com/imgbridge/imgutil/internal/editable"
+	"github.com/imgbridge/imgutil/internal/jsonstream"
+)
+
+// Save loads img into the daemon under withName, tags it with each of
+// withAdditionalNames, and returns its image ID. Only layers whose chain the
+// daemon is not known to hold are sent (on the classic store). Names that
+// failed are listed in an imgutil.SaveError; a failed load moves no tag.
+func (s *Store) Save(img *Image, withName string, withAdditionalNames ...string) (string, error) {
+	return s.save(context.Background(), img.Image, withName, withAdditionalNames...)
+}
+
+func (s *Store) save(ctx context.Context, img *editable.Image, name string, extras ...string) (string, error) {
+	allFailed := func(err error) imgutil.SaveError {
+		var se imgutil.SaveError
+		for _, n := range append([]string{name}, extras...) {
+			se.Errors = append(se.Errors, imgutil.SaveDiagnostic{ImageName: n, Cause: err})
+		}
+		return se
+	}
+	tag, err := archive.Tag(name)
+	if err != nil {
+		return "", allFailed(err)
+	}
+	d, err := s.daemon(ctx)
+	if err != nil {
+		return "", allFailed(err)
+	}
+	b, err := img.Build()
+	if err != nil {
+		return "", allFailed(err)
+	}
+	// The daemon skips reading a layer whose chain it holds. The containerd
+	// store instead turns a missing layer into an empty blob: send every
+	// layer there.
+	held := make([]bool, len(b.Layers))
+	omitted := 0
+	for i, c := range chainIDs(b.Config.RootFS.DiffIDs) {
+		if !d.containerdStore && s.hasChain(c) {
+			held[i] = true
+			omitted++
+		}
+	}
+	omit := func(i int) bool { return held[i] }
+	id, err := s.load(ctx, b, tag, d, omit)
+	if err != nil && omitted > 0 && ctx.Err() == nil {
+		// A daemon that refuses a partial archive (or lost a layer since it
+		// was inspected) gets one archive with every layer.
+		id, err = s.load(ctx, b, tag, d, nil)
+	}
+	if err != nil {
+		return "", allFailed(err)
+	}
+	s.remember(b.Config.RootFS.DiffIDs, b.Layers)
+
+	var se imgutil.SaveError
+	for _, n := range extras {
+		if err := s.tag(ctx, id, n); err != nil {
+			se.Errors = append(se.Errors, imgutil.SaveDiagnostic{ImageName: n, Cause: err})
+		}
+	}
+	if len(se.Errors) > 0 {
+		return id, se
+	}
+	return id, nil
+}
+
+func (s *Store) tag(ctx context.Context, id, name string) error {
+	t, err := archive.Tag(name)
+	if err != nil {
+		return err
+	}
+	if _, err := s.client.ImageTag(ctx, client.ImageTagOptions{Source: id, Target: t}); err != nil {
+		return daemonError("tagging "+name, err)
+	}
+	return nil
+}
+
+// load streams an archive of b tagged tag into the daemon and returns the
+// ID the daemon gives the image.
+func (s *Store) load(ctx context.Context, b *editable.Built, tag string, d daemonInfo, omit func(int) bool) (string, error) {
+	var send []v1.Layer
+	for i, l := range b.Layers {
+		if omit == nil || !omit(i) {
+			send = append(send, l)
+		}
+	}
+	if err := s.prefetch(ctx, send); err != nil {
+		return "", err
+	}
+	entries, err := archive.Docker(b.RawConfig, b.ConfigDigest(), b.Layers, []string{tag}, omit)
+	if err != nil {
+		return "", err
+	}
+	if err := s.stream(ctx, entries); err != nil {
+		return "", err
+	}
+	res, err := s.inspect(ctx, tag)
+	if err != nil {
+		return "", fmt.Errorf("finding the loaded image: %w", err)
+	}
+	if want := b.ConfigDigest().String(); !d.containerdStore && res.ID != want {
+		return "", fmt.Errorf("after the load %s is image %s, not %s", tag, res.ID, want)
+	}
+	return res.ID, nil
+}
+
+// errLoadEnded closes the archive pipe once the daemon has answered.
+var errLoadEnded = errors.New("image load ended")
+
+// stream writes entries as a tar straight into ImageLoad and reads the
+// daemon's answer. The writer never outlives this call: when the daemon
+// answers early, or the request fails, the pipe is closed under it.
+func (s *Store) stream(ctx context.Context, entries []archive.Entry) error {
+	pr, pw := io.Pipe()
+	written := make(chan error, 1)
+	go func() {
+		err := archive.Write(pw, entries)
+		pw.CloseWithError(err)
+		written <- err
+	}()
+	res, err := s.client.ImageLoad(ctx, pr, client.ImageLoadWithQuiet(true))
+	if err != nil {
+		pr.CloseWithError(errLoadEnded)
+		if werr := <-written; werr != nil && !errors.Is(werr, errLoadEnded) {
+			return fmt.Errorf("writing the image archive: %w", werr)
+		}
+		return daemonError("loading the image", err)
+	}
+	_, rerr := jsonstream.Read(res)
+	res.Close()
+	pr.CloseWithError(errLoadEnded)
+	werr := <-written
+	switch {
+	case werr != nil && !errors.Is(werr, errLoadEnded):
+		return fmt.Errorf("writing the image archive: %w", werr)
+	case rerr != nil:
+		return fmt.Errorf("loading the image: %w", rerr)
+	}
+	return nil
+}
+
+// SaveFile writes image as a `docker load`-able tar tagged withName in the
+// temp directory and returns its path; no partial file is left on failure.
+func (s *Store) SaveFile(image *Image, withName string) (string, error) {
+	return s.saveFile(context.Background(), image.Image, withName)
+}
+
+func (s *Store) saveFile(ctx context.Context, img *editable.Image, name string) (string, error) {
+	tag, err := archive.Tag(name)
+	if err != nil {
+		return "", err
+	}
+	b, err := img.Build()
+	if err != nil {
+		return "", err
+	}
+	if err := s.prefetch(ctx, b.Layers); err != nil {
+		return "", err
+	}
+	entries, err := archive.Docker(b.RawConfig, b.ConfigDigest(), b.Layers, []string{tag}, nil)
+	if err != nil {
+		return "", err
+	}
+	return archive.WriteFile("", "imgutil-local-*.tar", entries)
+}

@@ -1,0 +1,233 @@
+package local
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+
+	cerrdefs "github.com/containerd/errdefs"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/moby/moby/api/types/image"
+	"github.com/moby/moby/client"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/imgbridge/imgutil"
+	"github.com/imgbridge/imgutil/internal/layer"
+	"github.com/imgbridge/imgutil/internal/typedlayer"
+)
+
+// Store is the bridge to one Docker daemon: it inspects, loads, tags and
+// removes images, and holds the layers read from the daemon in a temp
+// directory until Close. It is safe for concurrent use.
+type Store struct {
+	client   DockerClient
+	platform imgutil.Platform
+	info     infoOnce
+	fetcher  *fetcher
+
+	// mu guards chains and layers.
+	mu sync.Mutex
+	// chains are the chain IDs the daemon is known to hold: those of every
+	// image this Store inspected or saved.
+	chains map[v1.Hash]bool
+	// layers are the layers this Store knows, by diffID.
+	layers map[v1.Hash]v1.Layer
+}
+
+// NewStore returns a Store that talks to the daemon through dockerClient.
+func NewStore(dockerClient DockerClient) *Store {
+	return NewStoreWithPlatform(dockerClient, imgutil.Platform{})
+}
+
+// NewStoreWithPlatform returns a Store that asks the daemon for platform's
+// variant of multi-platform images, where the daemon's API allows (1.49+).
+func NewStoreWithPlatform(dockerClient DockerClient, platform imgutil.Platform) *Store {
+	return &Store{
+		client: dockerClient, platform: platform, fetcher: newFetcher(dockerClient),
+		chains: map[v1.Hash]bool{}, layers: map[v1.Hash]v1.Layer{},
+	}
+}
+
+// Close removes the layers the Store read from the daemon and their temp
+// directory. The Store must not be used after.
+func (s *Store) Close() error { return s.fetcher.close() }
+
+func (s *Store) daemon(ctx context.Context) (daemonInfo, error) {
+	return s.info.get(ctx, s.client)
+}
+
+func (s *Store) ociPlatform() *ocispec.Platform {
+	if s.platform.OS == "" && s.platform.Architecture == "" {
+		return nil
+	}
+	return &ocispec.Platform{OS: s.platform.OS, Architecture: s.platform.Architecture, Variant: s.platform.Variant, OSVersion: s.platform.OSVersion}
+}
+
+// inspect asks the daemon about image; a missing image matches
+// imgutil.ErrNotFound.
+func (s *Store) inspect(ctx context.Context, name string) (client.ImageInspectResult, error) {
+	var opts []client.ImageInspectOption
+	if p := s.ociPlatform(); p != nil {
+		if d, err := s.daemon(ctx); err == nil && d.supports(platformAPI) {
+			opts = append(opts, client.ImageInspectWithPlatform(p))
+		}
+	}
+	res, err := s.client.ImageInspect(ctx, name, opts...)
+	if cerrdefs.IsNotFound(err) {
+		return res, fmt.Errorf("image %s: %w", name, imgutil.ErrNotFound)
+	}
+	if err != nil {
+		return res, daemonError("inspecting image "+name, err)
+	}
+	return res, nil
+}
+
+// open returns the daemon image name as a v1.Image whose layers are read
+// lazily; with history it also reads the image history.
+func (s *Store) open(ctx context.Context, name string, history bool) (*daemonImage, error) {
+	res, err := s.inspect(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	var items []image.HistoryResponseItem
+	if history {
+		var opts []client.ImageHistoryOption
+		if p := s.ociPlatform(); p != nil {
+			if d, err := s.daemon(ctx); err == nil && d.supports(platformAPI) {
+				opts = append(opts, client.ImageHistoryWithPlatform(*p))
+			}
+		}
+		h, err := s.client.ImageHistory(ctx, res.ID, opts...)
+		if err != nil {
+			return nil, daemonError("reading history of image "+name, err)
+		}
+		items = h.Items
+	}
+	img, err := newDaemonImage(s, res.InspectResponse, items)
+	if err != nil {
+		return nil, fmt.Errorf("image %s: %w", name, err)
+	}
+	s.remember(img.cfg.RootFS.DiffIDs, img.layersAsV1())
+	return img, nil
+}
+
+// remember records that the daemon holds the chains of diffIDs, and layers.
+func (s *Store) remember(diffIDs []v1.Hash, layers []v1.Layer) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, c := range chainIDs(diffIDs) {
+		s.chains[c] = true
+	}
+	for _, l := range layers {
+		if d, err := l.DiffID(); err == nil {
+			if _, ok := s.layers[d]; !ok {
+				s.layers[d] = l
+			}
+		}
+	}
+}
+
+func (s *Store) hasChain(c v1.Hash) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.chains[c]
+}
+
+// prefetch reads from the daemon every daemon layer among layers that is
+// not held yet: one ImageSave per source image.
+func (s *Store) prefetch(ctx context.Context, layers []v1.Layer) error {
+	byImage := map[*daemonImage][]v1.Hash{}
+	for _, l := range layers {
+		dl, ok := typedlayer.Unwrap(l).(*daemonLayer)
+		if !ok {
+			continue
+		}
+		if _, held := s.fetcher.file(dl.diffID); !held {
+			byImage[dl.image] = append(byImage[dl.image], dl.diffID)
+		}
+	}
+	for img, ids := range byImage {
+		if err := s.fetcher.fetch(ctx, img.id, img.cfg.RootFS.DiffIDs, ids...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Contains reports whether the daemon has an image named or identified by
+// identifier. A daemon that cannot be asked reports false; ContainsE tells.
+func (s *Store) Contains(identifier string) bool {
+	ok, _ := s.ContainsE(context.Background(), identifier)
+	return ok
+}
+
+// ContainsE reports whether the daemon has the image, and an error when the
+// daemon could not be asked (not when the image is missing).
+func (s *Store) ContainsE(ctx context.Context, identifier string) (bool, error) {
+	_, err := s.inspect(ctx, identifier)
+	if errors.Is(err, imgutil.ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// Delete removes the image named or identified by identifier, untagging
+// all its names. A missing image matches imgutil.ErrNotFound.
+func (s *Store) Delete(identifier string) error {
+	return s.delete(context.Background(), identifier)
+}
+
+func (s *Store) delete(ctx context.Context, identifier string) error {
+	_, err := s.client.ImageRemove(ctx, identifier, client.ImageRemoveOptions{Force: true, PruneChildren: true})
+	if cerrdefs.IsNotFound(err) {
+		return fmt.Errorf("deleting image %s: %w", identifier, imgutil.ErrNotFound)
+	}
+	if err != nil {
+		return daemonError("deleting image "+identifier, err)
+	}
+	return nil
+}
+
+// LayerByDiffID returns a layer this Store knows (of an image it opened, or
+// added with AddLayer) by diffID; its bytes are read from the daemon when
+// first opened.
+func (s *Store) LayerByDiffID(h v1.Hash) (v1.Layer, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if l, ok := s.layers[h]; ok {
+		return l, nil
+	}
+	return nil, errLayerNotFound(h)
+}
+
+// AddLayer reads the layer file at fromPath (plain or gzip tar) once and
+// returns it as a layer this Store knows.
+func (s *Store) AddLayer(fromPath string) (v1.Layer, error) {
+	l, err := layer.FromFile(fromPath, types.DockerLayer)
+	if err != nil {
+		return nil, err
+	}
+	s.remember(nil, []v1.Layer{l})
+	return l, nil
+}
+
+func errLayerNotFound(h v1.Hash) error { return imgutil.ErrLayerNotFound{DiffID: h.String()} }
+
+// chainIDs returns the chain ID of each layer of a stack of diffIDs.
+func chainIDs(diffIDs []v1.Hash) []v1.Hash {
+	out := make([]v1.Hash, len(diffIDs))
+	for i, d := range diffIDs {
+		if i == 0 {
+			out[i] = d
+			continue
+		}
+		out[i] = sha256Of([]byte(out[i-1].String() + " " + d.String()))
+	}
+	return out
+}
+
+func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }
