@@ -42,7 +42,7 @@ func harness(t *testing.T) imagetest.Harness {
 			}
 			return name
 		},
-		Read:           readLayout,
+		Read:            readLayout,
 		BaseMediaTypes:  imgutil.OCITypes,
 		KeepsMediaTypes: true,
 	}

@@ -82,9 +82,9 @@ func newDaemonImage(s *Store, inspect image.InspectResponse, history []image.His
 func (d *daemonImage) ManifestAnnotations() map[string]string { return nil }
 
 func (d *daemonImage) MediaType() (types.MediaType, error) { return types.DockerManifestSchema2, nil }
-func (d *daemonImage) ConfigFile() (*v1.ConfigFile, error)  { return d.cfg.DeepCopy(), nil }
-func (d *daemonImage) RawConfigFile() ([]byte, error)       { return d.rawCfg, nil }
-func (d *daemonImage) ConfigName() (v1.Hash, error)         { return sha256Of(d.rawCfg), nil }
+func (d *daemonImage) ConfigFile() (*v1.ConfigFile, error) { return d.cfg.DeepCopy(), nil }
+func (d *daemonImage) RawConfigFile() ([]byte, error)      { return d.rawCfg, nil }
+func (d *daemonImage) ConfigName() (v1.Hash, error)        { return sha256Of(d.rawCfg), nil }
 
 func (d *daemonImage) Layers() ([]v1.Layer, error) {
 	out := make([]v1.Layer, len(d.layers))

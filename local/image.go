@@ -55,7 +55,7 @@ func NewImageContext(ctx context.Context, repoName string, dockerClient DockerCl
 	store := NewStoreWithPlatform(dockerClient, o.Platform)
 	img, err := newImage(ctx, store, repoName, o)
 	if err != nil {
-		store.Close()
+		_ = store.Close()
 		return nil, err
 	}
 	img.ownStore = true
