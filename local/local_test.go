@@ -1,0 +1,346 @@
+package local_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/moby/moby/client"
+
+	"github.com/imgbridge/imgutil"
+	"github.com/imgbridge/imgutil/local"
+	"github.com/imgbridge/imgutil/testhelpers"
+)
+
+func TestMain(m *testing.M) {
+	before, _ := filepath.Glob(filepath.Join(os.TempDir(), "imgutil-local-*"))
+	code := m.Run()
+	after, _ := filepath.Glob(filepath.Join(os.TempDir(), "imgutil-local-*"))
+	for _, p := range after {
+		if !slices.Contains(before, p) {
+			fmt.Fprintf(os.Stderr, "temp entry left behind by the tests: %s\n", p)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// countingClient counts what goes to the daemon: bytes of load requests
+// and ImageSave calls; failSave makes ImageSave fail.
+type countingClient struct {
+	*client.Client
+	loadBytes atomic.Int64
+	loads     atomic.Int64
+	saves     atomic.Int64
+	failSave  error
+}
+
+type countingReader struct {
+	r io.Reader
+	n *atomic.Int64
+}
+
+func (c countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+func (c *countingClient) ImageLoad(ctx context.Context, input io.Reader, opts ...client.ImageLoadOption) (client.ImageLoadResult, error) {
+	c.loads.Add(1)
+	return c.Client.ImageLoad(ctx, countingReader{input, &c.loadBytes}, opts...)
+}
+
+func (c *countingClient) ImageSave(ctx context.Context, images []string, opts ...client.ImageSaveOption) (client.ImageSaveResult, error) {
+	c.saves.Add(1)
+	if c.failSave != nil {
+		return nil, c.failSave
+	}
+	return c.Client.ImageSave(ctx, images, opts...)
+}
+
+func containerdStore(t *testing.T, cli *client.Client) bool {
+	info, err := cli.Info(context.Background(), client.InfoOptions{})
+	must(t, err)
+	for _, kv := range info.Info.DriverStatus {
+		if len(kv) == 2 && kv[0] == "driver-type" && kv[1] == "io.containerd.snapshotter.v1" {
+			return true
+		}
+	}
+	return false
+}
+
+// fixture puts a busybox base and a previous image (base + two app layers
+// saved by the library) into the daemon.
+type fixture struct {
+	cli            *client.Client
+	base, previous string
+	baseIDs        []string
+	appIDs         []string
+}
+
+func newFixture(t *testing.T) fixture {
+	cli := testhelpers.DockerClient(t)
+	f := fixture{cli: cli, base: freshName(t, cli), previous: freshName(t, cli)}
+	baseImg := testhelpers.BusyboxImage(t, imgutil.DockerTypes)
+	testhelpers.DockerPut(t, cli, f.base, baseImg)
+	f.baseIDs = testhelpers.DiffIDs(t, baseImg)
+	prev := newImage(t, cli, f.previous, local.FromBaseImage(f.base), local.WithHistory())
+	for i := range 2 {
+		p, id := testhelpers.RandomLayerFile(t, 256<<10)
+		must(t, prev.AddLayerWithDiffIDAndHistory(p, id, v1.History{CreatedBy: fmt.Sprintf("app %d", i)}))
+		f.appIDs = append(f.appIDs, id)
+	}
+	must(t, prev.Save())
+	return f
+}
+
+// TestRebuildSendsOnlyNewLayers: the lifecycle's rebuild (open base and
+// previous, reuse app layers, add one, edit config, save) sends only the
+// new layer on the classic store and reads nothing back from the daemon.
+func TestRebuildSendsOnlyNewLayers(t *testing.T) {
+	f := newFixture(t)
+	counting := &countingClient{Client: f.cli}
+	name := freshName(t, f.cli)
+	img := newImage(t, counting, name, local.FromBaseImage(f.base), local.WithPreviousImage(f.previous), local.WithHistory())
+	for _, id := range f.appIDs {
+		must(t, img.ReuseLayer(id))
+	}
+	newLayer, newID := testhelpers.RandomLayerFile(t, 128<<10)
+	must(t, img.AddLayerWithDiffIDAndHistory(newLayer, newID, v1.History{CreatedBy: "new"}))
+	must(t, img.SetEnv("MODE", "rebuild"))
+	must(t, img.SetLabel("rebuilt", "yes"))
+	must(t, img.SetEntrypoint("/bin/sh", "-c"))
+	must(t, img.SetCmd("echo hi"))
+	must(t, img.SetWorkingDir("/app"))
+	must(t, img.Save())
+
+	fi, err := os.Stat(newLayer)
+	must(t, err)
+	sent := counting.loadBytes.Load()
+	if containerdStore(t, f.cli) {
+		t.Logf("containerd store: sent %d bytes (every layer)", sent)
+	} else {
+		if limit := fi.Size() + 64<<10; sent > limit {
+			t.Errorf("load sent %d bytes; the new layer is %d: base or reused layers were sent", sent, fi.Size())
+		}
+		if n := counting.saves.Load(); n != 0 {
+			t.Errorf("the rebuild read %d images back from the daemon, want 0", n)
+		}
+	}
+	t.Logf("load sent %d bytes for a new layer of %d", sent, fi.Size())
+
+	inspect, err := f.cli.ImageInspect(context.Background(), name)
+	must(t, err)
+	want := append(append(slices.Clone(f.baseIDs), f.appIDs...), newID)
+	if !slices.Equal(inspect.RootFS.Layers, want) {
+		t.Fatalf("daemon layers = %v, want %v", inspect.RootFS.Layers, want)
+	}
+	c := inspect.Config
+	if !slices.Contains(c.Env, "MODE=rebuild") || c.Labels["rebuilt"] != "yes" || c.WorkingDir != "/app" ||
+		!slices.Equal(c.Entrypoint, []string{"/bin/sh", "-c"}) || !slices.Equal(c.Cmd, []string{"echo hi"}) {
+		t.Fatalf("daemon config lacks the edits: %+v", c)
+	}
+	id, err := img.Identifier()
+	must(t, err)
+	if "sha256:"+id.String() != inspect.ID {
+		t.Fatalf("Identifier() = %s, daemon says %s", id, inspect.ID)
+	}
+	testhelpers.CheckImage(t, testhelpers.DockerRead(t, f.cli, name))
+}
+
+// TestGetLayerReadsTheImageOnce: reading base layers streams one ImageSave.
+func TestGetLayerReadsTheImageOnce(t *testing.T) {
+	f := newFixture(t)
+	counting := &countingClient{Client: f.cli}
+	img := newImage(t, counting, freshName(t, f.cli), local.FromBaseImage(f.previous))
+	for range 2 {
+		for _, id := range []string{f.appIDs[1], f.appIDs[0]} {
+			rc, err := img.GetLayer(id)
+			must(t, err)
+			h := sha256.New()
+			_, err = io.Copy(h, rc)
+			must(t, err)
+			must(t, rc.Close())
+			if got := "sha256:" + hex.EncodeToString(h.Sum(nil)); got != id {
+				t.Fatalf("GetLayer(%s) hashes to %s", id, got)
+			}
+		}
+	}
+	if n := counting.saves.Load(); n > 2 {
+		t.Fatalf("GetLayer read the image %d times", n)
+	}
+}
+
+// TestFailedDownloadIsRemembered: a download that failed fails again, it
+// is not turned into success, and the daemon is not asked twice.
+func TestFailedDownloadIsRemembered(t *testing.T) {
+	f := newFixture(t)
+	boom := errors.New("injected save failure")
+	counting := &countingClient{Client: f.cli, failSave: boom}
+	img := newImage(t, counting, freshName(t, f.cli), local.FromBaseImage(f.previous))
+	for range 2 {
+		if _, err := img.GetLayer(f.appIDs[0]); !errors.Is(err, boom) {
+			t.Fatalf("GetLayer with a failing daemon = %v, want the injected error", err)
+		}
+	}
+	if n := counting.saves.Load(); n != 1 {
+		t.Fatalf("ImageSave called %d times, want 1", n)
+	}
+}
+
+func TestSaveFileLoadsAsTheSameImage(t *testing.T) {
+	f := newFixture(t)
+	name := freshName(t, f.cli)
+	img := newImage(t, f.cli, name, local.FromBaseImage(f.previous))
+	p, _ := testhelpers.LayerFile(t, map[string]string{"f": "f"})
+	must(t, img.AddLayer(p))
+	must(t, img.Save())
+	id, err := img.Identifier()
+	must(t, err)
+
+	file, err := img.SaveFile()
+	must(t, err)
+	t.Cleanup(func() { os.Remove(file) })
+	must(t, img.Delete())
+	testhelpers.DockerLoad(t, f.cli, file)
+	inspect, err := f.cli.ImageInspect(context.Background(), name)
+	must(t, err)
+	if inspect.ID != "sha256:"+id.String() {
+		t.Fatalf("loaded SaveFile is %s, saved image was %s", inspect.ID, id)
+	}
+}
+
+func TestSaveErrorPerName(t *testing.T) {
+	cli := testhelpers.DockerClient(t)
+	name, extra := freshName(t, cli), freshName(t, cli)
+	img := newImage(t, cli, name)
+	p, _ := testhelpers.LayerFile(t, map[string]string{"a": "a"})
+	must(t, img.AddLayer(p))
+	err := img.Save(extra, "Not A Valid:Name")
+	var se imgutil.SaveError
+	if !errors.As(err, &se) || len(se.Errors) != 1 || se.Errors[0].ImageName != "Not A Valid:Name" {
+		t.Fatalf("Save with a bad extra name = %v, want a SaveError for it alone", err)
+	}
+	for _, n := range []string{name, extra} {
+		if _, err := cli.ImageInspect(context.Background(), n); err != nil {
+			t.Errorf("%s not saved: %v", n, err)
+		}
+	}
+}
+
+func TestMissingBaseStartsEmpty(t *testing.T) {
+	cli := testhelpers.DockerClient(t)
+	img := newImage(t, cli, freshName(t, cli), local.FromBaseImage("imgutil-test/does-not-exist:nope"))
+	if _, err := img.TopLayer(); !errors.Is(err, imgutil.ErrNotFound) {
+		t.Fatalf("TopLayer of an image whose base is missing = %v, want ErrNotFound (no layers)", err)
+	}
+}
+
+// TestDeletedPreviousImage: the previous image vanishes between open and
+// save; the save fails clearly and tags nothing.
+func TestDeletedPreviousImage(t *testing.T) {
+	f := newFixture(t)
+	name := freshName(t, f.cli)
+	img := newImage(t, f.cli, name, local.FromBaseImage(f.base), local.WithPreviousImage(f.previous))
+	must(t, img.ReuseLayer(f.appIDs[0]))
+	_, err := f.cli.ImageRemove(context.Background(), f.previous, client.ImageRemoveOptions{Force: true, PruneChildren: true})
+	must(t, err)
+	err = img.Save()
+	if err == nil {
+		// The daemon may still hold the layer's chain through another image.
+		testhelpers.CheckImage(t, testhelpers.DockerRead(t, f.cli, name))
+		return
+	}
+	var se imgutil.SaveError
+	if !errors.As(err, &se) {
+		t.Fatalf("Save after the previous image was deleted = %v, want a SaveError", err)
+	}
+	t.Logf("save failed as expected: %v", err)
+	if _, err := f.cli.ImageInspect(context.Background(), name); err == nil {
+		t.Fatalf("a failed save left the tag %s", name)
+	}
+}
+
+func TestVanishedLayerFileTagsNothing(t *testing.T) {
+	f := newFixture(t)
+	name := freshName(t, f.cli)
+	img := newImage(t, f.cli, name, local.FromBaseImage(f.base))
+	p, _ := testhelpers.LayerFile(t, map[string]string{"gone": "gone"})
+	must(t, img.AddLayer(p))
+	must(t, os.Remove(p))
+	if err := img.Save(); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("Save with a vanished layer file = %v, want os.ErrNotExist", err)
+	}
+	if _, err := f.cli.ImageInspect(context.Background(), name); err == nil {
+		t.Fatalf("a failed save left the tag %s", name)
+	}
+}
+
+func TestConcurrentSavesSharingABase(t *testing.T) {
+	f := newFixture(t)
+	store := local.NewStore(f.cli)
+	t.Cleanup(func() { must(t, store.Close()) })
+	names := []string{freshName(t, f.cli), freshName(t, f.cli)}
+	var wg sync.WaitGroup
+	errs := make([]error, len(names))
+	for i, name := range names {
+		p, _ := testhelpers.RandomLayerFile(t, 64<<10)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			img, err := local.NewImageInStore(context.Background(), store, name, local.FromBaseImage(f.base), local.WithPreviousImage(f.previous))
+			if err == nil {
+				err = img.ReuseLayer(f.appIDs[i%2])
+			}
+			if err == nil {
+				err = img.AddLayer(p)
+			}
+			if err == nil {
+				err = img.Save()
+			}
+			errs[i] = err
+		}()
+	}
+	wg.Wait()
+	for i, name := range names {
+		must(t, errs[i])
+		testhelpers.CheckImage(t, testhelpers.DockerRead(t, f.cli, name))
+	}
+}
+
+func TestBadInput(t *testing.T) {
+	cli := testhelpers.DockerClient(t)
+	if _, err := local.NewImage("Not A Valid Name", cli); !errors.Is(err, imgutil.ErrInvalidArgument) {
+		t.Errorf("NewImage(invalid name) = %v, want ErrInvalidArgument", err)
+	}
+	img := newImage(t, cli, freshName(t, cli))
+	if err := img.SetOS("plan9"); !errors.Is(err, imgutil.ErrInvalidArgument) {
+		t.Errorf("SetOS(plan9) = %v, want ErrInvalidArgument", err)
+	}
+	dead, err := client.New(client.WithHost("unix://" + filepath.Join(t.TempDir(), "no-daemon.sock")))
+	must(t, err)
+	if _, err := local.NewImage("imgutil-test/x:latest", dead); !errors.Is(err, local.ErrDaemonUnreachable) {
+		t.Errorf("NewImage with no daemon = %v, want ErrDaemonUnreachable", err)
+	}
+	if ok, err := local.NewStore(dead).ContainsE(context.Background(), "x"); ok || !errors.Is(err, local.ErrDaemonUnreachable) {
+		t.Errorf("ContainsE with no daemon = %v, %v; want false and ErrDaemonUnreachable", ok, err)
+	}
+}
