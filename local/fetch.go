@@ -180,12 +180,10 @@ func (f *fetcher) download(ctx context.Context, dir, imageID string, allIDs []v1
 }
 
 // maybeLayer reports whether an archive entry may hold a layer: a legacy
-// <id>/layer.tar or a blob large enough not to be JSON metadata.
+// <id>/layer.tar or a blob (spool tells layers from JSON by their first
+// bytes, before writing anything).
 func maybeLayer(hdr *tar.Header) bool {
-	if strings.HasSuffix(hdr.Name, "/layer.tar") {
-		return true
-	}
-	return strings.HasPrefix(hdr.Name, "blobs/") && hdr.Size >= 1024
+	return strings.HasSuffix(hdr.Name, "/layer.tar") || strings.HasPrefix(hdr.Name, "blobs/")
 }
 
 // spool writes the layer r (plain or gzip tar) uncompressed into dir while

@@ -1,34 +1,146 @@
 package testhelpers
 
 import (
+	"compress/gzip"
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
 	"testing"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/partial"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/google/go-containerregistry/pkg/v1/validate"
 )
 
-// emptyBlob is the digest of zero bytes: a non-empty layer described by it
-// is a malformed image.
+// emptyBlob is the digest of zero bytes: a layer described by it is a
+// malformed image (an empty layer is an empty tar, 1024 bytes at least).
 const emptyBlob = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
-// CheckImage fails the test unless img is well-formed: validate.Image passes
-// (every blob matches its digest and diffID), and no layer descriptor points
-// at the empty blob.
+// CheckImage fails the test unless img is well-formed: each layer blob as
+// stored hashes to its descriptor's digest and size, and (uncompressed as
+// its media type says) to the config's diffID; no descriptor is the empty
+// blob; and validate.Image passes (on a view of the image whose
+// uncompressed layers are shown gzipped, as validate.Image gunzips every
+// layer).
 func CheckImage(t testing.TB, img v1.Image) {
 	t.Helper()
-	if err := validate.Image(img); err != nil {
-		t.Fatalf("validate.Image: %v", err)
-	}
 	m, err := img.Manifest()
 	if err != nil {
 		t.Fatalf("reading manifest: %v", err)
 	}
-	for i, l := range m.Layers {
-		if l.Digest.String() == emptyBlob {
+	cfg, err := img.ConfigFile()
+	if err != nil {
+		t.Fatalf("reading config: %v", err)
+	}
+	layers, err := img.Layers()
+	if err != nil {
+		t.Fatalf("reading layers: %v", err)
+	}
+	if len(m.Layers) != len(cfg.RootFS.DiffIDs) || len(layers) != len(m.Layers) {
+		t.Fatalf("manifest has %d layers, config %d diffIDs, image %d layers", len(m.Layers), len(cfg.RootFS.DiffIDs), len(layers))
+	}
+	plain := false
+	for i, d := range m.Layers {
+		if d.Digest.String() == emptyBlob {
 			t.Fatalf("layer %d is described by the empty blob %s", i, emptyBlob)
 		}
+		digest, size, diffID := blobSums(t, layers[i], isPlain(d.MediaType))
+		if digest != d.Digest || size != d.Size {
+			t.Fatalf("layer %d blob is %s (%d bytes), descriptor says %s (%d bytes)", i, digest, size, d.Digest, d.Size)
+		}
+		if diffID != cfg.RootFS.DiffIDs[i] {
+			t.Fatalf("layer %d content has diffID %s, config says %s", i, diffID, cfg.RootFS.DiffIDs[i])
+		}
+		plain = plain || isPlain(d.MediaType)
+	}
+	if plain {
+		img = gzippedView(t, img, m, cfg, layers)
+	}
+	if err := validate.Image(img); err != nil {
+		t.Fatalf("validate.Image: %v", err)
 	}
 }
+
+func isPlain(mt types.MediaType) bool {
+	return mt == types.DockerUncompressedLayer || mt == types.OCIUncompressedLayer
+}
+
+// blobSums hashes a layer's stored blob and its uncompressed content.
+func blobSums(t testing.TB, l v1.Layer, plain bool) (digest v1.Hash, size int64, diffID v1.Hash) {
+	t.Helper()
+	rc, err := l.Compressed()
+	if err != nil {
+		t.Fatalf("opening layer blob: %v", err)
+	}
+	defer rc.Close()
+	stored, content := sha256.New(), sha256.New()
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		var r io.Reader = pr
+		if !plain {
+			zr, err := gzip.NewReader(pr)
+			if err != nil {
+				pr.CloseWithError(err)
+				done <- err
+				return
+			}
+			r = zr
+		}
+		_, err := io.Copy(content, r)
+		_, _ = io.Copy(io.Discard, pr)
+		done <- err
+	}()
+	size, err = io.Copy(io.MultiWriter(stored, pw), rc)
+	pw.CloseWithError(err)
+	if err != nil {
+		t.Fatalf("reading layer blob: %v", err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("reading layer content: %v", err)
+	}
+	return hashOf(stored.Sum(nil)), size, hashOf(content.Sum(nil))
+}
+
+func hashOf(b []byte) v1.Hash { return v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(b)} }
+
+// gzippedView returns img with every uncompressed layer shown gzipped.
+func gzippedView(t testing.TB, img v1.Image, m *v1.Manifest, cfg *v1.ConfigFile, layers []v1.Layer) v1.Image {
+	t.Helper()
+	out := mutate.ConfigMediaType(mutate.MediaType(empty.Image, m.MediaType), m.Config.MediaType)
+	var adds []mutate.Addendum
+	for i, l := range layers {
+		if isPlain(m.Layers[i].MediaType) {
+			gl, err := partial.UncompressedToLayer(storedTar{Layer: l, diffID: cfg.RootFS.DiffIDs[i]})
+			if err != nil {
+				t.Fatal(err)
+			}
+			l = gl
+		}
+		adds = append(adds, mutate.Addendum{Layer: l})
+	}
+	out, err := mutate.Append(out, adds...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err = mutate.ConfigFile(out, cfg); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// storedTar is an uncompressed layer blob seen as a partial.UncompressedLayer.
+type storedTar struct {
+	v1.Layer
+	diffID v1.Hash
+}
+
+func (s storedTar) DiffID() (v1.Hash, error)             { return s.diffID, nil }
+func (s storedTar) Uncompressed() (io.ReadCloser, error) { return s.Compressed() }
+func (s storedTar) MediaType() (types.MediaType, error)  { return types.DockerLayer, nil }
 
 // DiffIDs returns the diffIDs of img's config as strings.
 func DiffIDs(t testing.TB, img v1.Image) []string {

@@ -10,10 +10,12 @@ import (
 
 	gname "github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	ggcrlayout "github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/moby/moby/client"
 
 	"github.com/imgbridge/imgutil/internal/jsonstream"
+	"github.com/imgbridge/imgutil/internal/layer"
 )
 
 // RequireDaemonEnv names the environment variable that turns "no daemon
@@ -81,18 +83,31 @@ func DockerCleanup(t testing.TB, cli client.APIClient, name string) {
 }
 
 // DockerRead reads the image name back from the daemon with a full
-// ImageSave and returns it as a v1.Image (backed by a file in t.TempDir).
+// ImageSave and returns it as a v1.Image backed by files in t.TempDir: from
+// the OCI layout in the archive when there is one (it keeps each blob as
+// stored), else from the docker-archive manifest.json.
 func DockerRead(t testing.TB, cli client.APIClient, name string) v1.Image {
 	t.Helper()
 	rc, err := cli.ImageSave(context.Background(), []string{name})
 	mustDo(t, err)
 	defer rc.Close()
-	path := filepath.Join(t.TempDir(), "saved.tar")
+	dir := t.TempDir()
+	path := filepath.Join(dir, "saved.tar")
 	f, err := os.Create(path)
 	mustDo(t, err)
 	_, err = io.Copy(f, rc)
 	mustDo(t, err)
 	mustDo(t, f.Close())
+
+	tree := filepath.Join(dir, "tree")
+	mustDo(t, os.Mkdir(tree, 0o755))
+	f, err = os.Open(path)
+	mustDo(t, err)
+	defer f.Close()
+	mustDo(t, layer.Extract(f, tree))
+	if _, err := os.Stat(filepath.Join(tree, "index.json")); err == nil {
+		return imageFromLayout(t, tree)
+	}
 	var tag *gname.Tag
 	if t2, err := gname.NewTag(name); err == nil {
 		tag = &t2
@@ -104,4 +119,29 @@ func DockerRead(t testing.TB, cli client.APIClient, name string) v1.Image {
 	}
 	mustDo(t, err)
 	return img
+}
+
+// imageFromLayout returns the one image manifest of the layout at dir,
+// looking into nested indexes.
+func imageFromLayout(t testing.TB, dir string) v1.Image {
+	t.Helper()
+	idx, err := ggcrlayout.ImageIndexFromPath(dir)
+	mustDo(t, err)
+	for range 3 {
+		m, err := idx.IndexManifest()
+		mustDo(t, err)
+		if len(m.Manifests) != 1 {
+			t.Fatalf("layout index holds %d manifests, want 1", len(m.Manifests))
+		}
+		d := m.Manifests[0]
+		if d.MediaType.IsImage() {
+			img, err := idx.Image(d.Digest)
+			mustDo(t, err)
+			return img
+		}
+		idx, err = idx.ImageIndex(d.Digest)
+		mustDo(t, err)
+	}
+	t.Fatal("layout nests indexes too deep")
+	return nil
 }
