@@ -9,9 +9,10 @@ BENCH_FLAGS ?= -run '^$$' -bench . -benchtime 3x -count=1
 
 .PHONY: test lint fmt vet bench demo tools
 
-## test: run every test (integration tests use the daemon DOCKER_HOST names)
+## test: run every test; local ones against each daemon IMGUTIL_DOCKER_HOSTS
+## lists (`eval "$$(scripts/dockerd.sh all)"`), else DOCKER_HOST's
 test:
-	$(GO) test $(TEST_FLAGS) ./...
+	TEST_FLAGS="$(TEST_FLAGS)" scripts/test.sh
 
 ## vet: go vet
 vet:

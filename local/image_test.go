@@ -1,7 +1,9 @@
 package local_test
 
 import (
+	"context"
 	"crypto/rand"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -55,7 +57,41 @@ func harness(t *testing.T, cli *client.Client) imagetest.Harness {
 	}
 }
 
-func TestImageSuite(t *testing.T) {
-	cli := testhelpers.DockerClient(t)
-	imagetest.Run(t, harness(t, cli))
+// TestLocal runs every local test against each daemon the environment
+// offers (scripts/dockerd.sh all: Debian's 20.10 classic, moby v2 with the
+// containerd image store, moby v2 classic).
+func TestLocal(t *testing.T) {
+	testhelpers.ForEachDaemon(t, func(t *testing.T, cli *client.Client) {
+		t.Logf("daemon: %s", describeDaemon(t, cli))
+		t.Run("Suite", func(t *testing.T) { imagetest.Run(t, harness(t, cli)) })
+		for _, tc := range []struct {
+			name string
+			f    func(*testing.T, *client.Client)
+		}{
+			{"RebuildSendsOnlyNewLayers", testRebuildSendsOnlyNewLayers},
+			{"GetLayerReadsTheImageOnce", testGetLayerReadsTheImageOnce},
+			{"FailedDownloadIsRemembered", testFailedDownloadIsRemembered},
+			{"SaveFileLoadsAsTheSameImage", testSaveFileLoadsAsTheSameImage},
+			{"SaveErrorPerName", testSaveErrorPerName},
+			{"MissingBaseStartsEmpty", testMissingBaseStartsEmpty},
+			{"DeletedPreviousImage", testDeletedPreviousImage},
+			{"VanishedLayerFileTagsNothing", testVanishedLayerFileTagsNothing},
+			{"ConcurrentSavesSharingABase", testConcurrentSavesSharingABase},
+			{"BadInput", testBadInput},
+		} {
+			t.Run(tc.name, func(t *testing.T) { tc.f(t, cli) })
+		}
+	})
+}
+
+func describeDaemon(t *testing.T, cli *client.Client) string {
+	v, err := cli.ServerVersion(context.Background(), client.ServerVersionOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := "classic store"
+	if containerdStore(t, cli) {
+		store = "containerd image store"
+	}
+	return fmt.Sprintf("API %s, %s", v.APIVersion, store)
 }

@@ -96,8 +96,7 @@ type fixture struct {
 	appIDs         []string
 }
 
-func newFixture(t *testing.T) fixture {
-	cli := testhelpers.DockerClient(t)
+func newFixture(t *testing.T, cli *client.Client) fixture {
 	f := fixture{cli: cli, base: freshName(t, cli), previous: freshName(t, cli)}
 	baseImg := testhelpers.BusyboxImage(t, imgutil.DockerTypes)
 	testhelpers.DockerPut(t, cli, f.base, baseImg)
@@ -115,8 +114,8 @@ func newFixture(t *testing.T) fixture {
 // TestRebuildSendsOnlyNewLayers: the lifecycle's rebuild (open base and
 // previous, reuse app layers, add one, edit config, save) sends only the
 // new layer on the classic store and reads nothing back from the daemon.
-func TestRebuildSendsOnlyNewLayers(t *testing.T) {
-	f := newFixture(t)
+func testRebuildSendsOnlyNewLayers(t *testing.T, cli *client.Client) {
+	f := newFixture(t, cli)
 	counting := &countingClient{Client: f.cli}
 	name := freshName(t, f.cli)
 	img := newImage(t, counting, name, local.FromBaseImage(f.base), local.WithPreviousImage(f.previous), local.WithHistory())
@@ -167,8 +166,8 @@ func TestRebuildSendsOnlyNewLayers(t *testing.T) {
 }
 
 // TestGetLayerReadsTheImageOnce: reading base layers streams one ImageSave.
-func TestGetLayerReadsTheImageOnce(t *testing.T) {
-	f := newFixture(t)
+func testGetLayerReadsTheImageOnce(t *testing.T, cli *client.Client) {
+	f := newFixture(t, cli)
 	counting := &countingClient{Client: f.cli}
 	img := newImage(t, counting, freshName(t, f.cli), local.FromBaseImage(f.previous))
 	for range 2 {
@@ -191,8 +190,8 @@ func TestGetLayerReadsTheImageOnce(t *testing.T) {
 
 // TestFailedDownloadIsRemembered: a download that failed fails again, it
 // is not turned into success, and the daemon is not asked twice.
-func TestFailedDownloadIsRemembered(t *testing.T) {
-	f := newFixture(t)
+func testFailedDownloadIsRemembered(t *testing.T, cli *client.Client) {
+	f := newFixture(t, cli)
 	boom := errors.New("injected save failure")
 	counting := &countingClient{Client: f.cli, failSave: boom}
 	img := newImage(t, counting, freshName(t, f.cli), local.FromBaseImage(f.previous))
@@ -206,8 +205,8 @@ func TestFailedDownloadIsRemembered(t *testing.T) {
 	}
 }
 
-func TestSaveFileLoadsAsTheSameImage(t *testing.T) {
-	f := newFixture(t)
+func testSaveFileLoadsAsTheSameImage(t *testing.T, cli *client.Client) {
+	f := newFixture(t, cli)
 	name := freshName(t, f.cli)
 	img := newImage(t, f.cli, name, local.FromBaseImage(f.previous))
 	p, _ := testhelpers.LayerFile(t, map[string]string{"f": "f"})
@@ -228,8 +227,7 @@ func TestSaveFileLoadsAsTheSameImage(t *testing.T) {
 	}
 }
 
-func TestSaveErrorPerName(t *testing.T) {
-	cli := testhelpers.DockerClient(t)
+func testSaveErrorPerName(t *testing.T, cli *client.Client) {
 	name, extra := freshName(t, cli), freshName(t, cli)
 	img := newImage(t, cli, name)
 	p, _ := testhelpers.LayerFile(t, map[string]string{"a": "a"})
@@ -246,8 +244,7 @@ func TestSaveErrorPerName(t *testing.T) {
 	}
 }
 
-func TestMissingBaseStartsEmpty(t *testing.T) {
-	cli := testhelpers.DockerClient(t)
+func testMissingBaseStartsEmpty(t *testing.T, cli *client.Client) {
 	img := newImage(t, cli, freshName(t, cli), local.FromBaseImage("imgutil-test/does-not-exist:nope"))
 	if _, err := img.TopLayer(); !errors.Is(err, imgutil.ErrNotFound) {
 		t.Fatalf("TopLayer of an image whose base is missing = %v, want ErrNotFound (no layers)", err)
@@ -256,8 +253,8 @@ func TestMissingBaseStartsEmpty(t *testing.T) {
 
 // TestDeletedPreviousImage: the previous image vanishes between open and
 // save; the save fails clearly and tags nothing.
-func TestDeletedPreviousImage(t *testing.T) {
-	f := newFixture(t)
+func testDeletedPreviousImage(t *testing.T, cli *client.Client) {
+	f := newFixture(t, cli)
 	name := freshName(t, f.cli)
 	img := newImage(t, f.cli, name, local.FromBaseImage(f.base), local.WithPreviousImage(f.previous))
 	must(t, img.ReuseLayer(f.appIDs[0]))
@@ -279,8 +276,8 @@ func TestDeletedPreviousImage(t *testing.T) {
 	}
 }
 
-func TestVanishedLayerFileTagsNothing(t *testing.T) {
-	f := newFixture(t)
+func testVanishedLayerFileTagsNothing(t *testing.T, cli *client.Client) {
+	f := newFixture(t, cli)
 	name := freshName(t, f.cli)
 	img := newImage(t, f.cli, name, local.FromBaseImage(f.base))
 	p, _ := testhelpers.LayerFile(t, map[string]string{"gone": "gone"})
@@ -294,8 +291,8 @@ func TestVanishedLayerFileTagsNothing(t *testing.T) {
 	}
 }
 
-func TestConcurrentSavesSharingABase(t *testing.T) {
-	f := newFixture(t)
+func testConcurrentSavesSharingABase(t *testing.T, cli *client.Client) {
+	f := newFixture(t, cli)
 	store := local.NewStore(f.cli)
 	t.Cleanup(func() { must(t, store.Close()) })
 	names := []string{freshName(t, f.cli), freshName(t, f.cli)}
@@ -326,8 +323,7 @@ func TestConcurrentSavesSharingABase(t *testing.T) {
 	}
 }
 
-func TestBadInput(t *testing.T) {
-	cli := testhelpers.DockerClient(t)
+func testBadInput(t *testing.T, cli *client.Client) {
 	if _, err := local.NewImage("Not A Valid Name", cli); !errors.Is(err, imgutil.ErrInvalidArgument) {
 		t.Errorf("NewImage(invalid name) = %v, want ErrInvalidArgument", err)
 	}

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -144,4 +145,60 @@ func imageFromLayout(t testing.TB, dir string) v1.Image {
 	}
 	t.Fatal("layout nests indexes too deep")
 	return nil
+}
+
+// DaemonsEnv names the environment variable listing the daemons to test
+// against: name=host pairs separated by commas (scripts/dockerd.sh all
+// prints it).
+const DaemonsEnv = "IMGUTIL_DOCKER_HOSTS"
+
+// Daemon is a Docker daemon tests run against.
+type Daemon struct {
+	Name   string
+	Client *client.Client
+}
+
+// DockerDaemons returns every daemon IMGUTIL_DOCKER_HOSTS lists, or else
+// the one DockerClient finds. A listed daemon that does not answer fails
+// the test when IMGUTIL_REQUIRE_DAEMON is set and is skipped otherwise.
+func DockerDaemons(t testing.TB) []Daemon {
+	t.Helper()
+	list := os.Getenv(DaemonsEnv)
+	if list == "" {
+		return []Daemon{{Name: "default", Client: DockerClient(t)}}
+	}
+	var out []Daemon
+	for _, pair := range strings.Split(list, ",") {
+		name, host, ok := strings.Cut(strings.TrimSpace(pair), "=")
+		if !ok {
+			t.Fatalf("%s: %q is not name=host", DaemonsEnv, pair)
+		}
+		cli, err := client.New(client.WithHost(host))
+		if err == nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			_, err = cli.Ping(ctx, client.PingOptions{})
+			cancel()
+		}
+		if err != nil {
+			if os.Getenv(RequireDaemonEnv) != "" {
+				t.Fatalf("daemon %s at %s does not answer: %v", name, host, err)
+			}
+			t.Logf("skipping daemon %s at %s: %v", name, host, err)
+			continue
+		}
+		t.Cleanup(func() { cli.Close() })
+		out = append(out, Daemon{Name: name, Client: cli})
+	}
+	if len(out) == 0 {
+		t.Skipf("skipped: no daemon of %s answers", DaemonsEnv)
+	}
+	return out
+}
+
+// ForEachDaemon runs f as a subtest named after each daemon of DockerDaemons.
+func ForEachDaemon(t *testing.T, f func(t *testing.T, cli *client.Client)) {
+	t.Helper()
+	for _, d := range DockerDaemons(t) {
+		t.Run(d.Name, func(t *testing.T) { f(t, d.Client) })
+	}
 }

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# What `make test` runs: every package's tests, then a summary of which
+# Docker daemons the local tests ran against (IMGUTIL_DOCKER_HOSTS, else
+# DOCKER_HOST or the default socket).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+flags=${TEST_FLAGS:--race -count=1}
+log=$(mktemp "${TMPDIR:-/tmp}/local-test-log.XXXXXX")
+trap 'rm -f "$log"' EXIT
+
+echo "test: daemons: ${IMGUTIL_DOCKER_HOSTS:-${DOCKER_HOST:-default socket}}"
+rc=0
+# shellcheck disable=SC2046,SC2086
+go test $flags $(go list ./... | grep -v '/local$') || rc=1
+# shellcheck disable=SC2086
+go test $flags -v ./local/ >"$log" 2>&1 || rc=1
+if [ $rc -ne 0 ] && ! grep -q '^ok' "$log"; then
+  grep -v '^=== ' "$log" | tail -n 300
+fi
+echo "test: local tests per daemon:"
+grep -E '^ {4}--- |daemon: |^--- ' "$log" | grep -v '/Suite/' || true
+grep -E '^(ok|FAIL)\s' "$log" || true
+exit $rc
