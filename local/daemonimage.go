@@ -31,6 +31,11 @@ type daemonImage struct {
 	// mu guards the manifest, built on demand (it needs every layer's size).
 	mu       sync.Mutex
 	manifest []byte
+
+	// storedMu guards stored: the layer descriptors the containerd image
+	// store holds for the image, once learnt.
+	storedMu sync.Mutex
+	stored   []v1.Descriptor
 }
 
 var _ v1.Image = (*daemonImage)(nil)
@@ -71,8 +76,8 @@ func newDaemonImage(s *Store, inspect image.InspectResponse, history []image.His
 		return nil, fmt.Errorf("encoding image config: %w", err)
 	}
 	d := &daemonImage{store: s, id: inspect.ID, cfg: cfg, rawCfg: raw, inspect: inspect}
-	for _, diffID := range cfg.RootFS.DiffIDs {
-		d.layers = append(d.layers, &daemonLayer{image: d, diffID: diffID})
+	for i, diffID := range cfg.RootFS.DiffIDs {
+		d.layers = append(d.layers, &daemonLayer{image: d, diffID: diffID, index: i})
 	}
 	return d, nil
 }
@@ -165,6 +170,8 @@ func (d *daemonImage) Size() (int64, error) {
 type daemonLayer struct {
 	image  *daemonImage
 	diffID v1.Hash
+	// index is the layer's position in its image.
+	index int
 }
 
 var _ v1.Layer = (*daemonLayer)(nil)

@@ -55,7 +55,17 @@ func (s *Store) save(ctx context.Context, img *editable.Image, name string, extr
 		}
 	}
 	omit := func(i int) bool { return held[i] }
-	id, err := s.load(ctx, b, tag, d, omit)
+	var id string
+	if d.containerdStore && d.supports(manifestsAPI) {
+		// Reference the blobs the store holds; fall back to sending every
+		// layer when that cannot be proven right.
+		id, err = s.loadOCI(ctx, b, name)
+		if err != nil && ctx.Err() == nil {
+			id, err = s.load(ctx, b, tag, d, nil)
+		}
+	} else {
+		id, err = s.load(ctx, b, tag, d, omit)
+	}
 	if err != nil && omitted > 0 && ctx.Err() == nil {
 		// A daemon that refuses a partial archive (or lost a layer since it
 		// was inspected) gets one archive with every layer.

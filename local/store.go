@@ -26,8 +26,9 @@ import (
 type Store struct {
 	client   DockerClient
 	platform imgutil.Platform
-	info     infoOnce
-	fetcher  *fetcher
+	info      infoOnce
+	fetcher   *fetcher
+	manifests *manifestCache
 
 	// mu guards chains and layers.
 	mu sync.Mutex
@@ -47,7 +48,7 @@ func NewStore(dockerClient DockerClient) *Store {
 // variant of multi-platform images, where the daemon's API allows (1.49+).
 func NewStoreWithPlatform(dockerClient DockerClient, platform imgutil.Platform) *Store {
 	return &Store{
-		client: dockerClient, platform: platform, fetcher: newFetcher(dockerClient),
+		client: dockerClient, platform: platform, fetcher: newFetcher(dockerClient), manifests: newManifestCache(),
 		chains: map[v1.Hash]bool{}, layers: map[v1.Hash]v1.Layer{},
 	}
 }

@@ -194,3 +194,9 @@ func (i *Image) ManifestSize() (int64, error) {
 func (i *Image) MediaType() (types.MediaType, error) {
 	return i.MediaTypes().ManifestType(), nil
 }
+
+// Annotations returns the manifest annotations.
+func (b *Built) Annotations() map[string]string { return maps.Clone(b.annotations) }
+
+// ConfigType returns the config media type.
+func (b *Built) ConfigType() types.MediaType { return b.configType }

@@ -1,0 +1,201 @@
+package local
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/moby/moby/client"
+
+	"github.com/imgbridge/imgutil"
+)
+
+// ManifestCacheEnv names the environment variable that sets where image
+// manifests learnt from the containerd image store are kept across
+// processes ("off": in memory only). Default: the user cache directory.
+const ManifestCacheEnv = "IMGUTIL_MANIFEST_CACHE"
+
+// maxManifestSize bounds a manifest read from the daemon.
+const maxManifestSize = 4 << 20
+
+// manifestCache keeps image manifests by digest. A manifest is immutable
+// for its digest, so an entry never goes stale; entries are checked against
+// their digest when read from disk.
+type manifestCache struct {
+	dir string
+
+	// mu guards mem.
+	mu  sync.Mutex
+	mem map[v1.Hash][]byte
+}
+
+func newManifestCache() *manifestCache {
+	c := &manifestCache{mem: map[v1.Hash][]byte{}}
+	switch dir := os.Getenv(ManifestCacheEnv); dir {
+	case "off":
+	case "":
+		if base, err := os.UserCacheDir(); err == nil {
+			c.dir = filepath.Join(base, "imgutil", "manifests")
+		}
+	default:
+		c.dir = dir
+	}
+	return c
+}
+
+func (c *manifestCache) get(h v1.Hash) ([]byte, bool) {
+	c.mu.Lock()
+	raw, ok := c.mem[h]
+	c.mu.Unlock()
+	if ok || c.dir == "" {
+		return raw, ok
+	}
+	raw, err := os.ReadFile(filepath.Join(c.dir, h.Algorithm, h.Hex))
+	if err != nil || sha256Of(raw) != h {
+		return nil, false
+	}
+	c.mu.Lock()
+	c.mem[h] = raw
+	c.mu.Unlock()
+	return raw, true
+}
+
+// put keeps raw under its digest; failing to write the disk copy is not an
+// error (the cache only saves work).
+func (c *manifestCache) put(raw []byte) {
+	h := sha256Of(raw)
+	c.mu.Lock()
+	c.mem[h] = raw
+	c.mu.Unlock()
+	if c.dir == "" {
+		return
+	}
+	dir := filepath.Join(c.dir, h.Algorithm)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return
+	}
+	f, err := os.CreateTemp(dir, ".partial-*")
+	if err != nil {
+		return
+	}
+	_, err = f.Write(raw)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), filepath.Join(dir, h.Hex))
+	}
+	if err != nil {
+		os.Remove(f.Name())
+	}
+}
+
+// errNoStoredManifest is matched when the manifest an image is stored with
+// on the containerd store cannot be learnt; its layers are then sent.
+var errNoStoredManifest = errors.New("stored manifest unknown")
+
+// storedLayers returns the layer descriptors the containerd image store
+// holds for img: from the manifest cache, else by reading the manifest
+// blob out of the image's ImageSave stream (closed as soon as it is read).
+func (s *Store) storedLayers(ctx context.Context, img *daemonImage) ([]v1.Descriptor, error) {
+	img.storedMu.Lock()
+	defer img.storedMu.Unlock()
+	if img.stored != nil {
+		return img.stored, nil
+	}
+	digest, err := s.manifestDigest(ctx, img)
+	if err != nil {
+		return nil, err
+	}
+	raw, ok := s.manifests.get(digest)
+	if !ok {
+		if raw, err = s.scanManifest(ctx, img.id, digest); err != nil {
+			return nil, err
+		}
+		s.manifests.put(raw)
+	}
+	m, err := v1.ParseManifest(bytes.NewReader(raw))
+	if err != nil {
+		return nil, fmt.Errorf("parsing manifest %s: %w", digest, err)
+	}
+	if len(m.Layers) != len(img.layers) {
+		return nil, fmt.Errorf("manifest %s has %d layers, the image %d: %w", digest, len(m.Layers), len(img.layers), errNoStoredManifest)
+	}
+	img.stored = m.Layers
+	return m.Layers, nil
+}
+
+// manifestDigest returns the digest of the image manifest img is stored
+// with: its target, or the matching manifest of its index.
+func (s *Store) manifestDigest(ctx context.Context, img *daemonImage) (v1.Hash, error) {
+	d := img.inspect.Descriptor
+	if d == nil {
+		return v1.Hash{}, fmt.Errorf("image %s has no descriptor: %w", img.id, errNoStoredManifest)
+	}
+	mt := types.MediaType(d.MediaType)
+	if mt.IsImage() {
+		return v1.NewHash(d.Digest.String())
+	}
+	if !mt.IsIndex() {
+		return v1.Hash{}, fmt.Errorf("image %s target has media type %s: %w", img.id, mt, errNoStoredManifest)
+	}
+	res, err := s.client.ImageInspect(ctx, img.id, client.ImageInspectWithManifests(true))
+	if err != nil {
+		return v1.Hash{}, daemonError("inspecting manifests of image "+img.id, err)
+	}
+	for _, ms := range res.Manifests {
+		if ms.Kind != "image" || !ms.Available || ms.ImageData == nil {
+			continue
+		}
+		p := ms.ImageData.Platform
+		if p.OS == img.cfg.OS && p.Architecture == img.cfg.Architecture && p.Variant == img.cfg.Variant {
+			return v1.NewHash(ms.ID)
+		}
+	}
+	return v1.Hash{}, fmt.Errorf("image %s: no available manifest for %s/%s: %w", img.id, img.cfg.OS, img.cfg.Architecture, errNoStoredManifest)
+}
+
+// scanManifest reads the blob digest out of the ImageSave stream of
+// imageID, and closes the stream as soon as it has it.
+func (s *Store) scanManifest(ctx context.Context, imageID string, digest v1.Hash) ([]byte, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	rc, err := s.client.ImageSave(ctx, []string{imageID})
+	if err != nil {
+		return nil, daemonError("saving image "+imageID, err)
+	}
+	defer rc.Close()
+	want := "blobs/" + digest.Algorithm + "/" + digest.Hex
+	tr := tar.NewReader(rc)
+	for {
+		hdr, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("image %s archive lacks manifest %s: %w", imageID, digest, errNoStoredManifest)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("reading image %s archive: %w", imageID, err)
+		}
+		if hdr.Name != want {
+			continue
+		}
+		if hdr.Size > maxManifestSize {
+			return nil, fmt.Errorf("manifest %s is %d bytes: %w", digest, hdr.Size, imgutil.ErrInvalidArgument)
+		}
+		raw, err := io.ReadAll(tr)
+		if err != nil {
+			return nil, fmt.Errorf("reading manifest %s: %w", digest, err)
+		}
+		if sha256Of(raw) != digest {
+			return nil, fmt.Errorf("manifest %s does not match its digest: %w", digest, errNoStoredManifest)
+		}
+		return raw, nil
+	}
+}

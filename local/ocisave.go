@@ -1,0 +1,183 @@
+package local
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/distribution/reference"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/moby/moby/client"
+
+	"github.com/imgbridge/imgutil"
+	"github.com/imgbridge/imgutil/internal/archive"
+	"github.com/imgbridge/imgutil/internal/editable"
+	"github.com/imgbridge/imgutil/internal/typedlayer"
+)
+
+// manifestsAPI is the API version from which ImageInspect reports whether
+// each manifest's content is all in the store (Available).
+const manifestsAPI = "1.48"
+
+// errNotAvailable says a load that left out blobs gave an image whose
+// content is not all in the store; the image is loaded again with them.
+var errNotAvailable = errors.New("loaded image content is not all in the store")
+
+// loadOCI loads b into a containerd image store as an OCI layout whose
+// manifest references the descriptors the store already holds for layers
+// of base and previous images, and carries only the other blobs. It proves
+// the result: the daemon must report the manifest Available; otherwise the
+// error matches errNotAvailable and nothing can be trusted of the image.
+func (s *Store) loadOCI(ctx context.Context, b *editable.Built, name string) (string, error) {
+	family := imgutil.MediaTypesOf(b.ManifestType())
+	descs := make([]v1.Descriptor, len(b.Layers))
+	omit := make([]bool, len(b.Layers))
+	var send []v1.Layer
+	for i, l := range b.Layers {
+		if dl, ok := typedlayer.Unwrap(l).(*daemonLayer); ok {
+			if stored, err := s.storedLayers(ctx, dl.image); err == nil {
+				d := stored[dl.index]
+				d.MediaType = sameBytesType(d.MediaType, family)
+				descs[i], omit[i] = d, true
+				continue
+			}
+		}
+		send = append(send, l)
+	}
+	if err := s.prefetch(ctx, send); err != nil {
+		return "", err
+	}
+	entries := []archive.Entry{{Name: "oci-layout", Data: []byte(`{"imageLayoutVersion":"1.0.0"}`)}}
+	seen := map[v1.Hash]bool{}
+	for i, l := range b.Layers {
+		if omit[i] {
+			continue
+		}
+		e, d, err := plainBlob(l, family)
+		if err != nil {
+			return "", fmt.Errorf("layer %d: %w", i, err)
+		}
+		descs[i] = d
+		if !seen[d.Digest] {
+			seen[d.Digest] = true
+			entries = append(entries, e)
+		}
+	}
+	cfgDigest := b.ConfigDigest()
+	m := v1.Manifest{
+		SchemaVersion: 2, MediaType: b.ManifestType(), Layers: descs, Annotations: b.Annotations(),
+		Config: v1.Descriptor{MediaType: b.ConfigType(), Size: int64(len(b.RawConfig)), Digest: cfgDigest},
+	}
+	rawManifest, err := json.Marshal(m)
+	if err != nil {
+		return "", fmt.Errorf("encoding manifest: %w", err)
+	}
+	manifestDigest := sha256Of(rawManifest)
+	named, err := reference.ParseNormalizedNamed(name)
+	if err != nil {
+		return "", fmt.Errorf("image name %q: %w: %w", name, imgutil.ErrInvalidArgument, err)
+	}
+	named = reference.TagNameOnly(named)
+	// The archive names a staging tag: the user's name moves only once the
+	// image is proven complete.
+	staging := "docker.io/imgutil-staging/" + manifestDigest.Hex[:16] + ":" + strings.ToLower(rand.Text()[:10])
+	index := v1.IndexManifest{SchemaVersion: 2, MediaType: types.OCIImageIndex, Manifests: []v1.Descriptor{{
+		MediaType: b.ManifestType(), Size: int64(len(rawManifest)), Digest: manifestDigest,
+		Annotations: map[string]string{"io.containerd.image.name": staging},
+	}}}
+	rawIndex, err := json.Marshal(index)
+	if err != nil {
+		return "", fmt.Errorf("encoding index: %w", err)
+	}
+	entries = append(entries,
+		archive.Entry{Name: blobPath(cfgDigest), Data: b.RawConfig},
+		archive.Entry{Name: blobPath(manifestDigest), Data: rawManifest},
+		archive.Entry{Name: "index.json", Data: rawIndex},
+	)
+	for i := range entries {
+		if entries[i].Open == nil {
+			entries[i].Size = int64(len(entries[i].Data))
+		}
+	}
+	if err := s.stream(ctx, entries); err != nil {
+		return "", err
+	}
+	// Untag the staging name whatever happens; the image stays under name.
+	defer func() {
+		_, _ = s.client.ImageRemove(context.WithoutCancel(ctx), staging, client.ImageRemoveOptions{})
+	}()
+	if err := s.checkAvailable(ctx, staging, manifestDigest); err != nil {
+		return "", err
+	}
+	if _, err := s.client.ImageTag(ctx, client.ImageTagOptions{Source: staging, Target: named.String()}); err != nil {
+		return "", daemonError("tagging "+name, err)
+	}
+	s.manifests.put(rawManifest)
+	return manifestDigest.String(), nil
+}
+
+// checkAvailable proves the image under name is manifestDigest with all
+// its content in the store.
+func (s *Store) checkAvailable(ctx context.Context, name string, manifestDigest v1.Hash) error {
+	res, err := s.client.ImageInspect(ctx, name, client.ImageInspectWithManifests(true))
+	if err != nil {
+		return daemonError("inspecting the loaded image", err)
+	}
+	if res.ID != manifestDigest.String() {
+		return fmt.Errorf("the loaded image is %s, not %s: %w", res.ID, manifestDigest, errNotAvailable)
+	}
+	for _, ms := range res.Manifests {
+		if ms.ID == manifestDigest.String() && ms.Available {
+			return nil
+		}
+	}
+	return fmt.Errorf("image %s: %w", manifestDigest, errNotAvailable)
+}
+
+// plainBlob returns the archive entry and descriptor of l sent as an
+// uncompressed blob (digest = diffID): no CPU spent compressing.
+func plainBlob(l v1.Layer, family imgutil.MediaTypes) (archive.Entry, v1.Descriptor, error) {
+	u, ok := typedlayer.Unwrap(l).(interface{ UncompressedSize() (int64, error) })
+	if !ok {
+		return archive.Entry{}, v1.Descriptor{}, fmt.Errorf("layer size unknown: %w", imgutil.ErrInvalidArgument)
+	}
+	size, err := u.UncompressedSize()
+	if err != nil {
+		return archive.Entry{}, v1.Descriptor{}, err
+	}
+	diffID, err := l.DiffID()
+	if err != nil {
+		return archive.Entry{}, v1.Descriptor{}, err
+	}
+	mt := types.OCIUncompressedLayer
+	if family == imgutil.DockerTypes {
+		mt = types.DockerUncompressedLayer
+	}
+	return archive.Entry{Name: blobPath(diffID), Size: size, Open: l.Uncompressed},
+		v1.Descriptor{MediaType: mt, Size: size, Digest: diffID}, nil
+}
+
+// sameBytesType renames a layer media type into family (OCI or Docker)
+// when the bytes mean the same in both; others are kept as stored.
+func sameBytesType(mt types.MediaType, family imgutil.MediaTypes) types.MediaType {
+	pairs := map[types.MediaType][2]types.MediaType{
+		types.DockerLayer: {types.DockerLayer, types.OCILayer}, types.OCILayer: {types.DockerLayer, types.OCILayer},
+		types.DockerUncompressedLayer: {types.DockerUncompressedLayer, types.OCIUncompressedLayer},
+		types.OCIUncompressedLayer:    {types.DockerUncompressedLayer, types.OCIUncompressedLayer},
+	}
+	p, ok := pairs[mt]
+	switch {
+	case !ok:
+		return mt
+	case family == imgutil.DockerTypes:
+		return p[0]
+	default:
+		return p[1]
+	}
+}
+
+func blobPath(h v1.Hash) string { return "blobs/" + h.Algorithm + "/" + h.Hex }
