@@ -24,8 +24,8 @@ import (
 // removes images, and holds the layers read from the daemon in a temp
 // directory until Close. It is safe for concurrent use.
 type Store struct {
-	client   DockerClient
-	platform imgutil.Platform
+	client    DockerClient
+	platform  imgutil.Platform
 	info      infoOnce
 	fetcher   *fetcher
 	manifests *manifestCache
