@@ -1,0 +1,225 @@
+package local_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"runtime"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/moby/moby/client"
+
+	"github.com/imgbridge/imgutil/internal/archive"
+	"github.com/imgbridge/imgutil/internal/jsonstream"
+	"github.com/imgbridge/imgutil/internal/layer"
+	"github.com/imgbridge/imgutil/local"
+	"github.com/imgbridge/imgutil/testhelpers"
+)
+
+// Sizes of the lifecycle-shaped rebuild (IMGUTIL_BENCH_SMALL=1 shrinks them
+// tenfold for a quick look).
+var (
+	baseLayerSize = 67 << 20 // three of them: a ~200 MB base
+	appLayerSize  = 8 << 20  // five app layers in the previous image
+	newLayerSize  = 10 << 20 // the one new layer of each rebuild
+)
+
+// baseArchive is the base image as a docker archive (gzip layers, like a
+// pulled image), built once per run and loaded into each daemon.
+var baseArchive struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+func benchBaseArchive(b *testing.B) string {
+	baseArchive.once.Do(func() {
+		dir, err := os.MkdirTemp("", "bench-base-*")
+		if err != nil {
+			baseArchive.err = err
+			return
+		}
+		img := empty.Image
+		for range 3 {
+			p, _ := testhelpers.RandomLayerFile(b, baseLayerSize)
+			l, err := tarball.LayerFromFile(p)
+			if err == nil {
+				img, err = mutate.AppendLayers(img, l)
+			}
+			if err != nil {
+				baseArchive.err = err
+				return
+			}
+		}
+		baseArchive.path = filepath.Join(dir, "base.tar")
+		tag, err := name.NewTag("imgutil-bench/base:latest")
+		if err == nil {
+			err = tarball.WriteToFile(baseArchive.path, tag, img)
+		}
+		baseArchive.err = err
+	})
+	if baseArchive.err != nil {
+		b.Fatal(baseArchive.err)
+	}
+	b.Cleanup(func() { os.RemoveAll(filepath.Dir(baseArchive.path)) })
+	return baseArchive.path
+}
+
+// BenchmarkRebuild times, per daemon, what a buildpacks exporter does on a
+// rebuild: open the base and the previous image, reuse 4 of its 5 app
+// layers, add one new layer, edit the config, save. Each round uses a new
+// Store, as a new process would. The physical limit, measured in the same
+// run, is a bare ImageLoad of an archive holding exactly the new layer.
+func BenchmarkRebuild(b *testing.B) {
+	if os.Getenv("IMGUTIL_BENCH_SMALL") != "" {
+		baseLayerSize, appLayerSize, newLayerSize = baseLayerSize/10, appLayerSize/10, newLayerSize/10
+	}
+	archivePath := benchBaseArchive(b)
+	for _, d := range testhelpers.DockerDaemons(b) {
+		// Setup belongs to the parent: the framework runs a sub-benchmark's
+		// body more than once.
+		f := rebuildSetup(b, d.Client, archivePath)
+		b.Run(d.Name, func(b *testing.B) { benchRebuild(b, d.Client, f) })
+	}
+}
+
+type rebuildFixture struct {
+	base, prev string
+	appIDs     []string
+}
+
+func rebuildSetup(b *testing.B, cli *client.Client, archivePath string) rebuildFixture {
+	base := "imgutil-bench/base:latest"
+	testhelpers.DockerLoad(b, cli, archivePath)
+	testhelpers.DockerCleanup(b, cli, base)
+	prevName := "imgutil-bench/app:previous"
+	prev, err := local.NewImage(prevName, cli, local.FromBaseImage(base), local.WithHistory())
+	must2(b, err)
+	var appIDs []string
+	for i := range 5 {
+		p, id := testhelpers.RandomLayerFile(b, appLayerSize)
+		must2(b, prev.AddLayerWithDiffIDAndHistory(p, id, v1.History{CreatedBy: fmt.Sprintf("app layer %d", i)}))
+		appIDs = append(appIDs, id)
+	}
+	must2(b, prev.Save())
+	must2(b, prev.Close())
+	testhelpers.DockerCleanup(b, cli, prevName)
+	return rebuildFixture{base: base, prev: prevName, appIDs: appIDs}
+}
+
+func benchRebuild(b *testing.B, cli *client.Client, f rebuildFixture) {
+	ctx := context.Background()
+	base, prevName, appIDs := f.base, f.prev, f.appIDs
+	var ours, limits []time.Duration
+	var sent []int64
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		newLayer, newID := testhelpers.RandomLayerFile(b, newLayerSize)
+		limitLayer, _ := testhelpers.RandomLayerFile(b, newLayerSize)
+		limitArchive := bareArchive(b, limitLayer)
+		name := fmt.Sprintf("imgutil-bench/app:round-%d", i)
+		limitName := fmt.Sprintf("imgutil-bench/limit:round-%d", i)
+		testhelpers.DockerCleanup(b, cli, name)
+		testhelpers.DockerCleanup(b, cli, limitName)
+		counting := &countingClient{Client: cli}
+		b.StartTimer()
+
+		start := time.Now()
+		img, err := local.NewImage(name, counting, local.FromBaseImage(base), local.WithPreviousImage(prevName), local.WithHistory())
+		must2(b, err)
+		for _, id := range appIDs[:4] {
+			must2(b, img.ReuseLayer(id))
+		}
+		must2(b, img.AddLayerWithDiffIDAndHistory(newLayer, newID, v1.History{CreatedBy: "new layer"}))
+		must2(b, img.SetLabel("io.buildpacks.build.metadata", `{"round":`+fmt.Sprint(i)+`}`))
+		must2(b, img.SetEnv("CNB_APP_DIR", "/workspace"))
+		must2(b, img.SetEntrypoint("/cnb/process/web"))
+		must2(b, img.Save())
+		ours = append(ours, time.Since(start))
+		sent = append(sent, counting.loadBytes.Load())
+
+		b.StopTimer()
+		must2(b, img.Close())
+		limits = append(limits, timeLoad(b, ctx, cli, limitArchive, limitName))
+		b.StartTimer()
+	}
+	b.StopTimer()
+	o, l, s := median(ours), median(limits), medianInt(sent)
+	ratio := float64(o) / float64(l)
+	b.ReportMetric(o.Seconds(), "save-s")
+	b.ReportMetric(l.Seconds(), "limit-s")
+	b.ReportMetric(ratio, "ratio")
+	b.ReportMetric(float64(s)/(1<<20), "MiB-sent")
+	b.ReportMetric(0, "ns/op")
+	b.Logf("rebuild: ours %v, bare load of the new layer %v, ratio %.2fx, sent %.1f MiB (new layer %.1f MiB), %d rounds",
+		o.Round(time.Millisecond), l.Round(time.Millisecond), ratio, float64(s)/(1<<20), float64(newLayerSize)/(1<<20), len(ours))
+	fmt.Printf("BENCH rebuild %-16s ours=%v limit=%v ratio=%.2fx sent=%.1fMiB rounds=%d\n", b.Name(), o.Round(time.Millisecond), l.Round(time.Millisecond), ratio, float64(s)/(1<<20), len(ours))
+}
+
+// bareArchive writes a docker archive holding exactly one layer (plain
+// tar, as our saves send) and a minimal config: the least a load carries.
+func bareArchive(b *testing.B, layerPath string) string {
+	l, err := layer.FromFile(layerPath, types.DockerLayer)
+	must2(b, err)
+	cfg := v1.ConfigFile{OS: "linux", Architecture: runtime.GOARCH, RootFS: v1.RootFS{Type: "layers", DiffIDs: []v1.Hash{l.Info().DiffID}}}
+	raw, err := json.Marshal(cfg)
+	must2(b, err)
+	sum := sha256.Sum256(raw)
+	entries, err := archive.Docker(raw, v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(sum[:])}, []v1.Layer{l}, nil, nil)
+	must2(b, err)
+	p, err := archive.WriteFile(b.TempDir(), "bare-*.tar", entries)
+	must2(b, err)
+	return p
+}
+
+func timeLoad(b *testing.B, ctx context.Context, cli *client.Client, path, name string) time.Duration {
+	f, err := os.Open(path)
+	must2(b, err)
+	defer f.Close()
+	start := time.Now()
+	res, err := cli.ImageLoad(ctx, f, client.ImageLoadWithQuiet(true))
+	must2(b, err)
+	lines, err := jsonstream.Read(res)
+	res.Close()
+	d := time.Since(start)
+	if err != nil {
+		b.Fatalf("bare load: %v (%v)", err, lines)
+	}
+	for _, id := range jsonstream.LoadedImages(lines) {
+		_, _ = cli.ImageTag(ctx, client.ImageTagOptions{Source: id, Target: name})
+	}
+	return d
+}
+
+func median(ds []time.Duration) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+func medianInt(ns []int64) int64 {
+	s := slices.Clone(ns)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+func must2(b testing.TB, err error) {
+	b.Helper()
+	if err != nil {
+		b.Fatal(err)
+	}
+}
+
