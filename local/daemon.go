@@ -10,14 +10,13 @@ import (
 	"github.com/moby/moby/client"
 )
 
-// daemonInfo is what the Store learns of the daemon once.
+// daemonInfo is what the Store learns of the daemon once, from
+// ServerVersion (Info is slow on current daemons: it is asked only when the
+// storage mode cannot be told otherwise, see Store.containerdStore).
 type daemonInfo struct {
 	os         string
 	arch       string
 	apiVersion string
-	// containerdStore is true when the daemon keeps images in containerd's
-	// content store (driver-type io.containerd.snapshotter.v1).
-	containerdStore bool
 }
 
 // platformAPI is the API version from which image calls take a platform.
@@ -41,24 +40,24 @@ func versionAtLeast(have, want string) bool {
 	return true
 }
 
-// infoOnce asks the daemon for its facts once; a failure is remembered.
-type infoOnce struct {
+// once asks the daemon for something once; a failure is remembered, but a
+// cancelled context says nothing of the daemon and is not.
+type once[T any] struct {
 	mu   sync.Mutex
 	done bool
-	info daemonInfo
+	val  T
 	err  error
 }
 
-func (o *infoOnce) get(ctx context.Context, c DockerClient) (daemonInfo, error) {
+func (o *once[T]) get(ctx context.Context, f func(context.Context) (T, error)) (T, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.done {
-		return o.info, o.err
+		return o.val, o.err
 	}
-	o.info, o.err = fetchInfo(ctx, c)
-	// A cancelled context says nothing of the daemon: ask again next time.
+	o.val, o.err = f(ctx)
 	o.done = ctx.Err() == nil
-	return o.info, o.err
+	return o.val, o.err
 }
 
 func fetchInfo(ctx context.Context, c DockerClient) (daemonInfo, error) {
@@ -66,20 +65,22 @@ func fetchInfo(ctx context.Context, c DockerClient) (daemonInfo, error) {
 	if err != nil {
 		return daemonInfo{}, daemonError("asking the daemon its version", err)
 	}
+	return daemonInfo{os: v.Os, arch: v.Arch, apiVersion: v.APIVersion}, nil
+}
+
+// fetchContainerdStore asks Info whether the daemon keeps images in the
+// containerd image store (driver-type io.containerd.snapshotter.v1).
+func fetchContainerdStore(ctx context.Context, c DockerClient) (bool, error) {
 	info, err := c.Info(ctx, client.InfoOptions{})
 	if err != nil {
-		return daemonInfo{}, daemonError("asking the daemon for its info", err)
-	}
-	d := daemonInfo{os: info.Info.OSType, arch: v.Arch, apiVersion: v.APIVersion}
-	if d.os == "" {
-		d.os = v.Os
+		return false, daemonError("asking the daemon for its info", err)
 	}
 	for _, kv := range info.Info.DriverStatus {
 		if len(kv) == 2 && kv[0] == "driver-type" && kv[1] == "io.containerd.snapshotter.v1" {
-			d.containerdStore = true
+			return true, nil
 		}
 	}
-	return d, nil
+	return false, nil
 }
 
 // daemonError wraps an error of the daemon with what was being done; a

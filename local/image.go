@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/imgbridge/imgutil"
 	"github.com/imgbridge/imgutil/internal/editable"
@@ -77,27 +78,35 @@ func newImage(ctx context.Context, store *Store, repoName string, o imgutil.Imag
 	if _, err := name.ParseReference(repoName, name.WeakValidation); err != nil {
 		return nil, fmt.Errorf("image name %q: %w: %w", repoName, imgutil.ErrInvalidArgument, err)
 	}
-	d, err := store.daemon(ctx)
-	if err != nil {
-		return nil, err
-	}
+	// The daemon's facts, the base and the previous image are asked for at
+	// once: each is a round trip to the daemon.
+	var d daemonInfo
+	var base, prev *daemonImage
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() (err error) {
+		d, err = store.daemon(gctx)
+		return err
+	})
 	if o.BaseImage == nil && o.BaseImageRepoName != "" {
-		base, err := store.open(ctx, o.BaseImageRepoName, o.PreserveHistory)
-		switch {
-		case err == nil:
-			o.BaseImage = base
-		case !errors.Is(err, imgutil.ErrNotFound):
-			return nil, fmt.Errorf("reading base image: %w", err)
-		}
+		g.Go(func() (err error) {
+			base, err = openOptional(gctx, store, o.BaseImageRepoName, o.PreserveHistory, "base")
+			return err
+		})
 	}
 	if o.PreviousImage == nil && o.PreviousImageRepoName != "" {
-		prev, err := store.open(ctx, o.PreviousImageRepoName, o.PreserveHistory)
-		switch {
-		case err == nil:
-			o.PreviousImage = prev
-		case !errors.Is(err, imgutil.ErrNotFound):
-			return nil, fmt.Errorf("reading previous image: %w", err)
-		}
+		g.Go(func() (err error) {
+			prev, err = openOptional(gctx, store, o.PreviousImageRepoName, o.PreserveHistory, "previous")
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	if base != nil {
+		o.BaseImage = base
+	}
+	if prev != nil {
+		o.PreviousImage = prev
 	}
 	if o.MediaTypes == imgutil.MissingTypes {
 		o.MediaTypes = imgutil.DockerTypes
@@ -115,6 +124,19 @@ func newImage(ctx context.Context, store *Store, repoName string, o imgutil.Imag
 		return nil, err
 	}
 	return &Image{Image: core, store: store, repoName: repoName}, nil
+}
+
+// openOptional opens the daemon image name; a missing one is nil, no error
+// (the existing library's behaviour for a missing base or previous image).
+func openOptional(ctx context.Context, store *Store, name string, history bool, role string) (*daemonImage, error) {
+	img, err := store.open(ctx, name, history)
+	if errors.Is(err, imgutil.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading %s image: %w", role, err)
+	}
+	return img, nil
 }
 
 // Close removes the layers read from the daemon for this image, unless the

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/moby/moby/client"
@@ -13,6 +14,7 @@ import (
 	"github.com/imgbridge/imgutil/internal/archive"
 	"github.com/imgbridge/imgutil/internal/editable"
 	"github.com/imgbridge/imgutil/internal/jsonstream"
+	"github.com/imgbridge/imgutil/internal/typedlayer"
 )
 
 // Save loads img into the daemon under withName, tags it with each of
@@ -43,33 +45,48 @@ func (s *Store) save(ctx context.Context, img *editable.Image, name string, extr
 	if err != nil {
 		return "", allFailed(err)
 	}
-	// The daemon skips reading a layer whose chain it holds. The containerd
-	// store instead turns a missing layer into an empty blob: send every
-	// layer there.
+	// Layers of images read from this daemon may be left out of the load.
+	// How depends on the store: only there is it worth asking which.
+	var opened []*daemonImage
+	for _, l := range b.Layers {
+		if dl, ok := typedlayer.Unwrap(l).(*daemonLayer); ok {
+			opened = append(opened, dl.image)
+		}
+	}
+	containerd := false
+	if len(opened) > 0 {
+		if containerd, err = s.containerdStore(ctx, opened, d); err != nil {
+			return "", allFailed(err)
+		}
+	}
+	classic := len(opened) > 0 && !containerd
+	// The classic store skips reading a layer whose chain it holds. The
+	// containerd store instead turns a missing layer into an empty blob:
+	// there the load references the blobs it holds (loadOCI), proven after.
 	held := make([]bool, len(b.Layers))
 	omitted := 0
 	for i, c := range chainIDs(b.Config.RootFS.DiffIDs) {
-		if !d.containerdStore && s.hasChain(c) {
+		if !containerd && len(opened) > 0 && s.hasChain(c) {
 			held[i] = true
 			omitted++
 		}
 	}
 	omit := func(i int) bool { return held[i] }
 	var id string
-	if d.containerdStore && d.supports(manifestsAPI) {
+	if containerd && d.supports(manifestsAPI) {
 		// Reference the blobs the store holds; fall back to sending every
 		// layer when that cannot be proven right.
 		id, err = s.loadOCI(ctx, b, name)
 		if err != nil && ctx.Err() == nil {
-			id, err = s.load(ctx, b, tag, d, nil)
+			id, err = s.load(ctx, b, tag, false, nil)
 		}
 	} else {
-		id, err = s.load(ctx, b, tag, d, omit)
+		id, err = s.load(ctx, b, tag, classic, omit)
 	}
 	if err != nil && omitted > 0 && ctx.Err() == nil {
 		// A daemon that refuses a partial archive (or lost a layer since it
 		// was inspected) gets one archive with every layer.
-		id, err = s.load(ctx, b, tag, d, nil)
+		id, err = s.load(ctx, b, tag, classic, nil)
 	}
 	if err != nil {
 		return "", allFailed(err)
@@ -101,7 +118,8 @@ func (s *Store) tag(ctx context.Context, id, name string) error {
 
 // load streams an archive of b tagged tag into the daemon and returns the
 // ID the daemon gives the image.
-func (s *Store) load(ctx context.Context, b *editable.Built, tag string, d daemonInfo, omit func(int) bool) (string, error) {
+// classic says the daemon is known to use the classic store.
+func (s *Store) load(ctx context.Context, b *editable.Built, tag string, classic bool, omit func(int) bool) (string, error) {
 	var send []v1.Layer
 	for i, l := range b.Layers {
 		if omit == nil || !omit(i) {
@@ -122,7 +140,16 @@ func (s *Store) load(ctx context.Context, b *editable.Built, tag string, d daemo
 	if err != nil {
 		return "", fmt.Errorf("finding the loaded image: %w", err)
 	}
-	if want := b.ConfigDigest().String(); !d.containerdStore && res.ID != want {
+	var diffIDs []string
+	for _, d := range b.Config.RootFS.DiffIDs {
+		diffIDs = append(diffIDs, d.String())
+	}
+	if !slices.Equal(res.RootFS.Layers, diffIDs) {
+		return "", fmt.Errorf("after the load %s has layers %v, not %v", tag, res.RootFS.Layers, diffIDs)
+	}
+	// A classic store's image ID is the config digest (a containerd store's
+	// is the digest of a manifest the daemon wrote for the archive).
+	if want := b.ConfigDigest().String(); classic && res.ID != want {
 		return "", fmt.Errorf("after the load %s is image %s, not %s", tag, res.ID, want)
 	}
 	return res.ID, nil

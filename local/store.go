@@ -26,7 +26,9 @@ import (
 type Store struct {
 	client    DockerClient
 	platform  imgutil.Platform
-	info      infoOnce
+	info      once[daemonInfo]
+	// snapshotter is whether the daemon uses the containerd image store.
+	snapshotter once[bool]
 	fetcher   *fetcher
 	manifests *manifestCache
 
@@ -58,7 +60,18 @@ func NewStoreWithPlatform(dockerClient DockerClient, platform imgutil.Platform) 
 func (s *Store) Close() error { return s.fetcher.close() }
 
 func (s *Store) daemon(ctx context.Context) (daemonInfo, error) {
-	return s.info.get(ctx, s.client)
+	return s.info.get(ctx, func(ctx context.Context) (daemonInfo, error) { return fetchInfo(ctx, s.client) })
+}
+
+// containerdStore reports whether the daemon keeps images in the containerd
+// image store. From API 1.48 an inspected image tells (only that store
+// gives image descriptors), so Info (slow) is asked only on older daemons
+// or when no image was inspected.
+func (s *Store) containerdStore(ctx context.Context, opened []*daemonImage, d daemonInfo) (bool, error) {
+	if d.supports(manifestsAPI) && len(opened) > 0 {
+		return opened[0].inspect.Descriptor != nil, nil
+	}
+	return s.snapshotter.get(ctx, func(ctx context.Context) (bool, error) { return fetchContainerdStore(ctx, s.client) })
 }
 
 func (s *Store) ociPlatform() *ocispec.Platform {
