@@ -6,9 +6,9 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"runtime"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sync"
 	"testing"
@@ -222,4 +222,3 @@ func must2(b testing.TB, err error) {
 		b.Fatal(err)
 	}
 }
-

@@ -22,9 +22,6 @@ type daemonInfo struct {
 // platformAPI is the API version from which image calls take a platform.
 const platformAPI = "1.49"
 
-// supports reports whether the daemon's API version is at least v.
-func (d daemonInfo) supports(v string) bool { return versionAtLeast(d.apiVersion, v) }
-
 func versionAtLeast(have, want string) bool {
 	hp, wp := strings.Split(have, "."), strings.Split(want, ".")
 	for i := 0; i < len(wp); i++ {

@@ -78,15 +78,10 @@ func newImage(ctx context.Context, store *Store, repoName string, o imgutil.Imag
 	if _, err := name.ParseReference(repoName, name.WeakValidation); err != nil {
 		return nil, fmt.Errorf("image name %q: %w: %w", repoName, imgutil.ErrInvalidArgument, err)
 	}
-	// The daemon's facts, the base and the previous image are asked for at
-	// once: each is a round trip to the daemon.
-	var d daemonInfo
+	// The base and the previous image are asked for at once: each is a
+	// round trip to the daemon.
 	var base, prev *daemonImage
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() (err error) {
-		d, err = store.daemon(gctx)
-		return err
-	})
 	if o.BaseImage == nil && o.BaseImageRepoName != "" {
 		g.Go(func() (err error) {
 			base, err = openOptional(gctx, store, o.BaseImageRepoName, o.PreserveHistory, "base")
@@ -108,16 +103,21 @@ func newImage(ctx context.Context, store *Store, repoName string, o imgutil.Imag
 	if prev != nil {
 		o.PreviousImage = prev
 	}
-	if o.MediaTypes == imgutil.MissingTypes {
-		o.MediaTypes = imgutil.DockerTypes
-	}
-	if o.BaseImage == nil {
+	if o.BaseImage == nil && (o.Platform.OS == "" || o.Platform.Architecture == "") {
+		// An image from scratch gets the daemon's platform.
+		d, err := store.daemon(ctx)
+		if err != nil {
+			return nil, err
+		}
 		if o.Platform.OS == "" {
 			o.Platform.OS = d.os
 		}
 		if o.Platform.Architecture == "" {
 			o.Platform.Architecture = d.arch
 		}
+	}
+	if o.MediaTypes == imgutil.MissingTypes {
+		o.MediaTypes = imgutil.DockerTypes
 	}
 	core, err := editable.New(editable.OptionsFrom(o))
 	if err != nil {

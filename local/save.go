@@ -37,10 +37,6 @@ func (s *Store) save(ctx context.Context, img *editable.Image, name string, extr
 	if err != nil {
 		return "", allFailed(err)
 	}
-	d, err := s.daemon(ctx)
-	if err != nil {
-		return "", allFailed(err)
-	}
 	b, err := img.Build()
 	if err != nil {
 		return "", allFailed(err)
@@ -55,7 +51,7 @@ func (s *Store) save(ctx context.Context, img *editable.Image, name string, extr
 	}
 	containerd := false
 	if len(opened) > 0 {
-		if containerd, err = s.containerdStore(ctx, opened, d); err != nil {
+		if containerd, err = s.containerdStore(ctx, opened); err != nil {
 			return "", allFailed(err)
 		}
 	}
@@ -73,7 +69,7 @@ func (s *Store) save(ctx context.Context, img *editable.Image, name string, extr
 	}
 	omit := func(i int) bool { return held[i] }
 	var id string
-	if containerd && d.supports(manifestsAPI) {
+	if containerd && s.supports(ctx, manifestsAPI) {
 		// Reference the blobs the store holds; fall back to sending every
 		// layer when that cannot be proven right.
 		id, err = s.loadOCI(ctx, b, name)

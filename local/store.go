@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 
 	cerrdefs "github.com/containerd/errdefs"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -24,13 +25,16 @@ import (
 // removes images, and holds the layers read from the daemon in a temp
 // directory until Close. It is safe for concurrent use.
 type Store struct {
-	client    DockerClient
-	platform  imgutil.Platform
-	info      once[daemonInfo]
+	client   DockerClient
+	platform imgutil.Platform
+	info     once[daemonInfo]
 	// snapshotter is whether the daemon uses the containerd image store.
 	snapshotter once[bool]
-	fetcher   *fetcher
-	manifests *manifestCache
+	// requested is set once a request succeeded: a negotiating client then
+	// knows the API version it speaks.
+	requested atomic.Bool
+	fetcher     *fetcher
+	manifests   *manifestCache
 
 	// mu guards chains and layers.
 	mu sync.Mutex
@@ -63,13 +67,36 @@ func (s *Store) daemon(ctx context.Context) (daemonInfo, error) {
 	return s.info.get(ctx, func(ctx context.Context) (daemonInfo, error) { return fetchInfo(ctx, s.client) })
 }
 
+// apiVersion returns the API version requests use: the client's own once
+// it has talked to the daemon (a negotiating *client.Client then speaks the
+// version both know), else the daemon's (ServerVersion, which is slow on
+// current daemons: it asks containerd and runc theirs).
+func (s *Store) apiVersion(ctx context.Context) (string, error) {
+	if c, ok := s.client.(interface{ ClientVersion() string }); ok && s.requested.Load() {
+		if v := c.ClientVersion(); v != "" {
+			return v, nil
+		}
+	}
+	d, err := s.daemon(ctx)
+	return d.apiVersion, err
+}
+
+func (s *Store) supports(ctx context.Context, v string) bool {
+	have, err := s.apiVersion(ctx)
+	return err == nil && versionAtLeast(have, v)
+}
+
 // containerdStore reports whether the daemon keeps images in the containerd
-// image store. From API 1.48 an inspected image tells (only that store
-// gives image descriptors), so Info (slow) is asked only on older daemons
-// or when no image was inspected.
-func (s *Store) containerdStore(ctx context.Context, opened []*daemonImage, d daemonInfo) (bool, error) {
-	if d.supports(manifestsAPI) && len(opened) > 0 {
-		return opened[0].inspect.Descriptor != nil, nil
+// image store. Inspected images tell from API 1.48: only that store gives
+// image descriptors. Info (slow) is asked only of older daemons.
+func (s *Store) containerdStore(ctx context.Context, opened []*daemonImage) (bool, error) {
+	if len(opened) > 0 {
+		if opened[0].inspect.Descriptor != nil {
+			return true, nil
+		}
+		if s.supports(ctx, manifestsAPI) {
+			return false, nil
+		}
 	}
 	return s.snapshotter.get(ctx, func(ctx context.Context) (bool, error) { return fetchContainerdStore(ctx, s.client) })
 }
@@ -85,18 +112,18 @@ func (s *Store) ociPlatform() *ocispec.Platform {
 // imgutil.ErrNotFound.
 func (s *Store) inspect(ctx context.Context, name string) (client.ImageInspectResult, error) {
 	var opts []client.ImageInspectOption
-	if p := s.ociPlatform(); p != nil {
-		if d, err := s.daemon(ctx); err == nil && d.supports(platformAPI) {
-			opts = append(opts, client.ImageInspectWithPlatform(p))
-		}
+	if p := s.ociPlatform(); p != nil && s.supports(ctx, platformAPI) {
+		opts = append(opts, client.ImageInspectWithPlatform(p))
 	}
 	res, err := s.client.ImageInspect(ctx, name, opts...)
 	if cerrdefs.IsNotFound(err) {
+		s.requested.Store(true)
 		return res, fmt.Errorf("image %s: %w", name, imgutil.ErrNotFound)
 	}
 	if err != nil {
 		return res, daemonError("inspecting image "+name, err)
 	}
+	s.requested.Store(true)
 	return res, nil
 }
 
@@ -110,10 +137,8 @@ func (s *Store) open(ctx context.Context, name string, history bool) (*daemonIma
 	var items []image.HistoryResponseItem
 	if history {
 		var opts []client.ImageHistoryOption
-		if p := s.ociPlatform(); p != nil {
-			if d, err := s.daemon(ctx); err == nil && d.supports(platformAPI) {
-				opts = append(opts, client.ImageHistoryWithPlatform(*p))
-			}
+		if p := s.ociPlatform(); p != nil && s.supports(ctx, platformAPI) {
+			opts = append(opts, client.ImageHistoryWithPlatform(*p))
 		}
 		h, err := s.client.ImageHistory(ctx, res.ID, opts...)
 		if err != nil {
