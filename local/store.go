@@ -33,8 +33,8 @@ type Store struct {
 	// requested is set once a request succeeded: a negotiating client then
 	// knows the API version it speaks.
 	requested atomic.Bool
-	fetcher     *fetcher
-	manifests   *manifestCache
+	fetcher   *fetcher
+	manifests *manifestCache
 
 	// mu guards chains and layers.
 	mu sync.Mutex

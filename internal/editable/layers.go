@@ -78,20 +78,21 @@ func (i *Image) AddLayerWithDiffIDAndHistory(path, diffID string, history v1.His
 }
 
 func (i *Image) layerFromFile(path, diffID string) (*layer.File, error) {
-	var want v1.Hash
-	if diffID != "" {
-		h, err := parseDiffID(diffID)
+	if diffID == "" {
+		l, err := layer.FromFile(path, i.MediaTypes().LayerType())
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("adding layer: %w", err)
 		}
-		want = h
+		return l, nil
 	}
-	l, err := layer.FromFile(path, i.MediaTypes().LayerType())
+	want, err := parseDiffID(diffID)
+	if err != nil {
+		return nil, err
+	}
+	// The content is checked against diffID as it is read out on save.
+	l, err := layer.FromFileWithDiffID(path, want, i.MediaTypes().LayerType())
 	if err != nil {
 		return nil, fmt.Errorf("adding layer: %w", err)
-	}
-	if got := l.Info().DiffID; diffID != "" && got != want {
-		return nil, fmt.Errorf("layer file %s has diff ID %s, not %s: %w", path, got, want, imgutil.ErrDiffIDMismatch)
 	}
 	return l, nil
 }

@@ -378,8 +378,18 @@ func (s suite) badLayers(t *testing.T) {
 	}
 	p, _ := testhelpers.LayerFile(t, map[string]string{"a": "a"})
 	wrong := "sha256:" + hex.EncodeToString(make([]byte, 32))
-	if err := img.AddLayerWithDiffID(p, wrong); !errors.Is(err, imgutil.ErrDiffIDMismatch) {
-		t.Errorf("AddLayerWithDiffID(wrong) = %v, want ErrDiffIDMismatch", err)
+	// A given diffID is checked as the layer is read out: at the latest by
+	// Save, which then saves nothing.
+	withWrong := s.h.NewImage(t, s.h.FreshName(t))
+	err := withWrong.AddLayerWithDiffID(p, wrong)
+	if err == nil {
+		err = withWrong.Save()
+	}
+	if !errors.Is(err, imgutil.ErrDiffIDMismatch) {
+		t.Errorf("AddLayerWithDiffID(wrong) then Save = %v, want ErrDiffIDMismatch", err)
+	}
+	if withWrong.Found() {
+		t.Errorf("an image with a wrong diffID was saved")
 	}
 	evil := testhelpers.EvilLayerFile(t, "../escape")
 	if err := img.AddLayer(evil); !errors.Is(err, imgutil.ErrUnsafeTar) {

@@ -2,13 +2,19 @@ package layer
 
 import (
 	"compress/gzip"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"os"
 	"sync"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/imgbridge/imgutil"
 )
 
 // File is a v1.Layer read from a file on disk, plain or gzip tar. Its diffID
@@ -23,6 +29,9 @@ type File struct {
 type fileState struct {
 	path string
 	info Info
+	// verify is set when the diffID was given, not read: every full read
+	// of the file checks it (see FromFileWithDiffID).
+	verify bool
 
 	// mu guards the memoized gzip digest of a plain file.
 	mu         sync.Mutex
@@ -41,6 +50,44 @@ func FromFile(path string, mediaType types.MediaType) (*File, error) {
 		return nil, err
 	}
 	return &File{fileState: &fileState{path: path, info: info}, mediaType: mediaType}, nil
+}
+
+// FromFileWithDiffID returns the plain tar file at path as a layer whose
+// diffID the caller gave, without reading its content now: only the tar
+// headers are checked (CheckHeader), and every full read of the layer
+// verifies the diffID as the bytes stream out, failing at the end with an
+// error matching imgutil.ErrDiffIDMismatch. So a layer sent to a daemon or
+// written to a layout is read once. A gzip file is scanned as FromFile does.
+func FromFileWithDiffID(path string, diffID v1.Hash, mediaType types.MediaType) (*File, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("opening layer file: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("opening layer file: %w", err)
+	}
+	magic := make([]byte, 2)
+	if n, _ := io.ReadFull(f, magic); n == 2 && magic[0] == gzipMagic[0] && magic[1] == gzipMagic[1] {
+		l, err := FromFile(path, mediaType)
+		if err != nil {
+			return nil, err
+		}
+		if l.info.DiffID != diffID {
+			return nil, fmt.Errorf("layer file %s has diff ID %s, not %s: %w", path, l.info.DiffID, diffID, imgutil.ErrDiffIDMismatch)
+		}
+		return l, nil
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return nil, fmt.Errorf("reading layer file: %w", err)
+	}
+	// On a file, the tar reader seeks past contents: only headers are read.
+	if err := checkEntries(f); err != nil {
+		return nil, fmt.Errorf("reading layer file %s: %w", path, err)
+	}
+	info := Info{DiffID: diffID, Size: fi.Size(), Digest: diffID, FileSize: fi.Size()}
+	return &File{fileState: &fileState{path: path, info: info, verify: true}, mediaType: mediaType}, nil
 }
 
 // WithMediaType returns the same file as a layer of another media type,
@@ -75,6 +122,9 @@ func (f *File) Uncompressed() (io.ReadCloser, error) {
 		return nil, fmt.Errorf("opening layer file: %w", err)
 	}
 	if !f.info.Gzip {
+		if f.verify {
+			return &verifier{f: fh, h: sha256.New(), want: f.info.DiffID, size: f.info.Size, path: f.path}, nil
+		}
 		return fh, nil
 	}
 	zr, err := gzip.NewReader(fh)
@@ -90,6 +140,9 @@ func (f *File) Uncompressed() (io.ReadCloser, error) {
 func (f *File) Compressed() (io.ReadCloser, error) {
 	if f.info.Gzip || f.uncompressedType() {
 		if f.info.Gzip && f.uncompressedType() {
+			return f.Uncompressed()
+		}
+		if !f.info.Gzip {
 			return f.Uncompressed()
 		}
 		fh, err := os.Open(f.path)
@@ -199,3 +252,29 @@ type readCloser struct {
 }
 
 func (r readCloser) Close() error { return r.close() }
+
+// verifier reads a layer file and, at its end, checks it has the diffID and
+// size the caller gave: a mismatch is returned instead of io.EOF.
+type verifier struct {
+	f    *os.File
+	h    hash.Hash
+	n    int64
+	want v1.Hash
+	size int64
+	path string
+}
+
+func (v *verifier) Read(p []byte) (int, error) {
+	n, err := v.f.Read(p)
+	v.h.Write(p[:n])
+	v.n += int64(n)
+	if errors.Is(err, io.EOF) {
+		got := v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(v.h.Sum(nil))}
+		if got != v.want || v.n != v.size {
+			return n, fmt.Errorf("layer file %s has diff ID %s (%d bytes), not %s (%d bytes): %w", v.path, got, v.n, v.want, v.size, imgutil.ErrDiffIDMismatch)
+		}
+	}
+	return n, err
+}
+
+func (v *verifier) Close() error { return v.f.Close() }

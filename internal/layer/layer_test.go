@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/imgbridge/imgutil"
@@ -238,4 +239,53 @@ func TestFileDigestComputedOnce(t *testing.T) {
 	if got, _ := other.Digest(); got != d {
 		t.Fatalf("Digest of the Docker-typed view = %s, want %s", got, d)
 	}
+}
+
+func TestFromFileWithDiffIDVerifiesWhileReading(t *testing.T) {
+	plain := makeTar(t, entry{name: "f", body: "content"})
+	path := filepath.Join(t.TempDir(), "l.tar")
+	if err := os.WriteFile(path, plain, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	good, err := v1.NewHash(sha(plain))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := layer.FromFileWithDiffID(path, good, types.OCILayer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, _ := l.Uncompressed()
+	if _, err := io.Copy(io.Discard, rc); err != nil {
+		t.Fatalf("reading a layer with the right diffID: %v", err)
+	}
+	rc.Close()
+
+	wrong := v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(make([]byte, 32))}
+	l, err = layer.FromFileWithDiffID(path, wrong, types.OCILayer)
+	if err != nil {
+		t.Fatalf("FromFileWithDiffID reads no content, yet failed: %v", err)
+	}
+	for _, open := range []func() (io.ReadCloser, error){l.Uncompressed, l.Compressed} {
+		rc, err := open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.Copy(io.Discard, rc); !errors.Is(err, imgutil.ErrDiffIDMismatch) {
+			t.Errorf("reading a layer with a wrong diffID = %v, want ErrDiffIDMismatch", err)
+		}
+		rc.Close()
+	}
+	if _, err := layer.FromFileWithDiffID(writeTemp(t, makeTar(t, entry{name: "../x", body: "x"})), wrong, types.OCILayer); !errors.Is(err, imgutil.ErrUnsafeTar) {
+		t.Errorf("FromFileWithDiffID(unsafe tar) = %v, want ErrUnsafeTar", err)
+	}
+}
+
+func writeTemp(t *testing.T, b []byte) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "x.tar")
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
