@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"slices"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -73,13 +74,13 @@ func (s *Store) save(ctx context.Context, img *editable.Image, name string, extr
 		// Reference the blobs the store holds; fall back to sending every
 		// layer when that cannot be proven right.
 		id, err = s.loadOCI(ctx, b, name)
-		if err != nil && ctx.Err() == nil {
+		if retryable(ctx, err) {
 			id, err = s.load(ctx, b, tag, false, nil)
 		}
 	} else {
 		id, err = s.load(ctx, b, tag, classic, omit)
 	}
-	if err != nil && omitted > 0 && ctx.Err() == nil {
+	if omitted > 0 && retryable(ctx, err) {
 		// A daemon that refuses a partial archive (or lost a layer since it
 		// was inspected) gets one archive with every layer.
 		id, err = s.load(ctx, b, tag, classic, nil)
@@ -99,6 +100,14 @@ func (s *Store) save(ctx context.Context, img *editable.Image, name string, extr
 		return id, se
 	}
 	return id, nil
+}
+
+// retryable reports whether a failed load may succeed sent another way:
+// not when the input is bad (a wrong diffID, a vanished layer file) or the
+// caller gave up.
+func retryable(ctx context.Context, err error) bool {
+	return err != nil && ctx.Err() == nil &&
+		!errors.Is(err, imgutil.ErrInvalidArgument) && !errors.Is(err, fs.ErrNotExist)
 }
 
 func (s *Store) tag(ctx context.Context, id, name string) error {
