@@ -2,8 +2,6 @@ package local_test
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -181,15 +179,7 @@ func testGetLayerReadsTheImageOnce(t *testing.T, cli *client.Client) {
 	img := newImage(t, counting, freshName(t, f.cli), local.FromBaseImage(f.previous))
 	for range 2 {
 		for _, id := range []string{f.appIDs[1], f.appIDs[0]} {
-			rc, err := img.GetLayer(id)
-			must(t, err)
-			h := sha256.New()
-			_, err = io.Copy(h, rc)
-			must(t, err)
-			must(t, rc.Close())
-			if got := "sha256:" + hex.EncodeToString(h.Sum(nil)); got != id {
-				t.Fatalf("GetLayer(%s) hashes to %s", id, got)
-			}
+			testhelpers.CheckGetLayer(t, img.GetLayer, id)
 		}
 	}
 	if n := counting.saves.Load(); n > 2 {

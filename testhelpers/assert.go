@@ -155,3 +155,21 @@ func DiffIDs(t testing.TB, img v1.Image) []string {
 	}
 	return out
 }
+
+// CheckGetLayer reads the layer with diffID through get (an Image's
+// GetLayer) and fails the test unless its content hashes to diffID.
+func CheckGetLayer(t testing.TB, get func(string) (io.ReadCloser, error), diffID string) {
+	t.Helper()
+	rc, err := get(diffID)
+	if err != nil {
+		t.Fatalf("GetLayer(%s): %v", diffID, err)
+	}
+	defer rc.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, rc); err != nil {
+		t.Fatalf("reading layer %s: %v", diffID, err)
+	}
+	if got := hashOf(h.Sum(nil)).String(); got != diffID {
+		t.Fatalf("GetLayer(%s) content hashes to %s", diffID, got)
+	}
+}

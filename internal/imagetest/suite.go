@@ -1,10 +1,8 @@
 package imagetest
 
 import (
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"io"
 	"io/fs"
 	"os"
 	"slices"
@@ -250,15 +248,7 @@ func (s suite) getLayer(t *testing.T) {
 	baseName, base := s.base(t)
 	img := s.h.NewImage(t, s.h.FreshName(t), imgutil.FromBaseImage(baseName))
 	for _, id := range testhelpers.DiffIDs(t, base) {
-		rc, err := img.GetLayer(id)
-		must(t, err)
-		h := sha256.New()
-		_, err = io.Copy(h, rc)
-		must(t, err)
-		must(t, rc.Close())
-		if got := "sha256:" + hex.EncodeToString(h.Sum(nil)); got != id {
-			t.Fatalf("GetLayer(%s) content hashes to %s", id, got)
-		}
+		testhelpers.CheckGetLayer(t, img.GetLayer, id)
 	}
 	var notFound imgutil.ErrLayerNotFound
 	if _, err := img.GetLayer("sha256:" + hex.EncodeToString(make([]byte, 32))); !errors.As(err, &notFound) {
