@@ -17,6 +17,7 @@ import (
 	"sync"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/moby/moby/client"
 
 	"github.com/imgbridge/imgutil"
 )
@@ -25,6 +26,9 @@ import (
 // file once, with one streamed ImageSave per image per request.
 type fetcher struct {
 	client DockerClient
+	// saveOpts are the options of every ImageSave (a platform, where the
+	// daemon takes one).
+	saveOpts func(context.Context) []client.ImageSaveOption
 
 	// mu guards the fields below (not the downloads themselves).
 	mu sync.Mutex
@@ -44,8 +48,8 @@ type layerFile struct {
 	size int64
 }
 
-func newFetcher(c DockerClient) *fetcher {
-	return &fetcher{client: c, files: map[v1.Hash]layerFile{}, failed: map[string]error{}, imageLocks: map[string]*sync.Mutex{}}
+func newFetcher(c DockerClient, saveOpts func(context.Context) []client.ImageSaveOption) *fetcher {
+	return &fetcher{client: c, saveOpts: saveOpts, files: map[v1.Hash]layerFile{}, failed: map[string]error{}, imageLocks: map[string]*sync.Mutex{}}
 }
 
 // errStoreClosed is returned by a fetch after close.
@@ -133,7 +137,7 @@ func (f *fetcher) fetch(ctx context.Context, imageID string, allIDs []v1.Hash, d
 func (f *fetcher) download(ctx context.Context, dir, imageID string, allIDs []v1.Hash, want map[v1.Hash]bool) (map[v1.Hash]layerFile, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	rc, err := f.client.ImageSave(ctx, []string{imageID})
+	rc, err := f.client.ImageSave(ctx, []string{imageID}, f.saveOpts(ctx)...)
 	if err != nil {
 		return nil, daemonError("saving image", err)
 	}

@@ -168,7 +168,7 @@ func (s *Store) manifestDigest(ctx context.Context, img *daemonImage) (v1.Hash, 
 func (s *Store) scanManifest(ctx context.Context, imageID string, digest v1.Hash) ([]byte, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	rc, err := s.client.ImageSave(ctx, []string{imageID})
+	rc, err := s.client.ImageSave(ctx, []string{imageID}, s.saveOptions(ctx)...)
 	if err != nil {
 		return nil, daemonError("saving image "+imageID, err)
 	}

@@ -53,10 +53,22 @@ func NewStore(dockerClient DockerClient) *Store {
 // NewStoreWithPlatform returns a Store that asks the daemon for platform's
 // variant of multi-platform images, where the daemon's API allows (1.49+).
 func NewStoreWithPlatform(dockerClient DockerClient, platform imgutil.Platform) *Store {
-	return &Store{
-		client: dockerClient, platform: platform, fetcher: newFetcher(dockerClient), manifests: newManifestCache(),
+	s := &Store{
+		client: dockerClient, platform: platform, manifests: newManifestCache(),
 		chains: map[v1.Hash]bool{}, layers: map[v1.Hash]v1.Layer{},
 	}
+	s.fetcher = newFetcher(dockerClient, s.saveOptions)
+	return s
+}
+
+// saveOptions are the options of an ImageSave: the Store's platform, where
+// the daemon's API takes one (1.48), so a multi-platform image streams
+// only the variant used.
+func (s *Store) saveOptions(ctx context.Context) []client.ImageSaveOption {
+	if p := s.ociPlatform(); p != nil && s.supports(ctx, manifestsAPI) {
+		return []client.ImageSaveOption{client.ImageSaveWithPlatforms(*p)}
+	}
+	return nil
 }
 
 // Close removes the layers the Store read from the daemon and their temp
