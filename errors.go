@@ -20,6 +20,11 @@ var ErrNotFound = errors.New("not found")
 // an invalid reference, a corrupt layer file, a wrong diffID, an unsafe tar.
 var ErrInvalidArgument = errors.New("invalid argument")
 
+// ErrUnauthorized is matched (errors.Is) when a registry refused the
+// credentials (or their absence): HTTP 401 or 403. It is never reported as
+// "not found".
+var ErrUnauthorized = errors.New("unauthorized")
+
 // ErrManifestUndefined is returned when an index holds no manifest for a digest.
 var ErrManifestUndefined = fmt.Errorf("encountered unexpected error while parsing image: manifest or index manifest is nil: %w", ErrNotFound)
 

@@ -196,9 +196,5 @@ func (i *Image) SaveFile() (string, error) {
 			tags = append(tags, tag)
 		}
 	}
-	entries, err := archive.Docker(b.RawConfig, b.ConfigDigest(), b.Layers, tags, nil)
-	if err != nil {
-		return "", fmt.Errorf("saving image to file: %w", err)
-	}
-	return archive.WriteFile("", "imgutil-layout-*.tar", entries)
+	return archive.WriteImageFile(b.RawConfig, b.ConfigDigest(), b.Layers, tags, "imgutil-layout-*.tar")
 }

@@ -213,9 +213,5 @@ func (s *Store) saveFile(ctx context.Context, img *editable.Image, name string) 
 	if err := s.prefetch(ctx, b.Layers); err != nil {
 		return "", err
 	}
-	entries, err := archive.Docker(b.RawConfig, b.ConfigDigest(), b.Layers, []string{tag}, nil)
-	if err != nil {
-		return "", err
-	}
-	return archive.WriteFile("", "imgutil-local-*.tar", entries)
+	return archive.WriteImageFile(b.RawConfig, b.ConfigDigest(), b.Layers, []string{tag}, "imgutil-local-*.tar")
 }

@@ -206,3 +206,14 @@ func Tag(ref string) (string, error) {
 	}
 	return t.Name(), nil
 }
+
+// WriteImageFile writes a docker archive of one image (all layers written,
+// tagged with tags) as a new file in the temp directory named after
+// pattern, through WriteFile: no partial file is left on failure.
+func WriteImageFile(rawConfig []byte, configDigest v1.Hash, layers []v1.Layer, tags []string, pattern string) (string, error) {
+	entries, err := Docker(rawConfig, configDigest, layers, tags, nil)
+	if err != nil {
+		return "", fmt.Errorf("saving image to file: %w", err)
+	}
+	return WriteFile("", pattern, entries)
+}
