@@ -108,8 +108,9 @@ func freePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	mustDo(t, err)
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	port := l.Addr().(*net.TCPAddr).Port
+	mustDo(t, l.Close())
+	return port
 }
 
 // Repo returns the reference host/repository:tag in this registry.
