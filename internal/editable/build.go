@@ -76,10 +76,11 @@ func (i *Image) Build() (*Built, error) {
 		manifestType: i.mediaTypes.ManifestType(), configType: i.mediaTypes.ConfigType(),
 		annotations: maps.Clone(i.annotations),
 	}
-	b.image, err = partial.CompressedToImage(builtCore{b})
+	derived, err := partial.CompressedToImage(builtCore{b})
 	if err != nil {
 		return nil, fmt.Errorf("building image: %w", err)
 	}
+	b.image = builtImage{Image: derived, b: b}
 	i.built = b
 	return b, nil
 }
@@ -140,6 +141,32 @@ func (b *Built) RawManifest() ([]byte, error) {
 func sha256Hash(b []byte) v1.Hash {
 	sum := sha256.Sum256(b)
 	return v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(sum[:])}
+}
+
+// builtImage hands out the layers themselves, not partial's wrappers of
+// them: writers recognize a layer by its type (go-containerregistry mounts
+// a *remote.MountableLayer from its repository instead of uploading it).
+type builtImage struct {
+	v1.Image
+	b *Built
+}
+
+func (i builtImage) Layers() ([]v1.Layer, error) { return slices.Clone(i.b.Layers), nil }
+
+func (i builtImage) LayerByDigest(h v1.Hash) (v1.Layer, error) {
+	for _, l := range i.b.Layers {
+		if d, err := l.Digest(); err == nil && d == h {
+			return l, nil
+		}
+	}
+	return i.Image.LayerByDigest(h)
+}
+
+func (i builtImage) LayerByDiffID(h v1.Hash) (v1.Layer, error) {
+	if j := slices.Index(i.b.Config.RootFS.DiffIDs, h); j >= 0 {
+		return i.b.Layers[j], nil
+	}
+	return nil, imgutil.ErrLayerNotFound{DiffID: h.String()}
 }
 
 // builtCore is the partial.CompressedImageCore of a Built.

@@ -1,0 +1,226 @@
+package remote_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	ggcrremote "github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/imgbridge/imgutil"
+	"github.com/imgbridge/imgutil/remote"
+	"github.com/imgbridge/imgutil/testhelpers"
+)
+
+// proxy sits between the library and a real registry: it counts blob
+// uploads and mounts, and can reject manifests.
+type proxy struct {
+	host            string
+	uploads, mounts atomic.Int64
+	rejectManifests atomic.Bool
+}
+
+func startProxy(t *testing.T, reg *testhelpers.Registry) *proxy {
+	p := &proxy{}
+	rp := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: "http", Host: reg.Host})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && strings.Contains(r.URL.Path, "/blobs/uploads/") {
+			if r.URL.Query().Get("mount") != "" {
+				p.mounts.Add(1)
+			} else {
+				p.uploads.Add(1)
+			}
+		}
+		if p.rejectManifests.Load() && r.Method == http.MethodPut && strings.Contains(r.URL.Path, "/manifests/") {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusBadRequest)
+			_, _ = w.Write([]byte(`{"errors":[{"code":"MANIFEST_INVALID","message":"rejected by the test"}]}`))
+			return
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	p.host = strings.TrimPrefix(srv.URL, "http://")
+	return p
+}
+
+// TestRebuildUploadsNoReusedBlob: the first push mounts the base's blobs
+// from its repository; a rebuild that reuses layers uploads only the new
+// layer and the config.
+func TestRebuildUploadsNoReusedBlob(t *testing.T) {
+	reg := testhelpers.StartRegistry(t)
+	p := startProxy(t, reg)
+	base := p.host + "/imgutil-test/base:latest"
+	put(t, reg, reg.Repo("imgutil-test/base:latest"), testhelpers.BusyboxImage(t, imgutil.OCITypes))
+
+	prevName := p.host + "/imgutil-test/app:previous"
+	prev, err := remote.NewImage(prevName, authn.DefaultKeychain, remote.FromBaseImage(base))
+	must(t, err)
+	var appIDs []string
+	for range 2 {
+		l, id := testhelpers.RandomLayerFile(t, 32<<10)
+		must(t, prev.AddLayerWithDiffID(l, id))
+		appIDs = append(appIDs, id)
+	}
+	must(t, prev.Save())
+	if p.mounts.Load() == 0 {
+		t.Errorf("the first push mounted no base blob (uploads %d)", p.uploads.Load())
+	}
+
+	p.uploads.Store(0)
+	p.mounts.Store(0)
+	name := p.host + "/imgutil-test/app:latest"
+	img, err := remote.NewImage(name, authn.DefaultKeychain, remote.FromBaseImage(base), remote.WithPreviousImage(prevName))
+	must(t, err)
+	for _, id := range appIDs {
+		must(t, img.ReuseLayer(id))
+	}
+	l, _ := testhelpers.RandomLayerFile(t, 32<<10)
+	must(t, img.AddLayer(l))
+	must(t, img.SetLabel("rebuilt", "yes"))
+	must(t, img.Save(p.host+"/imgutil-test/app:v2"))
+	// The new layer and the config; the extra tag writes no blob.
+	if got := p.uploads.Load(); got != 2 {
+		t.Errorf("the rebuild uploaded %d blobs, want 2 (new layer and config)", got)
+	}
+	got := read(t, reg, reg.Repo("imgutil-test/app:latest"))
+	testhelpers.CheckImage(t, got)
+	if d1, d2 := mustDigest(t, got), mustDigest(t, read(t, reg, reg.Repo("imgutil-test/app:v2"))); d1 != d2 {
+		t.Errorf("the two tags point at %s and %s", d1, d2)
+	}
+}
+
+func mustDigest(t *testing.T, img v1.Image) v1.Hash {
+	d, err := img.Digest()
+	must(t, err)
+	return d
+}
+
+func platformImage(t *testing.T, arch string) v1.Image {
+	img, err := random.Image(256, 1)
+	must(t, err)
+	cfg, err := img.ConfigFile()
+	must(t, err)
+	cfg.OS, cfg.Architecture = "linux", arch
+	img, err = mutate.ConfigFile(img, cfg)
+	must(t, err)
+	return img
+}
+
+// TestIndexTwoPlatforms pushes an index of two platforms; each child
+// resolves to its platform, and a base picks its platform from it.
+func TestIndexTwoPlatforms(t *testing.T) {
+	reg := testhelpers.StartRegistry(t, testhelpers.WithBasicAuth("builder", "s3cret"))
+	ref := reg.Repo("imgutil-test/multi:latest")
+	idx, err := remote.NewIndex(ref, imgutil.WithKeychain(reg.Keychain()), imgutil.WithXDGRuntimePath(t.TempDir()))
+	must(t, err)
+	for _, arch := range []string{"amd64", "arm64"} {
+		idx.AddManifest(platformImage(t, arch))
+	}
+	must(t, idx.Push(imgutil.WithTags("v1"), imgutil.WithPurge(true)))
+
+	r, err := name.ParseReference(ref)
+	must(t, err)
+	pushed, err := ggcrremote.Index(r, ggcrremote.WithAuthFromKeychain(reg.Keychain()))
+	must(t, err)
+	m, err := pushed.IndexManifest()
+	must(t, err)
+	if len(m.Manifests) != 2 {
+		t.Fatalf("pushed index has %d manifests", len(m.Manifests))
+	}
+	for _, d := range m.Manifests {
+		child, err := ggcrremote.Image(r.Context().Digest(d.Digest.String()), ggcrremote.WithAuthFromKeychain(reg.Keychain()))
+		must(t, err)
+		cfg, err := child.ConfigFile()
+		must(t, err)
+		if d.Platform == nil || cfg.Architecture != d.Platform.Architecture {
+			t.Errorf("child %s: descriptor platform %v, config architecture %s", d.Digest, d.Platform, cfg.Architecture)
+		}
+	}
+	if _, err := ggcrremote.Index(r.Context().Tag("v1"), ggcrremote.WithAuthFromKeychain(reg.Keychain())); err != nil {
+		t.Errorf("tag v1 not pushed: %v", err)
+	}
+	for _, arch := range []string{"amd64", "arm64"} {
+		img, err := remote.NewImage(reg.Repo("imgutil-test/x:latest"), reg.Keychain(), remote.FromBaseImage(ref),
+			remote.WithDefaultPlatform(imgutil.Platform{OS: "linux", Architecture: arch}))
+		must(t, err)
+		if got, _ := img.Architecture(); got != arch {
+			t.Errorf("base picked for %s has architecture %s", arch, got)
+		}
+	}
+}
+
+func TestBadInput(t *testing.T) {
+	reg := testhelpers.StartRegistry(t, testhelpers.WithBasicAuth("builder", "s3cret"))
+	existing := reg.Repo("imgutil-test/exists:latest")
+	put(t, reg, existing, platformImage(t, "amd64"))
+	wrong := (&testhelpers.Registry{Host: reg.Host, Username: "builder", Password: "wrong"}).Keychain()
+
+	t.Run("WrongCredentials", func(t *testing.T) {
+		if _, err := remote.NewImage(reg.Repo("imgutil-test/y:latest"), wrong, remote.FromBaseImage(existing)); !errors.Is(err, imgutil.ErrUnauthorized) {
+			t.Errorf("NewImage with a base and wrong credentials = %v, want ErrUnauthorized", err)
+		}
+		img, err := remote.NewImage(existing, wrong)
+		must(t, err)
+		if found, err := img.FoundE(context.Background()); found || !errors.Is(err, imgutil.ErrUnauthorized) || errors.Is(err, imgutil.ErrNotFound) {
+			t.Errorf("FoundE with wrong credentials = %v, %v; want false and ErrUnauthorized", found, err)
+		}
+		var se imgutil.SaveError
+		if err := img.Save(); !errors.As(err, &se) || !errors.Is(err, imgutil.ErrUnauthorized) {
+			t.Errorf("Save with wrong credentials = %v, want a SaveError matching ErrUnauthorized", err)
+		}
+		if ok, err := img.CheckReadAccess(); ok || err != nil {
+			t.Errorf("CheckReadAccess with wrong credentials = %v, %v; want false, nil", ok, err)
+		}
+		good, err := remote.NewImage(existing, reg.Keychain())
+		must(t, err)
+		if ok, err := good.CheckReadWriteAccess(); !ok || err != nil {
+			t.Errorf("CheckReadWriteAccess with the right credentials = %v, %v", ok, err)
+		}
+	})
+
+	t.Run("UnreachableRegistry", func(t *testing.T) {
+		dead := (&testhelpers.Registry{Host: "127.0.0.1:1"}).Repo("imgutil-test/x:latest")
+		img, err := remote.NewImage(dead, authn.DefaultKeychain)
+		must(t, err)
+		if found, err := img.FoundE(context.Background()); found || !errors.Is(err, remote.ErrRegistryUnreachable) {
+			t.Errorf("FoundE of an unreachable registry = %v, %v; want ErrRegistryUnreachable", found, err)
+		}
+	})
+
+	t.Run("InvalidReference", func(t *testing.T) {
+		if _, err := remote.NewImage("Not/A Valid:Name", authn.DefaultKeychain); !errors.Is(err, imgutil.ErrInvalidArgument) {
+			t.Errorf("NewImage(invalid) = %v, want ErrInvalidArgument", err)
+		}
+	})
+
+	t.Run("ManifestRejected", func(t *testing.T) {
+		anon := testhelpers.StartRegistry(t)
+		p := startProxy(t, anon)
+		p.rejectManifests.Store(true)
+		img, err := remote.NewImage(p.host+"/imgutil-test/rejected:latest", authn.DefaultKeychain)
+		must(t, err)
+		l, _ := testhelpers.RandomLayerFile(t, 1024)
+		must(t, img.AddLayer(l))
+		var se imgutil.SaveError
+		err = img.Save()
+		if !errors.As(err, &se) || !strings.Contains(err.Error(), "MANIFEST_INVALID") {
+			t.Fatalf("Save of a rejected manifest = %v, want a SaveError saying MANIFEST_INVALID", err)
+		}
+		p.rejectManifests.Store(false)
+		if img.Found() {
+			t.Errorf("a rejected manifest is found in the registry")
+		}
+	})
+}
