@@ -78,6 +78,7 @@ func TestLocal(t *testing.T) {
 			{"DeletedBase", testDeletedBase},
 			{"BaseWithMissingBlobs", testBaseWithMissingBlobs},
 			{"PlatformAware", testPlatformAware},
+			{"CopyBetweenStores", testCopyBetweenStores},
 			{"VanishedLayerFileTagsNothing", testVanishedLayerFileTagsNothing},
 			{"ConcurrentSavesSharingABase", testConcurrentSavesSharingABase},
 			{"BadInput", testBadInput},

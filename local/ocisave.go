@@ -10,6 +10,7 @@ import (
 
 	"github.com/distribution/reference"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/partial"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/moby/moby/client"
 
@@ -57,7 +58,7 @@ func (s *Store) loadOCI(ctx context.Context, b *editable.Built, name string) (st
 		if omit[i] {
 			continue
 		}
-		e, d, err := plainBlob(l, family)
+		e, d, err := blobFor(l, family)
 		if err != nil {
 			return "", fmt.Errorf("layer %d: %w", i, err)
 		}
@@ -138,12 +139,19 @@ func (s *Store) checkAvailable(ctx context.Context, name string, manifestDigest 
 	return fmt.Errorf("image %s: %w", manifestDigest, errNotAvailable)
 }
 
-// plainBlob returns the archive entry and descriptor of l sent as an
-// uncompressed blob (digest = diffID): no CPU spent compressing.
-func plainBlob(l v1.Layer, family imgutil.MediaTypes) (archive.Entry, v1.Descriptor, error) {
+// blobFor returns the archive entry and descriptor of a layer to send: a
+// layer that knows its uncompressed size goes as an uncompressed blob
+// (digest = diffID: no CPU spent compressing); another (from a registry or
+// a layout) as the blob it is stored as, streamed once.
+func blobFor(l v1.Layer, family imgutil.MediaTypes) (archive.Entry, v1.Descriptor, error) {
 	u, ok := typedlayer.Unwrap(l).(interface{ UncompressedSize() (int64, error) })
 	if !ok {
-		return archive.Entry{}, v1.Descriptor{}, fmt.Errorf("layer size unknown: %w", imgutil.ErrInvalidArgument)
+		d, err := partial.Descriptor(l)
+		if err != nil {
+			return archive.Entry{}, v1.Descriptor{}, fmt.Errorf("describing layer: %w", err)
+		}
+		desc := v1.Descriptor{MediaType: sameBytesType(d.MediaType, family), Size: d.Size, Digest: d.Digest}
+		return archive.Entry{Name: blobPath(d.Digest), Size: d.Size, Open: l.Compressed}, desc, nil
 	}
 	size, err := u.UncompressedSize()
 	if err != nil {

@@ -39,3 +39,10 @@ func WithHistory() func(*imgutil.ImageOptions) { return imgutil.WithHistory() }
 func WithMediaTypes(m imgutil.MediaTypes) func(*imgutil.ImageOptions) {
 	return imgutil.WithMediaTypes(m)
 }
+
+// FromBaseImageInstance starts the image from image, wherever it lives (a
+// registry, a layout): saving it loads its layers into the daemon,
+// streamed from their store once. Default: an empty image.
+func FromBaseImageInstance(image v1.Image) func(*imgutil.ImageOptions) {
+	return func(o *imgutil.ImageOptions) { o.BaseImage = image }
+}

@@ -55,3 +55,10 @@ func WithHistory() func(*imgutil.ImageOptions) { return imgutil.WithHistory() }
 func WithMediaTypes(m imgutil.MediaTypes) func(*imgutil.ImageOptions) {
 	return imgutil.WithMediaTypes(m)
 }
+
+// FromBaseImageInstance starts the image from image, wherever it lives (a
+// daemon, a layout): saving it uploads the blobs the registry lacks.
+// Default: an empty image.
+func FromBaseImageInstance(image v1.Image) func(*imgutil.ImageOptions) {
+	return func(o *imgutil.ImageOptions) { o.BaseImage = image }
+}
