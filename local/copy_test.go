@@ -37,10 +37,14 @@ func testCopyBetweenStores(t *testing.T, cli *client.Client) {
 	}
 	testhelpers.CheckImage(t, testhelpers.DockerRead(t, cli, inDaemon))
 
-	back := newImage(t, cli, freshName(t, cli), local.FromBaseImage(inDaemon))
+	counting := &countingClient{Client: cli}
+	back := newImage(t, counting, freshName(t, cli), local.FromBaseImage(inDaemon))
 	out, err := remote.NewImage(reg.Repo("imgutil-test/back:latest"), reg.Keychain(), remote.FromBaseImageInstance(back.UnderlyingImage()))
 	must(t, err)
 	must(t, out.Save())
+	if n := counting.saves.Load(); n != 1 {
+		t.Errorf("daemon to registry read the image %d times from the daemon, want 1", n)
+	}
 	backRef, err := name.ParseReference(reg.Repo("imgutil-test/back:latest"))
 	must(t, err)
 	got, err := ggcrremote.Image(backRef, ggcrremote.WithAuthFromKeychain(reg.Keychain()))

@@ -199,6 +199,13 @@ func (l *daemonLayer) file() (layerFile, error) {
 	return lf, nil
 }
 
+// Prefetch reads from the daemon, one ImageSave per image, every daemon
+// layer among layers not held yet (the editable core calls it before it
+// describes the layers of a manifest).
+func (l *daemonLayer) Prefetch(layers []v1.Layer) error {
+	return l.image.store.prefetch(context.Background(), layers)
+}
+
 // UncompressedSize reads the layer from the daemon if it is not held yet.
 func (l *daemonLayer) UncompressedSize() (int64, error) {
 	lf, err := l.file()

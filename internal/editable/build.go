@@ -123,6 +123,16 @@ func (b *Built) RawManifest() ([]byte, error) {
 	if len(b.annotations) > 0 {
 		m.Annotations = b.annotations
 	}
+	// Layers cheaper to read together (a daemon's: one stream per image)
+	// learn their sizes and digests in one go.
+	for _, l := range b.Layers {
+		if p, ok := typedlayer.Unwrap(l).(Prefetcher); ok {
+			if err := p.Prefetch(b.Layers); err != nil {
+				return nil, err
+			}
+			break
+		}
+	}
 	for j, l := range b.Layers {
 		d, err := partial.Descriptor(l)
 		if err != nil {
@@ -141,6 +151,12 @@ func (b *Built) RawManifest() ([]byte, error) {
 func sha256Hash(b []byte) v1.Hash {
 	sum := sha256.Sum256(b)
 	return v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(sum[:])}
+}
+
+// Prefetcher is a layer that is cheaper to read together with others of
+// its kind: Prefetch reads, among layers, every one it can, at once.
+type Prefetcher interface {
+	Prefetch(layers []v1.Layer) error
 }
 
 // builtImage hands out the layers themselves, not partial's wrappers of
