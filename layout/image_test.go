@@ -7,12 +7,12 @@ import (
 	"testing"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
 	ggcr "github.com/google/go-containerregistry/pkg/v1/layout"
 
 	"github.com/imgbridge/imgutil"
 	"github.com/imgbridge/imgutil/internal/imagetest"
 	"github.com/imgbridge/imgutil/layout"
+	"github.com/imgbridge/imgutil/testhelpers"
 )
 
 // harness runs the shared Image suite on layouts under one temp dir.
@@ -33,13 +33,7 @@ func harness(t *testing.T) imagetest.Harness {
 		FreshName: fresh,
 		Store: func(t *testing.T, img v1.Image) string {
 			name := fresh(t)
-			p, err := ggcr.Write(name, empty.Index)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := p.AppendImage(img); err != nil {
-				t.Fatal(err)
-			}
+			testhelpers.LayoutPut(t, name, img)
 			return name
 		},
 		Read:            readLayout,

@@ -5,9 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	ggcrremote "github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/imgbridge/imgutil"
 	"github.com/imgbridge/imgutil/internal/imagetest"
@@ -30,18 +28,12 @@ func fresh(reg *testhelpers.Registry) string {
 
 func put(t *testing.T, reg *testhelpers.Registry, ref string, img v1.Image) {
 	t.Helper()
-	r, err := name.ParseReference(ref)
-	must(t, err)
-	must(t, ggcrremote.Write(r, img, ggcrremote.WithAuthFromKeychain(reg.Keychain())))
+	reg.Put(t, strings.TrimPrefix(ref, reg.Host+"/"), img)
 }
 
 func read(t *testing.T, reg *testhelpers.Registry, ref string) v1.Image {
 	t.Helper()
-	r, err := name.ParseReference(ref)
-	must(t, err)
-	img, err := ggcrremote.Image(r, ggcrremote.WithAuthFromKeychain(reg.Keychain()))
-	must(t, err)
-	return img
+	return reg.Get(t, strings.TrimPrefix(ref, reg.Host+"/"))
 }
 
 func harness(reg *testhelpers.Registry) imagetest.Harness {

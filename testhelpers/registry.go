@@ -12,6 +12,9 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -133,4 +136,24 @@ func (k staticKeychain) Resolve(res authn.Resource) (authn.Authenticator, error)
 		return authn.Anonymous, nil
 	}
 	return k.auth, nil
+}
+
+// Put pushes img to this registry as repoAndTag (no library code involved)
+// and returns the full reference.
+func (r *Registry) Put(t testing.TB, repoAndTag string, img v1.Image) string {
+	t.Helper()
+	ref, err := name.ParseReference(r.Repo(repoAndTag))
+	mustDo(t, err)
+	mustDo(t, remote.Write(ref, img, remote.WithAuthFromKeychain(r.Keychain())))
+	return ref.String()
+}
+
+// Get pulls repoAndTag from this registry.
+func (r *Registry) Get(t testing.TB, repoAndTag string) v1.Image {
+	t.Helper()
+	ref, err := name.ParseReference(r.Repo(repoAndTag))
+	mustDo(t, err)
+	img, err := remote.Image(ref, remote.WithAuthFromKeychain(r.Keychain()))
+	mustDo(t, err)
+	return img
 }
