@@ -7,7 +7,9 @@ GOLANGCI_LINT ?= $(shell command -v golangci-lint 2>/dev/null || echo $(HOME)/go
 TEST_FLAGS ?= -race -count=1
 BENCH_FLAGS ?= -run '^$$' -bench . -benchtime 9x -count=1 -timeout 60m
 
-.PHONY: test lint fmt vet bench demo tools
+.PHONY: test lint fmt vet bench demo fuzz tools
+
+FUZZTIME ?= 30s
 
 ## test: run every test; local ones against each daemon IMGUTIL_DOCKER_HOSTS
 ## lists (`eval "$$(scripts/dockerd.sh all)"`), else DOCKER_HOST's
@@ -30,6 +32,11 @@ fmt: tools
 ## prints its ratio to the physical limit measured in the same run
 bench:
 	@eval "$$(scripts/dockerd.sh all)" && $(GO) test $(BENCH_FLAGS) ./... | grep -E '^(BENCH|Benchmark|ok|FAIL|---)'
+
+## fuzz: fuzz the tar checks for FUZZTIME each (corpus in internal/layer/testdata/fuzz)
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzCheckHeader$$' -fuzztime $(FUZZTIME) ./internal/layer/
+	$(GO) test -run '^$$' -fuzz '^FuzzScan$$' -fuzztime $(FUZZTIME) ./internal/layer/
 
 ## demo: build, rebuild with reuse and export an image in a temp OCI layout
 demo:

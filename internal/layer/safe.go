@@ -26,14 +26,25 @@ func CleanName(name string) (string, error) {
 	return clean, nil
 }
 
-// CheckHeader rejects a tar entry that could write outside the root: an
-// absolute or escaping name, a hard link to such a name, or a relative
-// symbolic link that climbs out of the root. Absolute symbolic links are
+// CheckHeader rejects a tar entry that could write outside the root (an
+// absolute or escaping name, a hard link to such a name, a relative
+// symbolic link that climbs out of the root) or expand far beyond its size
+// (a sparse file). Absolute symbolic links are
 // allowed: in an image they resolve inside the container's root.
 func CheckHeader(hdr *tar.Header) error {
 	name, err := CleanName(hdr.Name)
 	if err != nil {
 		return err
+	}
+	// A sparse entry expands a few header bytes into as many zeros as it
+	// declares: a bomb for whoever extracts it. Image layers have none.
+	if hdr.Typeflag == tar.TypeGNUSparse {
+		return fmt.Errorf("entry %q: sparse files are not accepted: %w", hdr.Name, imgutil.ErrUnsafeTar)
+	}
+	for k := range hdr.PAXRecords {
+		if strings.HasPrefix(k, "GNU.sparse.") {
+			return fmt.Errorf("entry %q: sparse files are not accepted: %w", hdr.Name, imgutil.ErrUnsafeTar)
+		}
 	}
 	switch hdr.Typeflag {
 	case tar.TypeLink:
