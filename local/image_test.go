@@ -79,6 +79,7 @@ func TestLocal(t *testing.T) {
 			{"BaseWithMissingBlobs", testBaseWithMissingBlobs},
 			{"PlatformAware", testPlatformAware},
 			{"CopyBetweenStores", testCopyBetweenStores},
+			{"Faults", testFaults},
 			{"VanishedLayerFileTagsNothing", testVanishedLayerFileTagsNothing},
 			{"ConcurrentSavesSharingABase", testConcurrentSavesSharingABase},
 			{"BadInput", testBadInput},

@@ -177,7 +177,7 @@ func (s *Store) stream(ctx context.Context, entries []archive.Entry) error {
 	res, err := s.client.ImageLoad(ctx, pr, client.ImageLoadWithQuiet(true))
 	if err != nil {
 		pr.CloseWithError(errLoadEnded)
-		if werr := <-written; werr != nil && !errors.Is(werr, errLoadEnded) {
+		if werr := <-written; ours(werr) {
 			return fmt.Errorf("writing the image archive: %w", werr)
 		}
 		return daemonError("loading the image", err)
@@ -187,12 +187,22 @@ func (s *Store) stream(ctx context.Context, entries []archive.Entry) error {
 	pr.CloseWithError(errLoadEnded)
 	werr := <-written
 	switch {
-	case werr != nil && !errors.Is(werr, errLoadEnded):
+	case ours(werr):
 		return fmt.Errorf("writing the image archive: %w", werr)
 	case rerr != nil:
 		return fmt.Errorf("loading the image: %w", rerr)
+	case werr != nil:
+		// The daemon stopped reading yet reported nothing.
+		return fmt.Errorf("loading the image: the daemon stopped reading the archive: %w", werr)
 	}
 	return nil
+}
+
+// ours reports whether a failure to write the archive is the writer's own
+// (a layer that could not be read) rather than the reader going away, in
+// which case the daemon's answer or the context says what happened.
+func ours(werr error) bool {
+	return werr != nil && !errors.Is(werr, errLoadEnded) && !errors.Is(werr, io.ErrClosedPipe)
 }
 
 // SaveFile writes image as a `docker load`-able tar tagged withName in the

@@ -1,0 +1,213 @@
+package local_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/client"
+
+	"github.com/imgbridge/imgutil"
+	"github.com/imgbridge/imgutil/local"
+	"github.com/imgbridge/imgutil/testhelpers"
+)
+
+// faultProxy stands between a Docker client and a real daemon on a Unix
+// socket of its own and injects faults into image loads and saves.
+type faultProxy struct {
+	client *client.Client
+	// failLoad answers loads with a daemon error; cutLoadAfter cuts a
+	// load's body after so many bytes; slowLoad stalls it; cutSaveAfter
+	// cuts an ImageSave stream after so many bytes.
+	failLoad     atomic.Bool
+	cutLoadAfter atomic.Int64
+	slowLoad     atomic.Bool
+	cutSaveAfter atomic.Int64
+}
+
+var errCut = errors.New("connection cut by the test")
+
+type cutReader struct {
+	r    io.ReadCloser
+	left int64
+	slow bool
+}
+
+func (c *cutReader) Read(p []byte) (int, error) {
+	if c.slow {
+		time.Sleep(200 * time.Millisecond)
+	}
+	if c.left <= 0 {
+		return 0, errCut
+	}
+	if int64(len(p)) > c.left {
+		p = p[:c.left]
+	}
+	n, err := c.r.Read(p)
+	c.left -= int64(n)
+	return n, err
+}
+
+func (c *cutReader) Close() error { return c.r.Close() }
+
+func startFaultProxy(t *testing.T, daemon *client.Client) *faultProxy {
+	sockDir, err := os.MkdirTemp("", "fp")
+	must(t, err)
+	t.Cleanup(func() { os.RemoveAll(sockDir) })
+	sock := filepath.Join(sockDir, "d.sock")
+	target := strings.TrimPrefix(daemon.DaemonHost(), "unix://")
+	rp := &httputil.ReverseProxy{
+		Director: func(r *http.Request) { r.URL.Scheme, r.URL.Host = "http", "docker" },
+		Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "unix", target)
+		}},
+		FlushInterval: -1,
+		ModifyResponse: func(resp *http.Response) error {
+			if n := 0; strings.HasSuffix(resp.Request.URL.Path, "/get") && n == 0 {
+				if cut := fp(resp.Request).cutSaveAfter.Load(); cut > 0 {
+					resp.Body = &cutReader{r: resp.Body, left: cut}
+				}
+			}
+			return nil
+		},
+	}
+	p := &faultProxy{}
+	l, err := net.Listen("unix", sock)
+	must(t, err)
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r = r.WithContext(context.WithValue(r.Context(), proxyKey{}, p))
+		if strings.HasSuffix(r.URL.Path, "/images/load") {
+			switch {
+			case p.failLoad.Load():
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusInternalServerError)
+				_, _ = w.Write([]byte(`{"message":"injected load failure"}`))
+				return
+			case p.cutLoadAfter.Load() > 0 || p.slowLoad.Load():
+				left := p.cutLoadAfter.Load()
+				if left == 0 {
+					left = 1 << 40
+				}
+				r.Body = &cutReader{r: r.Body, left: left, slow: p.slowLoad.Load()}
+			}
+		}
+		rp.ServeHTTP(w, r)
+	})}
+	go func() { _ = srv.Serve(l) }()
+	t.Cleanup(func() { srv.Close() })
+	cli, err := client.New(client.WithHost("unix://" + sock))
+	must(t, err)
+	t.Cleanup(func() { cli.Close() })
+	p.client = cli
+	return p
+}
+
+type proxyKey struct{}
+
+func fp(r *http.Request) *faultProxy { return r.Context().Value(proxyKey{}).(*faultProxy) }
+
+// imageID returns the ID the daemon holds under name, "" when none.
+func imageID(t *testing.T, cli *client.Client, name string) string {
+	res, err := cli.ImageInspect(context.Background(), name)
+	if err != nil {
+		return ""
+	}
+	return res.ID
+}
+
+// testFaults injects each fault into a rebuild saved over an existing tag:
+// the save fails saying what failed, the tag still points at the image it
+// pointed at, and no staging tag or temp file of ours is left.
+func testFaults(t *testing.T, cli *client.Client) {
+	f := newFixture(t, cli)
+	name := freshName(t, cli)
+	first := newImage(t, cli, name, local.FromBaseImage(f.base))
+	must(t, first.Save())
+
+	for _, tc := range []struct {
+		name   string
+		inject func(p *faultProxy)
+		want   string
+	}{
+		{"DaemonErrorOnLoad", func(p *faultProxy) { p.failLoad.Store(true) }, "injected load failure"},
+		{"CutMidLoad", func(p *faultProxy) { p.cutLoadAfter.Store(48 << 10) }, ""},
+		{"CutMidSaveStream", func(p *faultProxy) { p.cutSaveAfter.Store(4 << 10) }, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := imageID(t, cli, name)
+			p := startFaultProxy(t, cli)
+			tc.inject(p)
+			img := newImage(t, p.client, name, local.FromBaseImage(f.base), local.WithPreviousImage(f.previous))
+			if tc.name == "CutMidSaveStream" {
+				// A rebase onto the base's own stack puts the reused layer on
+				// a chain the daemon lacks: its bytes must be read back.
+				must(t, img.ReuseLayer(f.appIDs[1]))
+			} else {
+				must(t, img.ReuseLayer(f.appIDs[0]))
+			}
+			l, _ := testhelpers.RandomLayerFile(t, 256<<10)
+			must(t, img.AddLayer(l))
+			err := img.Save()
+			var se imgutil.SaveError
+			if tc.name == "CutMidSaveStream" && err == nil {
+				// The daemon held what was needed: nothing was read back.
+				testhelpers.CheckImage(t, testhelpers.DockerRead(t, cli, name))
+				return
+			}
+			if !errors.As(err, &se) {
+				t.Fatalf("Save with %s = %v, want a SaveError", tc.name, err)
+			}
+			if tc.want != "" && !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %q does not say %q", err, tc.want)
+			}
+			t.Logf("%s: %v", tc.name, err)
+			if got := imageID(t, cli, name); got != before {
+				t.Fatalf("after a failed save %s points at %s, not %s", name, got, before)
+			}
+			assertNoStagingTags(t, cli)
+		})
+	}
+
+	t.Run("CancelMidLoad", func(t *testing.T) {
+		before := imageID(t, cli, name)
+		p := startFaultProxy(t, cli)
+		p.slowLoad.Store(true)
+		img := newImage(t, p.client, name, local.FromBaseImage(f.base))
+		l, _ := testhelpers.RandomLayerFile(t, 4<<20)
+		must(t, img.AddLayer(l))
+		ctx, cancel := context.WithCancel(context.Background())
+		go func() { time.Sleep(300 * time.Millisecond); cancel() }()
+		start := time.Now()
+		err := img.SaveAsContext(ctx, name)
+		if since := time.Since(start); since > 300*time.Millisecond+time.Second {
+			t.Errorf("a cancelled save returned after %v", since)
+		}
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("cancelled save = %v, want context.Canceled", err)
+		}
+		if got := imageID(t, cli, name); got != before {
+			t.Fatalf("after a cancelled save %s points at %s, not %s", name, got, before)
+		}
+	})
+}
+
+func assertNoStagingTags(t *testing.T, cli *client.Client) {
+	images, err := cli.ImageList(context.Background(), client.ImageListOptions{All: true})
+	must(t, err)
+	for _, im := range images.Items {
+		for _, tag := range im.RepoTags {
+			if strings.Contains(tag, "imgutil-staging") {
+				t.Fatalf("a staging tag survived: %s", tag)
+			}
+		}
+	}
+}
