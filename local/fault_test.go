@@ -66,13 +66,16 @@ func startFaultProxy(t *testing.T, daemon *client.Client) *faultProxy {
 	sock := filepath.Join(sockDir, "d.sock")
 	target := strings.TrimPrefix(daemon.DaemonHost(), "unix://")
 	rp := &httputil.ReverseProxy{
-		Director: func(r *http.Request) { r.URL.Scheme, r.URL.Host = "http", "docker" },
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.Out.URL.Scheme, pr.Out.URL.Host = "http", "docker"
+			pr.Out = pr.Out.WithContext(pr.In.Context())
+		},
 		Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			return (&net.Dialer{}).DialContext(ctx, "unix", target)
 		}},
 		FlushInterval: -1,
 		ModifyResponse: func(resp *http.Response) error {
-			if n := 0; strings.HasSuffix(resp.Request.URL.Path, "/get") && n == 0 {
+			if strings.HasSuffix(resp.Request.URL.Path, "/get") {
 				if cut := fp(resp.Request).cutSaveAfter.Load(); cut > 0 {
 					resp.Body = &cutReader{r: resp.Body, left: cut}
 				}
