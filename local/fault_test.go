@@ -180,6 +180,20 @@ func testFaults(t *testing.T, cli *client.Client) {
 		})
 	}
 
+	t.Run("CancelledLayerRead", func(t *testing.T) {
+		img := newImage(t, cli, freshName(t, cli), local.FromBaseImage(f.previous))
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		if _, err := img.GetLayerContext(ctx, f.appIDs[0]); !errors.Is(err, context.Canceled) {
+			t.Errorf("GetLayerContext with a cancelled context = %v, want context.Canceled", err)
+		}
+		// A cancellation is not a daemon failure: it is not remembered.
+		testhelpers.CheckGetLayer(t, img.GetLayer, f.appIDs[0])
+		if _, err := img.SaveFileContext(ctx); !errors.Is(err, context.Canceled) {
+			t.Errorf("SaveFileContext with a cancelled context = %v, want context.Canceled", err)
+		}
+	})
+
 	t.Run("CancelMidLoad", func(t *testing.T) {
 		before := imageID(t, cli, name)
 		p := startFaultProxy(t, cli)

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"sync"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/imgbridge/imgutil"
@@ -237,5 +239,32 @@ func (i *Image) SaveAsContext(ctx context.Context, name string, additionalNames 
 // SaveFile writes the image as a `docker load`-able tar tagged with its
 // name and returns the path.
 func (i *Image) SaveFile() (string, error) {
-	return i.store.saveFile(context.Background(), i.Image, i.Name())
+	return i.SaveFileContext(context.Background())
+}
+
+// SaveFileContext is SaveFile with a context: layers still to be read from
+// the daemon are read under it, and no partial file is left if it ends.
+func (i *Image) SaveFileContext(ctx context.Context) (string, error) {
+	return i.store.saveFile(ctx, i.Image, i.Name())
+}
+
+// GetLayerContext is GetLayer with a context for reading the layer from
+// the daemon (one ImageSave stream of its image) when it is not held yet.
+func (i *Image) GetLayerContext(ctx context.Context, diffID string) (io.ReadCloser, error) {
+	h, err := v1.NewHash(diffID)
+	if err != nil {
+		return nil, fmt.Errorf("parsing diff ID %q: %w: %w", diffID, imgutil.ErrInvalidArgument, err)
+	}
+	l, err := i.Layer(h)
+	if err != nil {
+		return nil, err
+	}
+	if err := i.store.prefetch(ctx, []v1.Layer{l}); err != nil {
+		return nil, err
+	}
+	rc, err := l.Uncompressed()
+	if err != nil {
+		return nil, fmt.Errorf("opening layer %s: %w", diffID, err)
+	}
+	return rc, nil
 }
