@@ -78,7 +78,11 @@ func (f *fetcher) imageLock(imageID string) *sync.Mutex {
 // held, reading them with one ImageSave of that image. allIDs are every
 // diffID of the image (to skip the others without reading them). A failed
 // download is remembered and returned to every later call for the image.
-func (f *fetcher) fetch(ctx context.Context, imageID string, allIDs []v1.Hash, diffIDs ...v1.Hash) error {
+//
+// stored maps the blob digests the image is stored with to diffIDs, when
+// known (the containerd store keeps compressed blobs): blobs of unwanted
+// layers are then skipped without being read.
+func (f *fetcher) fetch(ctx context.Context, imageID string, allIDs []v1.Hash, stored map[string]v1.Hash, diffIDs ...v1.Hash) error {
 	lock := f.imageLock(imageID)
 	lock.Lock()
 	defer lock.Unlock()
@@ -113,7 +117,7 @@ func (f *fetcher) fetch(ctx context.Context, imageID string, allIDs []v1.Hash, d
 	dir := f.dir
 	f.mu.Unlock()
 
-	got, err := f.download(ctx, dir, imageID, allIDs, want)
+	got, err := f.download(ctx, dir, imageID, allIDs, stored, want)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for d, lf := range got {
@@ -134,7 +138,7 @@ func (f *fetcher) fetch(ctx context.Context, imageID string, allIDs []v1.Hash, d
 }
 
 // download streams ImageSave of imageID and keeps the wanted layers.
-func (f *fetcher) download(ctx context.Context, dir, imageID string, allIDs []v1.Hash, want map[v1.Hash]bool) (map[v1.Hash]layerFile, error) {
+func (f *fetcher) download(ctx context.Context, dir, imageID string, allIDs []v1.Hash, stored map[string]v1.Hash, want map[v1.Hash]bool) (map[v1.Hash]layerFile, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	rc, err := f.client.ImageSave(ctx, []string{imageID}, f.saveOpts(ctx)...)
@@ -161,9 +165,12 @@ func (f *fetcher) download(ctx context.Context, dir, imageID string, allIDs []v1
 			continue
 		}
 		base := filepath.Base(hdr.Name)
-		if strings.HasPrefix(hdr.Name, "blobs/sha256/") && known[base] {
-			d := v1.Hash{Algorithm: "sha256", Hex: base}
-			if !want[d] {
+		if strings.HasPrefix(hdr.Name, "blobs/sha256/") {
+			d, named := v1.Hash{Algorithm: "sha256", Hex: base}, known[base]
+			if diffID, ok := stored[base]; ok {
+				d, named = diffID, true
+			}
+			if named && !want[d] {
 				continue // a layer of the image we do not need: never read
 			}
 		}
