@@ -228,3 +228,39 @@ func assertNoStagingTags(t *testing.T, cli *client.Client) {
 		}
 	}
 }
+
+// testConcurrentReads: many goroutines asking for layers of one image
+// share one download; a failed download is returned to every one of them.
+func testConcurrentReads(t *testing.T, cli *client.Client) {
+	f := newFixture(t, cli)
+	for _, fail := range []bool{false, true} {
+		counting := &countingClient{Client: cli}
+		if fail {
+			counting.failSave = errors.New("injected save failure")
+		}
+		store := local.NewStore(counting)
+		img, err := local.NewImageInStore(context.Background(), store, freshName(t, cli), local.FromBaseImage(f.previous))
+		must(t, err)
+		errs := make(chan error, 8)
+		for i := range 8 {
+			go func() {
+				rc, err := img.GetLayer(f.appIDs[i%2])
+				if err == nil {
+					_, err = io.Copy(io.Discard, rc)
+					rc.Close()
+				}
+				errs <- err
+			}()
+		}
+		for range 8 {
+			err := <-errs
+			if fail != (err != nil) {
+				t.Errorf("fail=%v: a concurrent GetLayer returned %v", fail, err)
+			}
+		}
+		if n := counting.saves.Load(); n != 1 {
+			t.Errorf("fail=%v: 8 concurrent reads streamed the image %d times, want 1", fail, n)
+		}
+		must(t, store.Close())
+	}
+}

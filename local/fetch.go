@@ -41,6 +41,9 @@ type fetcher struct {
 	failed map[string]error
 	// imageLocks serializes downloads of one image.
 	imageLocks map[string]*sync.Mutex
+	// wants are the layers asked for, per image, not held yet: a running
+	// download of the image takes any that its stream still carries.
+	wants map[string]map[v1.Hash]bool
 }
 
 type layerFile struct {
@@ -49,7 +52,8 @@ type layerFile struct {
 }
 
 func newFetcher(c DockerClient, saveOpts func(context.Context) []client.ImageSaveOption) *fetcher {
-	return &fetcher{client: c, saveOpts: saveOpts, files: map[v1.Hash]layerFile{}, failed: map[string]error{}, imageLocks: map[string]*sync.Mutex{}}
+	return &fetcher{client: c, saveOpts: saveOpts, files: map[v1.Hash]layerFile{}, failed: map[string]error{},
+		imageLocks: map[string]*sync.Mutex{}, wants: map[string]map[v1.Hash]bool{}}
 }
 
 // errStoreClosed is returned by a fetch after close.
@@ -83,6 +87,23 @@ func (f *fetcher) imageLock(imageID string) *sync.Mutex {
 // known (the containerd store keeps compressed blobs): blobs of unwanted
 // layers are then skipped without being read.
 func (f *fetcher) fetch(ctx context.Context, imageID string, allIDs []v1.Hash, stored map[string]v1.Hash, diffIDs ...v1.Hash) error {
+	// Say what is wanted before waiting: a download of the image already
+	// running takes it too, if its stream has not passed it yet.
+	f.mu.Lock()
+	if err := f.failed[imageID]; err != nil {
+		f.mu.Unlock()
+		return err
+	}
+	for _, d := range diffIDs {
+		if _, ok := f.files[d]; !ok {
+			if f.wants[imageID] == nil {
+				f.wants[imageID] = map[v1.Hash]bool{}
+			}
+			f.wants[imageID][d] = true
+		}
+	}
+	f.mu.Unlock()
+
 	lock := f.imageLock(imageID)
 	lock.Lock()
 	defer lock.Unlock()
@@ -96,13 +117,7 @@ func (f *fetcher) fetch(ctx context.Context, imageID string, allIDs []v1.Hash, s
 		f.mu.Unlock()
 		return errStoreClosed
 	}
-	want := map[v1.Hash]bool{}
-	for _, d := range diffIDs {
-		if _, ok := f.files[d]; !ok {
-			want[d] = true
-		}
-	}
-	if len(want) == 0 {
+	if f.heldLocked(diffIDs) {
 		f.mu.Unlock()
 		return nil
 	}
@@ -117,33 +132,76 @@ func (f *fetcher) fetch(ctx context.Context, imageID string, allIDs []v1.Hash, s
 	dir := f.dir
 	f.mu.Unlock()
 
-	got, err := f.download(ctx, dir, imageID, allIDs, stored, want)
+	err := f.download(ctx, dir, imageID, allIDs, stored)
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	for d, lf := range got {
-		if f.closed {
-			os.Remove(lf.path)
-			continue
+	if err == nil && !f.heldLocked(diffIDs) {
+		for _, d := range diffIDs {
+			if _, ok := f.files[d]; !ok {
+				err = fmt.Errorf("the daemon's archive lacks it: %w", imgutil.ErrLayerNotFound{DiffID: d.String()})
+			}
 		}
-		f.files[d] = lf
 	}
 	if err != nil {
 		err = fmt.Errorf("reading layers of image %s from the daemon: %w", imageID, err)
 		if ctx.Err() == nil {
+			// Every caller waiting for this image gets the same error.
 			f.failed[imageID] = err
+		}
+		for _, d := range diffIDs {
+			delete(f.wants[imageID], d)
 		}
 		return err
 	}
 	return nil
 }
 
-// download streams ImageSave of imageID and keeps the wanted layers.
-func (f *fetcher) download(ctx context.Context, dir, imageID string, allIDs []v1.Hash, stored map[string]v1.Hash, want map[v1.Hash]bool) (map[v1.Hash]layerFile, error) {
+func (f *fetcher) heldLocked(diffIDs []v1.Hash) bool {
+	for _, d := range diffIDs {
+		if _, ok := f.files[d]; !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// wanted reports whether layer d of imageID is asked for and not held.
+func (f *fetcher) wanted(imageID string, d v1.Hash) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.wants[imageID][d]
+}
+
+// keep records a layer file read for imageID; false when the fetcher was
+// closed meanwhile (the file is then removed).
+func (f *fetcher) keep(imageID string, d v1.Hash, lf layerFile) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.wants[imageID], d)
+	if f.closed {
+		os.Remove(lf.path)
+		return false
+	}
+	f.files[d] = lf
+	return true
+}
+
+// done reports whether nothing more is wanted of imageID.
+func (f *fetcher) done(imageID string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.wants[imageID]) == 0
+}
+
+// download streams ImageSave of imageID and keeps the layers wanted of it
+// (the want set may grow while the stream runs), closing the stream as
+// soon as nothing more is wanted.
+func (f *fetcher) download(ctx context.Context, dir, imageID string, allIDs []v1.Hash, stored map[string]v1.Hash) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	rc, err := f.client.ImageSave(ctx, []string{imageID}, f.saveOpts(ctx)...)
 	if err != nil {
-		return nil, daemonError("saving image", err)
+		return daemonError("saving image", err)
 	}
 	// Closing early, once every wanted layer is in hand, stops the daemon's work.
 	defer rc.Close()
@@ -151,15 +209,14 @@ func (f *fetcher) download(ctx context.Context, dir, imageID string, allIDs []v1
 	for _, d := range allIDs {
 		known[d.Hex] = true
 	}
-	got := map[v1.Hash]layerFile{}
 	tr := tar.NewReader(rc)
-	for len(got) < len(want) {
+	for !f.done(imageID) {
 		hdr, err := tr.Next()
 		if errors.Is(err, io.EOF) {
-			break
+			return nil
 		}
 		if err != nil {
-			return got, fmt.Errorf("reading image archive: %w", err)
+			return fmt.Errorf("reading image archive: %w", err)
 		}
 		if hdr.Typeflag != tar.TypeReg || !maybeLayer(hdr) {
 			continue
@@ -170,24 +227,19 @@ func (f *fetcher) download(ctx context.Context, dir, imageID string, allIDs []v1
 			if diffID, ok := stored[base]; ok {
 				d, named = diffID, true
 			}
-			if named && !want[d] {
-				continue // a layer of the image we do not need: never read
+			if named && !f.wanted(imageID, d) {
+				continue // a layer of the image nobody needs: never read
 			}
 		}
-		d, lf, keep, err := spool(tr, dir, want)
+		d, lf, keep, err := spool(tr, dir, func(d v1.Hash) bool { return f.wanted(imageID, d) })
 		if err != nil {
-			return got, fmt.Errorf("reading %s: %w", hdr.Name, err)
+			return fmt.Errorf("reading %s: %w", hdr.Name, err)
 		}
 		if keep {
-			got[d] = lf
+			f.keep(imageID, d, lf)
 		}
 	}
-	for d := range want {
-		if _, ok := got[d]; !ok {
-			return got, fmt.Errorf("the daemon's archive lacks it: %w", imgutil.ErrLayerNotFound{DiffID: d.String()})
-		}
-	}
-	return got, nil
+	return nil
 }
 
 // maybeLayer reports whether an archive entry may hold a layer: a legacy
@@ -199,7 +251,7 @@ func maybeLayer(hdr *tar.Header) bool {
 
 // spool writes the layer r (plain or gzip tar) uncompressed into dir while
 // hashing it, and keeps it, named by its diffID, when want has it.
-func spool(r io.Reader, dir string, want map[v1.Hash]bool) (v1.Hash, layerFile, bool, error) {
+func spool(r io.Reader, dir string, want func(v1.Hash) bool) (v1.Hash, layerFile, bool, error) {
 	br := bufio.NewReaderSize(r, 1<<16)
 	var src io.Reader = br
 	if magic, _ := br.Peek(2); bytes.Equal(magic, []byte{0x1f, 0x8b}) {
@@ -222,7 +274,7 @@ func spool(r io.Reader, dir string, want map[v1.Hash]bool) (v1.Hash, layerFile, 
 		err = cerr
 	}
 	d := v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(h.Sum(nil))}
-	if err != nil || !want[d] {
+	if err != nil || !want(d) {
 		os.Remove(tmp.Name())
 		return d, layerFile{}, false, err
 	}

@@ -80,6 +80,7 @@ func TestLocal(t *testing.T) {
 			{"PlatformAware", testPlatformAware},
 			{"CopyBetweenStores", testCopyBetweenStores},
 			{"Faults", testFaults},
+			{"ConcurrentReads", testConcurrentReads},
 			{"VanishedLayerFileTagsNothing", testVanishedLayerFileTagsNothing},
 			{"ConcurrentSavesSharingABase", testConcurrentSavesSharingABase},
 			{"BadInput", testBadInput},
