@@ -29,6 +29,9 @@ type proxy struct {
 	host            string
 	uploads, mounts atomic.Int64
 	rejectManifests atomic.Bool
+	// failUploads answers blob uploads with 500; unauthorizedManifests
+	// answers manifest writes with 401 (credentials revoked mid-push).
+	failUploads, unauthorizedManifests atomic.Bool
 }
 
 func startProxy(t *testing.T, reg *testhelpers.Registry) *proxy {
@@ -41,6 +44,16 @@ func startProxy(t *testing.T, reg *testhelpers.Registry) *proxy {
 			} else {
 				p.uploads.Add(1)
 			}
+		}
+		if p.failUploads.Load() && (r.Method == http.MethodPatch || r.Method == http.MethodPut) && strings.Contains(r.URL.Path, "/blobs/uploads/") {
+			w.WriteHeader(http.StatusInternalServerError)
+			return
+		}
+		if p.unauthorizedManifests.Load() && r.Method == http.MethodPut && strings.Contains(r.URL.Path, "/manifests/") {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusUnauthorized)
+			_, _ = w.Write([]byte(`{"errors":[{"code":"UNAUTHORIZED","message":"revoked by the test"}]}`))
+			return
 		}
 		if p.rejectManifests.Load() && r.Method == http.MethodPut && strings.Contains(r.URL.Path, "/manifests/") {
 			w.Header().Set("Content-Type", "application/json")
@@ -202,6 +215,41 @@ func TestBadInput(t *testing.T) {
 	t.Run("InvalidReference", func(t *testing.T) {
 		if _, err := remote.NewImage("Not/A Valid:Name", authn.DefaultKeychain); !errors.Is(err, imgutil.ErrInvalidArgument) {
 			t.Errorf("NewImage(invalid) = %v, want ErrInvalidArgument", err)
+		}
+	})
+
+	t.Run("ServerErrorOnUpload", func(t *testing.T) {
+		anon := testhelpers.StartRegistry(t)
+		p := startProxy(t, anon)
+		p.failUploads.Store(true)
+		img, err := remote.NewImage(p.host+"/imgutil-test/fail:latest", authn.DefaultKeychain)
+		must(t, err)
+		l, _ := testhelpers.RandomLayerFile(t, 64<<10)
+		must(t, img.AddLayer(l))
+		var se imgutil.SaveError
+		if err := img.Save(); !errors.As(err, &se) {
+			t.Fatalf("Save with a failing upload = %v, want a SaveError", err)
+		}
+		p.failUploads.Store(false)
+		if img.Found() {
+			t.Errorf("a push whose upload failed left a manifest")
+		}
+	})
+
+	t.Run("UnauthorizedMidPush", func(t *testing.T) {
+		anon := testhelpers.StartRegistry(t)
+		p := startProxy(t, anon)
+		p.unauthorizedManifests.Store(true)
+		img, err := remote.NewImage(p.host+"/imgutil-test/revoked:latest", authn.DefaultKeychain)
+		must(t, err)
+		l, _ := testhelpers.RandomLayerFile(t, 64<<10)
+		must(t, img.AddLayer(l))
+		if err := img.Save(); !errors.Is(err, imgutil.ErrUnauthorized) {
+			t.Fatalf("Save refused mid-push = %v, want ErrUnauthorized", err)
+		}
+		p.unauthorizedManifests.Store(false)
+		if img.Found() {
+			t.Errorf("a push refused mid-way left a manifest")
 		}
 	})
 

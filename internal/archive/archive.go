@@ -52,7 +52,7 @@ func writeEntry(tw *tar.Writer, e Entry) error {
 		return err
 	}
 	defer rc.Close()
-	n, err := io.Copy(tw, rc)
+	n, err := io.CopyBuffer(tw, rc, make([]byte, 1<<20))
 	if errors.Is(err, tar.ErrWriteTooLong) || (err == nil && n != e.Size) {
 		return fmt.Errorf("content is not %d bytes long: %w", e.Size, imgutil.ErrInvalidArgument)
 	}
