@@ -6,34 +6,20 @@ import (
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
-	v1 "github.com/google/go-containerregistry/pkg/v1"
 	ggcr "github.com/google/go-containerregistry/pkg/v1/layout"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/google/go-containerregistry/pkg/v1/validate"
 
 	"github.com/imgbridge/imgutil"
 	"github.com/imgbridge/imgutil/layout"
+	"github.com/imgbridge/imgutil/testhelpers"
 )
-
-func platformImage(t *testing.T, arch string) v1.Image {
-	t.Helper()
-	img, err := random.Image(128, 1)
-	must(t, err)
-	cfg, err := img.ConfigFile()
-	must(t, err)
-	cfg.OS, cfg.Architecture = "linux", arch
-	img, err = mutate.ConfigFile(img, cfg)
-	must(t, err)
-	return img
-}
 
 func TestIndex(t *testing.T) {
 	xdg := t.TempDir()
 	idx, err := layout.NewIndex("example.com/team/app:v1", imgutil.WithXDGRuntimePath(xdg))
 	must(t, err)
-	amd, arm := platformImage(t, "amd64"), platformImage(t, "arm64")
+	amd, arm := testhelpers.PlatformImage(t, "amd64"), testhelpers.PlatformImage(t, "arm64")
 	idx.AddManifest(amd)
 	idx.AddManifest(arm)
 	armDigest, err := arm.Digest()

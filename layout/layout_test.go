@@ -86,7 +86,7 @@ func TestMultiPlatformBase(t *testing.T) {
 	p, err := ggcr.Write(dir, empty.Index)
 	must(t, err)
 	for _, arch := range []string{"amd64", "arm64"} {
-		must(t, p.AppendImage(platformImage(t, arch), ggcr.WithPlatform(v1.Platform{OS: "linux", Architecture: arch})))
+		must(t, p.AppendImage(testhelpers.PlatformImage(t, arch), ggcr.WithPlatform(v1.Platform{OS: "linux", Architecture: arch})))
 	}
 	for _, arch := range []string{"amd64", "arm64"} {
 		img, err := layout.NewImage(filepath.Join(t.TempDir(), "x"), layout.FromBaseImagePath(dir),

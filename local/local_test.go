@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -290,15 +289,7 @@ func testDeletedPreviousImage(t *testing.T, cli *client.Client) {
 	if _, err := f.cli.ImageInspect(context.Background(), name); err == nil {
 		t.Fatalf("a failed save left the tag %s", name)
 	}
-	images, err := f.cli.ImageList(context.Background(), client.ImageListOptions{All: true})
-	must(t, err)
-	for _, im := range images.Items {
-		for _, tag := range im.RepoTags {
-			if strings.Contains(tag, "imgutil-staging") {
-				t.Fatalf("a staging tag survived the failed save: %s", tag)
-			}
-		}
-	}
+	assertNoStagingTags(t, f.cli)
 }
 
 func testVanishedLayerFileTagsNothing(t *testing.T, cli *client.Client) {

@@ -14,8 +14,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/random"
 	ggcrremote "github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/imgbridge/imgutil"
@@ -120,17 +118,6 @@ func mustDigest(t *testing.T, img v1.Image) v1.Hash {
 	return d
 }
 
-func platformImage(t *testing.T, arch string) v1.Image {
-	img, err := random.Image(256, 1)
-	must(t, err)
-	cfg, err := img.ConfigFile()
-	must(t, err)
-	cfg.OS, cfg.Architecture = "linux", arch
-	img, err = mutate.ConfigFile(img, cfg)
-	must(t, err)
-	return img
-}
-
 // TestIndexTwoPlatforms pushes an index of two platforms; each child
 // resolves to its platform, and a base picks its platform from it.
 func TestIndexTwoPlatforms(t *testing.T) {
@@ -139,7 +126,7 @@ func TestIndexTwoPlatforms(t *testing.T) {
 	idx, err := remote.NewIndex(ref, imgutil.WithKeychain(reg.Keychain()), imgutil.WithXDGRuntimePath(t.TempDir()))
 	must(t, err)
 	for _, arch := range []string{"amd64", "arm64"} {
-		idx.AddManifest(platformImage(t, arch))
+		idx.AddManifest(testhelpers.PlatformImage(t, arch))
 	}
 	must(t, idx.Push(imgutil.WithTags("v1"), imgutil.WithPurge(true)))
 
@@ -177,7 +164,7 @@ func TestIndexTwoPlatforms(t *testing.T) {
 func TestBadInput(t *testing.T) {
 	reg := testhelpers.StartRegistry(t, testhelpers.WithBasicAuth("builder", "s3cret"))
 	existing := reg.Repo("imgutil-test/exists:latest")
-	put(t, reg, existing, platformImage(t, "amd64"))
+	put(t, reg, existing, testhelpers.PlatformImage(t, "amd64"))
 	wrong := (&testhelpers.Registry{Host: reg.Host, Username: "builder", Password: "wrong"}).Keychain()
 
 	t.Run("WrongCredentials", func(t *testing.T) {

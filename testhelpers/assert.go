@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/partial"
+	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/google/go-containerregistry/pkg/v1/validate"
 )
@@ -172,4 +173,19 @@ func CheckGetLayer(t testing.TB, get func(string) (io.ReadCloser, error), diffID
 	if got := hashOf(h.Sum(nil)).String(); got != diffID {
 		t.Fatalf("GetLayer(%s) content hashes to %s", diffID, got)
 	}
+}
+
+// PlatformImage returns a random one-layer image whose config says
+// linux/arch.
+func PlatformImage(t testing.TB, arch string) v1.Image {
+	t.Helper()
+	img, err := random.Image(256, 1)
+	mustDo(t, err)
+	cfg, err := img.ConfigFile()
+	mustDo(t, err)
+	cfg = cfg.DeepCopy()
+	cfg.OS, cfg.Architecture = "linux", arch
+	img, err = mutate.ConfigFile(img, cfg)
+	mustDo(t, err)
+	return img
 }
