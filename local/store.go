@@ -113,8 +113,11 @@ func (s *Store) containerdStore(ctx context.Context, opened []*daemonImage) (boo
 	return s.snapshotter.get(ctx, func(ctx context.Context) (bool, error) { return fetchContainerdStore(ctx, s.client) })
 }
 
+// ociPlatform is the platform to ask the daemon for, or nil: a partial one
+// (pack passes an OS alone) is not sent, as the daemon refuses it; the
+// daemon then picks its default variant.
 func (s *Store) ociPlatform() *ocispec.Platform {
-	if s.platform.OS == "" && s.platform.Architecture == "" {
+	if s.platform.OS == "" || s.platform.Architecture == "" {
 		return nil
 	}
 	return &ocispec.Platform{OS: s.platform.OS, Architecture: s.platform.Architecture, Variant: s.platform.Variant, OSVersion: s.platform.OSVersion}
