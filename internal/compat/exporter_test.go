@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/authn"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/moby/moby/client"
 
@@ -110,7 +109,7 @@ func TestExporterAgainstRegistry(t *testing.T) {
 	base := reg.Put(t, "compat/run:latest", testhelpers.BusyboxImage(t, imgutil.OCITypes))
 	app := reg.Repo("compat/app:latest")
 	p, diffID := testhelpers.LayerFile(t, map[string]string{"workspace/app": "v1"})
-	var kc authn.Keychain = reg.Keychain()
+	kc := reg.Keychain()
 
 	opts := []imgutil.ImageOption{
 		remote.FromBaseImage(base), remote.WithPreviousImage(app), remote.WithHistory(),
