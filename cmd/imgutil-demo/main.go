@@ -11,8 +11,10 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -23,6 +25,7 @@ import (
 	"github.com/imgbridge/imgutil/internal/jsonstream"
 	"github.com/imgbridge/imgutil/internal/layer"
 	"github.com/imgbridge/imgutil/layout"
+	"github.com/imgbridge/imgutil/local"
 )
 
 func main() {
@@ -100,7 +103,7 @@ func run(keep bool) error {
 		return err
 	}
 	fmt.Printf("export:  %s (%d bytes) in %s\n", file, fi.Size(), time.Since(start).Round(time.Millisecond))
-	return loadIntoDaemon(file)
+	return loadIntoDaemon(file, writeLayer(work, "code-v3", map[string]string{"app/main.sh": "echo v3\n"}))
 }
 
 // build saves to appPath an image of the base plus the deps and code
@@ -182,11 +185,12 @@ func orNone(s string) string {
 	return s
 }
 
-// loadIntoDaemon loads the export into the Docker daemon, if one answers.
-func loadIntoDaemon(file string) error {
+// loadIntoDaemon loads the export into the Docker daemon, if one answers,
+// then rebuilds on it with one more layer and shows what was sent.
+func loadIntoDaemon(file string, next layerFile) error {
 	cli, err := client.New(client.FromEnv)
 	if err != nil {
-		fmt.Println("daemon:  none configured; skipping docker load")
+		fmt.Println("daemon:  none configured; skipping the daemon steps")
 		return nil
 	}
 	defer cli.Close()
@@ -194,7 +198,7 @@ func loadIntoDaemon(file string) error {
 	_, err = cli.Ping(ctx, client.PingOptions{})
 	cancel()
 	if err != nil {
-		fmt.Println("daemon:  none answers; skipping docker load (scripts/dockerd.sh starts one)")
+		fmt.Println("daemon:  none answers; skipping the daemon steps (scripts/dockerd.sh starts one)")
 		return nil
 	}
 	f, err := os.Open(file)
@@ -212,6 +216,51 @@ func loadIntoDaemon(file string) error {
 	if err != nil {
 		return fmt.Errorf("docker load: %w", err)
 	}
-	fmt.Printf("daemon:  loaded %v in %s\n", jsonstream.LoadedImages(lines), time.Since(start).Round(time.Millisecond))
+	fmt.Printf("daemon:  docker load of the export: %v in %s\n", jsonstream.LoadedImages(lines), time.Since(start).Round(time.Millisecond))
+
+	counting := &countingClient{Client: cli}
+	start = time.Now()
+	img, err := local.NewImage("imgutil-demo/app:rebuilt", counting, local.FromBaseImage("imgutil-demo/app:latest"), local.WithHistory())
+	if err != nil {
+		return err
+	}
+	defer img.Close()
+	if err := img.AddLayerWithDiffIDAndHistory(next.path, next.diffID, v1.History{CreatedBy: "demo: " + next.name}); err != nil {
+		return err
+	}
+	if err := img.Save(); err != nil {
+		return fmt.Errorf("saving to the daemon: %w", err)
+	}
+	id, err := img.Identifier()
+	if err != nil {
+		return err
+	}
+	fi, err := os.Stat(next.path)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("daemon:  rebuilt imgutil-demo/app:rebuilt (%s) in %s: sent %d bytes for a new layer of %d; the base layers stayed in the daemon\n",
+		id.String()[:12], time.Since(start).Round(time.Millisecond), counting.sent.Load(), fi.Size())
 	return nil
+}
+
+// countingClient counts the bytes sent to the daemon's image load.
+type countingClient struct {
+	*client.Client
+	sent atomic.Int64
+}
+
+func (c *countingClient) ImageLoad(ctx context.Context, r io.Reader, opts ...client.ImageLoadOption) (client.ImageLoadResult, error) {
+	return c.Client.ImageLoad(ctx, countingReader{r: r, n: &c.sent}, opts...)
+}
+
+type countingReader struct {
+	r io.Reader
+	n *atomic.Int64
+}
+
+func (c countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n.Add(int64(n))
+	return n, err
 }
