@@ -224,7 +224,7 @@ func loadIntoDaemon(file string, next layerFile) error {
 	if err != nil {
 		return err
 	}
-	defer img.Close()
+	defer func() { _ = img.Close() }()
 	if err := img.AddLayerWithDiffIDAndHistory(next.path, next.diffID, v1.History{CreatedBy: "demo: " + next.name}); err != nil {
 		return err
 	}
