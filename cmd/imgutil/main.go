@@ -1,0 +1,81 @@
+// Command imgutil is a thin command line over the imgutil library: append a
+// layer, mutate the config, inspect, export, rebase and copy images in a
+// Docker daemon (docker://name:tag), an OCI layout (oci:path) or a
+// registry (registry/name:tag).
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+)
+
+// usageError is a command line mistake: exit code 2.
+type usageError struct{ msg string }
+
+func (u usageError) Error() string { return u.msg }
+
+var commands = map[string]struct {
+	run     func(args []string) error
+	summary string
+}{
+	"append":  {runAppend, "add a directory or tar as a layer onto a base image and save"},
+	"mutate":  {runMutate, "set labels, env, entrypoint, cmd or working dir of an image"},
+	"inspect": {runInspect, "print an image's config, layers (with sizes) and history"},
+	"export":  {runExport, "write an image as a `docker load`-able tar"},
+	"rebase":  {runRebase, "put an image's layers above a base onto a new base"},
+	"copy":    {runCopy, "copy an image between daemon, registry and layout"},
+}
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(args []string) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage()
+		return 0
+	}
+	cmd, ok := commands[args[0]]
+	if !ok {
+		fmt.Fprintf(os.Stderr, "imgutil: unknown command %q (imgutil --help lists them)\n", args[0])
+		return 2
+	}
+	if err := cmd.run(args[1:]); err != nil {
+		fmt.Fprintf(os.Stderr, "imgutil %s: %v\n", args[0], oneLine(err))
+		var u usageError
+		if errors.As(err, &u) {
+			return 2
+		}
+		return 1
+	}
+	return 0
+}
+
+func usage() {
+	fmt.Println(`imgutil edits container images where they live.
+
+Usage: imgutil COMMAND [OPTIONS] ARGS
+
+Targets:
+  docker://NAME:TAG      an image in the Docker daemon (DOCKER_HOST)
+  oci:PATH               an OCI image layout directory
+  REGISTRY/NAME:TAG      an image in a registry (credentials: docker config)
+
+Commands:`)
+	for _, name := range []string{"append", "mutate", "inspect", "export", "rebase", "copy"} {
+		fmt.Printf("  %-8s %s\n", name, commands[name].summary)
+	}
+	fmt.Println(`
+Run 'imgutil COMMAND --help' for a command's options and examples.`)
+}
+
+func oneLine(err error) string {
+	s := err.Error()
+	for i, c := range s {
+		if c == '\n' {
+			return s[:i]
+		}
+	}
+	return s
+}

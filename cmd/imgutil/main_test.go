@@ -1,0 +1,167 @@
+package main_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/moby/moby/client"
+
+	"github.com/imgbridge/imgutil"
+	"github.com/imgbridge/imgutil/testhelpers"
+)
+
+var bin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "cli-bin-*")
+	if err != nil {
+		panic(err)
+	}
+	bin = filepath.Join(dir, "imgutil")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		panic(string(out))
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// cli runs the built binary and returns stdout, stderr and the exit code.
+func cli(t *testing.T, env []string, args ...string) (string, string, int) {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	code := 0
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return out.String(), errOut.String(), code
+}
+
+func ok(t *testing.T, env []string, args ...string) string {
+	t.Helper()
+	out, errOut, code := cli(t, env, args...)
+	if code != 0 {
+		t.Fatalf("imgutil %v: exit %d: %s", args, code, errOut)
+	}
+	return out
+}
+
+type inspected struct {
+	Config struct {
+		Labels map[string]string
+	} `json:"config"`
+	Layers []struct {
+		DiffID string `json:"diffID"`
+	} `json:"layers"`
+}
+
+func inspect(t *testing.T, env []string, target string) (inspected, []string) {
+	t.Helper()
+	var got inspected
+	if err := json.Unmarshal([]byte(ok(t, env, "inspect", target)), &got); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, l := range got.Layers {
+		ids = append(ids, l.DiffID)
+	}
+	return got, ids
+}
+
+func TestLayoutCommands(t *testing.T) {
+	dir := t.TempDir()
+	base := testhelpers.BusyboxImage(t, imgutil.OCITypes)
+	testhelpers.LayoutPut(t, filepath.Join(dir, "base"), base)
+	newBase := testhelpers.BusyboxImage(t, imgutil.OCITypes)
+	testhelpers.LayoutPut(t, filepath.Join(dir, "base2"), newBase)
+	src := filepath.Join(dir, "src")
+	if err := os.MkdirAll(filepath.Join(src, "bin"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(src, "bin", "run"), []byte("#!/bin/sh\necho app\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	app := "oci:" + filepath.Join(dir, "app")
+
+	ok(t, nil, "append", "--base", "oci:"+filepath.Join(dir, "base"), "--layer", src, "--prefix", "workspace", app)
+	_, ids := inspect(t, nil, app)
+	if want := len(testhelpers.DiffIDs(t, base)) + 1; len(ids) != want {
+		t.Fatalf("after append: %d layers, want %d", len(ids), want)
+	}
+	ok(t, nil, "mutate", "--label", "version=1.2", "--env", "MODE=prod", "--entrypoint", "/workspace/bin/run", app)
+	got, _ := inspect(t, nil, app)
+	if got.Config.Labels["version"] != "1.2" {
+		t.Fatalf("after mutate: labels %v", got.Config.Labels)
+	}
+	out := filepath.Join(dir, "app.tar")
+	ok(t, nil, "export", "-o", out, app)
+	loaded, err := tarball.ImageFromPath(out, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testhelpers.CheckImage(t, loaded)
+
+	ok(t, nil, "rebase", "--old-base", "oci:"+filepath.Join(dir, "base"), "--new-base", "oci:"+filepath.Join(dir, "base2"), app)
+	_, rebased := inspect(t, nil, app)
+	want := append(testhelpers.DiffIDs(t, newBase), ids[len(ids)-1])
+	if !slices.Equal(rebased, want) {
+		t.Fatalf("after rebase: %v, want %v", rebased, want)
+	}
+}
+
+func TestErrors(t *testing.T) {
+	if _, _, code := cli(t, nil, "bogus"); code != 2 {
+		t.Errorf("unknown command: exit %d, want 2", code)
+	}
+	if _, _, code := cli(t, nil, "inspect"); code != 2 {
+		t.Errorf("inspect without a target: exit %d, want 2", code)
+	}
+	_, errOut, code := cli(t, nil, "inspect", "oci:"+filepath.Join(t.TempDir(), "missing"))
+	if code != 1 || strings.Count(strings.TrimSpace(errOut), "\n") != 0 || !strings.Contains(errOut, "not found") {
+		t.Errorf("inspect of a missing image: exit %d, stderr %q; want 1 and one line saying not found", code, errOut)
+	}
+	if out, _, code := cli(t, nil, "--help"); code != 0 || !strings.Contains(out, "docker://") {
+		t.Errorf("--help: exit %d: %s", code, out)
+	}
+}
+
+// TestCopyAcrossStores copies a layout image into each daemon and from
+// there into a real registry.
+func TestCopyAcrossStores(t *testing.T) {
+	reg := testhelpers.StartRegistry(t)
+	dir := t.TempDir()
+	src := testhelpers.BusyboxImage(t, imgutil.OCITypes)
+	testhelpers.LayoutPut(t, filepath.Join(dir, "src"), src)
+	testhelpers.ForEachDaemon(t, func(t *testing.T, c *client.Client) {
+		env := []string{"DOCKER_HOST=" + c.DaemonHost()}
+		name := "imgutil-cli/copied:" + strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-"))
+		testhelpers.DockerCleanup(t, c, name)
+		ok(t, env, "copy", "oci:"+filepath.Join(dir, "src"), "docker://"+name)
+		res, err := c.ImageInspect(context.Background(), name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(res.RootFS.Layers, testhelpers.DiffIDs(t, src)) {
+			t.Fatalf("copied into the daemon: %v", res.RootFS.Layers)
+		}
+		repo := "cli/" + strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-")) + ":latest"
+		ok(t, env, "copy", "docker://"+name, reg.Repo(repo))
+		testhelpers.CheckImage(t, reg.Get(t, repo))
+	})
+}

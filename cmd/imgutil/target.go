@@ -1,0 +1,116 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/moby/moby/client"
+
+	"github.com/imgbridge/imgutil"
+	"github.com/imgbridge/imgutil/layout"
+	"github.com/imgbridge/imgutil/local"
+	"github.com/imgbridge/imgutil/remote"
+)
+
+// target is where an image lives, as the user wrote it.
+type target struct {
+	kind string // "docker", "oci" or "registry"
+	name string
+}
+
+func parseTarget(s string) (target, error) {
+	switch {
+	case s == "":
+		return target{}, usageError{"empty image target"}
+	case strings.HasPrefix(s, "docker://"):
+		return target{"docker", strings.TrimPrefix(s, "docker://")}, nil
+	case strings.HasPrefix(s, "oci:"):
+		return target{"oci", strings.TrimPrefix(s, "oci:")}, nil
+	default:
+		return target{"registry", s}, nil
+	}
+}
+
+func (t target) String() string {
+	switch t.kind {
+	case "docker":
+		return "docker://" + t.name
+	case "oci":
+		return "oci:" + t.name
+	}
+	return t.name
+}
+
+// session holds what opening images needs: a daemon client, made once.
+type session struct {
+	cli *client.Client
+}
+
+func (s *session) close() {
+	if s.cli != nil {
+		_ = s.cli.Close()
+	}
+}
+
+func (s *session) docker() (*client.Client, error) {
+	if s.cli == nil {
+		cli, err := client.New(client.FromEnv)
+		if err != nil {
+			return nil, fmt.Errorf("connecting to the daemon: %w", err)
+		}
+		s.cli = cli
+	}
+	return s.cli, nil
+}
+
+// open returns an image to save at t, built with ops; base and previous
+// names in ops are read from t's store. A base from another store is given
+// as an instance (see openBase).
+func (s *session) open(t target, ops ...imgutil.ImageOption) (imgutil.Image, func(), error) {
+	switch t.kind {
+	case "docker":
+		cli, err := s.docker()
+		if err != nil {
+			return nil, nil, err
+		}
+		img, err := local.NewImage(t.name, cli, ops...)
+		if err != nil {
+			return nil, nil, err
+		}
+		return img, func() { _ = img.Close() }, nil
+	case "oci":
+		img, err := layout.NewImage(t.name, ops...)
+		return img, func() {}, err
+	default:
+		img, err := remote.NewImage(t.name, authn.DefaultKeychain, ops...)
+		return img, func() {}, err
+	}
+}
+
+// read opens the existing image at t as a v1.Image.
+func (s *session) read(t target) (v1.Image, func(), error) {
+	img, done, err := s.open(t, imgutil.FromBaseImage(t.name))
+	if err != nil {
+		return nil, nil, err
+	}
+	if !img.Found() {
+		done()
+		return nil, nil, fmt.Errorf("image %s: %w", t, imgutil.ErrNotFound)
+	}
+	return img.UnderlyingImage(), done, nil
+}
+
+// baseOption returns the option that starts an image at dst from src:
+// by name when both live in one store, as an instance otherwise.
+func (s *session) baseOption(dst, src target) (imgutil.ImageOption, func(), error) {
+	if dst.kind == src.kind {
+		return imgutil.FromBaseImage(src.name), func() {}, nil
+	}
+	img, done, err := s.read(src)
+	if err != nil {
+		return nil, nil, err
+	}
+	return func(o *imgutil.ImageOptions) { o.BaseImage = img }, done, nil
+}
