@@ -22,6 +22,8 @@ type ImageOptions struct {
 	PreserveHistory       bool
 	LayoutOptions
 	RemoteOptions
+	// Progress receives progress updates (WithProgress); nil for none.
+	Progress func(Progress)
 
 	// These options must be set by the backend, not the caller.
 	BaseImage     v1.Image

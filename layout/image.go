@@ -22,6 +22,7 @@ type Image struct {
 	withoutLayers  bool
 	preserveDigest bool
 	base           v1.Image
+	progress       func(imgutil.Progress)
 }
 
 var _ imgutil.Image = (*Image)(nil)
@@ -55,7 +56,7 @@ func NewImage(path string, ops ...imgutil.ImageOption) (*Image, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Image{Image: core, path: path, withoutLayers: o.WithoutLayers, preserveDigest: o.PreserveDigest, base: o.BaseImage}, nil
+	return &Image{Image: core, path: path, withoutLayers: o.WithoutLayers, preserveDigest: o.PreserveDigest, base: o.BaseImage, progress: o.Progress}, nil
 }
 
 // Kind returns "layout".
@@ -196,5 +197,5 @@ func (i *Image) SaveFile() (string, error) {
 			tags = append(tags, tag)
 		}
 	}
-	return archive.WriteImageFile(b.RawConfig, b.ConfigDigest(), b.Layers, tags, "imgutil-layout-*.tar")
+	return archive.WriteImageFile(b.RawConfig, b.ConfigDigest(), b.Layers, tags, "imgutil-layout-*.tar", archive.Reporter(i.progress, "export"))
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/imgbridge/imgutil"
+	"github.com/imgbridge/imgutil/internal/archive"
 )
 
 // fetcher reads layers of daemon images into a temp directory, each layer
@@ -29,6 +30,8 @@ type fetcher struct {
 	// saveOpts are the options of every ImageSave (a platform, where the
 	// daemon takes one).
 	saveOpts func(context.Context) []client.ImageSaveOption
+	// reporter gives the progress function of downloads (nil for none).
+	reporter func() func(item string, done, total int64)
 
 	// mu guards the fields below (not the downloads themselves).
 	mu sync.Mutex
@@ -51,8 +54,8 @@ type layerFile struct {
 	size int64
 }
 
-func newFetcher(c DockerClient, saveOpts func(context.Context) []client.ImageSaveOption) *fetcher {
-	return &fetcher{client: c, saveOpts: saveOpts, files: map[v1.Hash]layerFile{}, failed: map[string]error{},
+func newFetcher(c DockerClient, saveOpts func(context.Context) []client.ImageSaveOption, reporter func() func(string, int64, int64)) *fetcher {
+	return &fetcher{client: c, saveOpts: saveOpts, reporter: reporter, files: map[v1.Hash]layerFile{}, failed: map[string]error{},
 		imageLocks: map[string]*sync.Mutex{}, wants: map[string]map[v1.Hash]bool{}}
 }
 
@@ -231,7 +234,8 @@ func (f *fetcher) download(ctx context.Context, dir, imageID string, allIDs []v1
 				continue // a layer of the image nobody needs: never read
 			}
 		}
-		d, lf, keep, err := spool(tr, dir, func(d v1.Hash) bool { return f.wanted(imageID, d) })
+		src := archive.ReportingReader(tr, hdr.Name, hdr.Size, f.reporter())
+		d, lf, keep, err := spool(src, dir, func(d v1.Hash) bool { return f.wanted(imageID, d) })
 		if err != nil {
 			return fmt.Errorf("reading %s: %w", hdr.Name, err)
 		}

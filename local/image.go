@@ -56,6 +56,7 @@ func NewImageContext(ctx context.Context, repoName string, dockerClient DockerCl
 		op(&o)
 	}
 	store := NewStoreWithPlatform(dockerClient, o.Platform)
+	store.SetProgress(o.Progress)
 	img, err := newImage(ctx, store, repoName, o)
 	if err != nil {
 		_ = store.Close()

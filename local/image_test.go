@@ -81,6 +81,7 @@ func TestLocal(t *testing.T) {
 			{"CopyBetweenStores", testCopyBetweenStores},
 			{"Faults", testFaults},
 			{"ConcurrentReads", testConcurrentReads},
+			{"Progress", testProgress},
 			{"VanishedLayerFileTagsNothing", testVanishedLayerFileTagsNothing},
 			{"ConcurrentSavesSharingABase", testConcurrentSavesSharingABase},
 			{"BadInput", testBadInput},

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -28,21 +29,21 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	before, _ := filepath.Glob(filepath.Join(os.TempDir(), "imgutil-local-*"))
-	cache, err := os.MkdirTemp("", "manifest-cache-*")
+	// Temp files of ours go to a directory of this run, checked at the end:
+	// other processes' entries in the shared temp dir are not ours.
+	tmp, err := os.MkdirTemp("", "local-tests-*")
 	if err != nil {
 		panic(err)
 	}
-	os.Setenv(local.ManifestCacheEnv, cache)
+	os.Setenv("TMPDIR", tmp)
+	os.Setenv(local.ManifestCacheEnv, filepath.Join(tmp, "manifest-cache"))
 	code := m.Run()
-	os.RemoveAll(cache)
-	after, _ := filepath.Glob(filepath.Join(os.TempDir(), "imgutil-local-*"))
-	for _, p := range after {
-		if !slices.Contains(before, p) {
-			fmt.Fprintf(os.Stderr, "temp entry left behind by the tests: %s\n", p)
-			code = 1
-		}
+	left, _ := filepath.Glob(filepath.Join(tmp, "imgutil-*"))
+	for _, p := range left {
+		fmt.Fprintf(os.Stderr, "temp entry left behind by the tests: %s\n", p)
+		code = 1
 	}
+	os.RemoveAll(tmp)
 	os.Exit(code)
 }
 
@@ -461,4 +462,34 @@ func testPlatformAware(t *testing.T, cli *client.Client) {
 		t.Fatalf("Architecture() = %s", arch)
 	}
 	testhelpers.CheckImage(t, testhelpers.DockerRead(t, cli, name))
+}
+
+// testProgress: a save reports the new layer as it goes into the daemon,
+// and reading a layer back reports the download.
+func testProgress(t *testing.T, cli *client.Client) {
+	f := newFixture(t, cli)
+	var mu sync.Mutex
+	last := map[string]imgutil.Progress{}
+	record := func(p imgutil.Progress) {
+		mu.Lock()
+		defer mu.Unlock()
+		last[p.Phase+" "+p.Item] = p
+	}
+	img := newImage(t, cli, freshName(t, cli), local.FromBaseImage(f.previous), imgutil.WithProgress(record))
+	l, diffID := testhelpers.RandomLayerFile(t, 3<<20)
+	must(t, img.AddLayerWithDiffID(l, diffID))
+	must(t, img.Save())
+	if p, ok := last["save "+diffID]; !ok || p.Complete != p.Total || p.Total == 0 {
+		t.Fatalf("save progress of the new layer = %+v (all: %v)", p, last)
+	}
+	testhelpers.CheckGetLayer(t, img.GetLayer, f.appIDs[0])
+	downloads := 0
+	for k := range last {
+		if strings.HasPrefix(k, "download ") {
+			downloads++
+		}
+	}
+	if downloads == 0 {
+		t.Fatalf("reading a layer back reported no download (all: %v)", last)
+	}
 }

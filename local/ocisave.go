@@ -104,7 +104,7 @@ func (s *Store) loadOCI(ctx context.Context, b *editable.Built, name string) (st
 			entries[i].Size = int64(len(entries[i].Data))
 		}
 	}
-	if err := s.stream(ctx, entries); err != nil {
+	if err := s.stream(ctx, archive.Reporting(entries, s.reporter("save"))); err != nil {
 		return "", err
 	}
 	// Untag the staging name whatever happens; the image stays under name.

@@ -138,7 +138,7 @@ func (s *Store) load(ctx context.Context, b *editable.Built, tag string, classic
 	if err != nil {
 		return "", err
 	}
-	if err := s.stream(ctx, entries); err != nil {
+	if err := s.stream(ctx, archive.Reporting(entries, s.reporter("save"))); err != nil {
 		return "", err
 	}
 	res, err := s.inspect(ctx, tag)
@@ -223,5 +223,5 @@ func (s *Store) saveFile(ctx context.Context, img *editable.Image, name string) 
 	if err := s.prefetch(ctx, b.Layers); err != nil {
 		return "", err
 	}
-	return archive.WriteImageFile(b.RawConfig, b.ConfigDigest(), b.Layers, []string{tag}, "imgutil-local-*.tar")
+	return archive.WriteImageFile(b.RawConfig, b.ConfigDigest(), b.Layers, []string{tag}, "imgutil-local-*.tar", s.reporter("export"))
 }

@@ -17,6 +17,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/imgbridge/imgutil"
+	"github.com/imgbridge/imgutil/internal/archive"
 	"github.com/imgbridge/imgutil/internal/layer"
 	"github.com/imgbridge/imgutil/internal/typedlayer"
 )
@@ -36,8 +37,10 @@ type Store struct {
 	fetcher   *fetcher
 	manifests *manifestCache
 
-	// mu guards chains and layers.
+	// mu guards chains, layers and progress.
 	mu sync.Mutex
+	// progress receives progress updates; nil for none.
+	progress func(imgutil.Progress)
 	// chains are the chain IDs the daemon is known to hold: those of every
 	// image this Store inspected or saved.
 	chains map[v1.Hash]bool
@@ -57,7 +60,7 @@ func NewStoreWithPlatform(dockerClient DockerClient, platform imgutil.Platform) 
 		client: dockerClient, platform: platform, manifests: newManifestCache(),
 		chains: map[v1.Hash]bool{}, layers: map[v1.Hash]v1.Layer{},
 	}
-	s.fetcher = newFetcher(dockerClient, s.saveOptions)
+	s.fetcher = newFetcher(dockerClient, s.saveOptions, func() func(string, int64, int64) { return s.reporter("download") })
 	return s
 }
 
@@ -69,6 +72,21 @@ func (s *Store) saveOptions(ctx context.Context) []client.ImageSaveOption {
 		return []client.ImageSaveOption{client.ImageSaveWithPlatforms(*p)}
 	}
 	return nil
+}
+
+// SetProgress sends the Store's progress updates (loads, exports, layer
+// reads) to f; nil stops them.
+func (s *Store) SetProgress(f func(imgutil.Progress)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.progress = f
+}
+
+// reporter is the archive progress function for phase, nil for none.
+func (s *Store) reporter(phase string) func(item string, done, total int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return archive.Reporter(s.progress, phase)
 }
 
 // Close removes the layers the Store read from the daemon and their temp

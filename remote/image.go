@@ -36,6 +36,7 @@ type Image struct {
 	access              access
 	platform            imgutil.Platform
 	addEmptyLayerOnSave bool
+	progress            func(imgutil.Progress)
 
 	// mu guards repoName.
 	mu       sync.Mutex
@@ -76,7 +77,7 @@ func NewImageContext(ctx context.Context, repoName string, keychain authn.Keycha
 	if err != nil {
 		return nil, err
 	}
-	return &Image{Image: core, access: a, platform: o.Platform, addEmptyLayerOnSave: o.AddEmptyLayerOnSave, repoName: repoName}, nil
+	return &Image{Image: core, access: a, platform: o.Platform, addEmptyLayerOnSave: o.AddEmptyLayerOnSave, progress: o.Progress, repoName: repoName}, nil
 }
 
 // NewV1Image returns the registry image baseImageRepoName (the manifest
@@ -320,6 +321,18 @@ func (i *Image) push(ctx context.Context, img v1.Image, n string, pushed map[str
 			return registryError("tagging "+n, remote.Tag(tag, img, opts...))
 		}
 	}
+	if i.progress != nil {
+		updates := make(chan v1.Update, 16)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for u := range updates {
+				i.progress(imgutil.Progress{Phase: "push", Complete: u.Complete, Total: u.Total})
+			}
+		}()
+		defer func() { <-done }()
+		opts = append(opts, remote.WithProgress(updates))
+	}
 	if err := remote.Write(ref, img, opts...); err != nil {
 		return registryError("pushing "+n, err)
 	}
@@ -346,5 +359,5 @@ func (i *Image) SaveFile() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return archive.WriteImageFile(b.RawConfig, b.ConfigDigest(), b.Layers, []string{tag}, "imgutil-remote-*.tar")
+	return archive.WriteImageFile(b.RawConfig, b.ConfigDigest(), b.Layers, []string{tag}, "imgutil-remote-*.tar", archive.Reporter(i.progress, "export"))
 }

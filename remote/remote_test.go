@@ -8,6 +8,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -258,4 +259,25 @@ func TestBadInput(t *testing.T) {
 			t.Errorf("a rejected manifest is found in the registry")
 		}
 	})
+}
+
+func TestPushProgress(t *testing.T) {
+	reg := testhelpers.StartRegistry(t)
+	var mu sync.Mutex
+	var last imgutil.Progress
+	updates := 0
+	img, err := remote.NewImage(reg.Repo("imgutil-test/progress:latest"), reg.Keychain(), imgutil.WithProgress(func(p imgutil.Progress) {
+		mu.Lock()
+		defer mu.Unlock()
+		last, updates = p, updates+1
+	}))
+	must(t, err)
+	l, _ := testhelpers.RandomLayerFile(t, 2<<20)
+	must(t, img.AddLayer(l))
+	must(t, img.Save())
+	mu.Lock()
+	defer mu.Unlock()
+	if updates == 0 || last.Phase != "push" || last.Complete != last.Total {
+		t.Fatalf("push progress: %d updates, last %+v", updates, last)
+	}
 }

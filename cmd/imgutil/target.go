@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -43,12 +44,17 @@ func (t target) String() string {
 	return t.name
 }
 
-// session holds what opening images needs: a daemon client, made once.
+// session holds what opening images needs: a daemon client, made once,
+// and where progress is drawn.
 type session struct {
-	cli *client.Client
+	cli      *client.Client
+	progress *progressPrinter
 }
 
 func (s *session) close() {
+	if s.progress != nil {
+		s.progress.finish()
+	}
 	if s.cli != nil {
 		_ = s.cli.Close()
 	}
@@ -69,6 +75,10 @@ func (s *session) docker() (*client.Client, error) {
 // names in ops are read from t's store. A base from another store is given
 // as an instance (see openBase).
 func (s *session) open(t target, ops ...imgutil.ImageOption) (imgutil.Image, func(), error) {
+	if s.progress == nil {
+		s.progress = newProgressPrinter(os.Stderr)
+	}
+	ops = append(ops, imgutil.WithProgress(s.progress.update))
 	switch t.kind {
 	case "docker":
 		cli, err := s.docker()

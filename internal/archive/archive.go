@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -210,10 +211,84 @@ func Tag(ref string) (string, error) {
 // WriteImageFile writes a docker archive of one image (all layers written,
 // tagged with tags) as a new file in the temp directory named after
 // pattern, through WriteFile: no partial file is left on failure.
-func WriteImageFile(rawConfig []byte, configDigest v1.Hash, layers []v1.Layer, tags []string, pattern string) (string, error) {
+//
+// report, when not nil, receives progress (see Reporting).
+func WriteImageFile(rawConfig []byte, configDigest v1.Hash, layers []v1.Layer, tags []string, pattern string, report func(item string, done, total int64)) (string, error) {
 	entries, err := Docker(rawConfig, configDigest, layers, tags, nil)
 	if err != nil {
 		return "", fmt.Errorf("saving image to file: %w", err)
 	}
-	return WriteFile("", pattern, entries)
+	return WriteFile("", pattern, Reporting(entries, report))
+}
+
+// Reporter adapts a progress function of the public API to Reporting, for
+// phase; nil for a nil f.
+func Reporter(f func(imgutil.Progress), phase string) func(item string, done, total int64) {
+	if f == nil {
+		return nil
+	}
+	return func(item string, done, total int64) {
+		f(imgutil.Progress{Phase: phase, Item: item, Complete: done, Total: total})
+	}
+}
+
+// Reporting returns entries whose content reports, as it is read, to
+// report(item, bytes read, size): at most once per MiB and once at the
+// end. A nil report returns entries unchanged.
+func Reporting(entries []Entry, report func(item string, done, total int64)) []Entry {
+	if report == nil {
+		return entries
+	}
+	out := make([]Entry, len(entries))
+	for i, e := range entries {
+		out[i] = e
+		if e.Open == nil {
+			continue
+		}
+		open, item, total := e.Open, itemOf(e.Name), e.Size
+		out[i].Open = func() (io.ReadCloser, error) {
+			rc, err := open()
+			if err != nil {
+				return nil, err
+			}
+			return &reporter{ReadCloser: rc, item: item, total: total, report: report}, nil
+		}
+	}
+	return out
+}
+
+// itemOf names a blob entry by its digest.
+func itemOf(name string) string {
+	if rest, ok := strings.CutPrefix(name, "blobs/"); ok {
+		return strings.Replace(rest, "/", ":", 1)
+	}
+	return name
+}
+
+// reporter counts what is read through it and reports it.
+type reporter struct {
+	io.ReadCloser
+	item         string
+	done, total  int64
+	lastReported int64
+	report       func(item string, done, total int64)
+}
+
+func (r *reporter) Read(p []byte) (int, error) {
+	n, err := r.ReadCloser.Read(p)
+	r.done += int64(n)
+	if r.done-r.lastReported >= 1<<20 || (err != nil && r.done != r.lastReported) {
+		r.lastReported = r.done
+		r.report(r.item, r.done, r.total)
+	}
+	return n, err
+}
+
+// ReportingReader returns r reporting, as it is read, to report (see
+// Reporting); r itself for a nil report.
+func ReportingReader(r io.Reader, name string, total int64, report func(item string, done, total int64)) io.Reader {
+	if report == nil {
+		return r
+	}
+	return &reporter{ReadCloser: io.NopCloser(r), item: itemOf(name), total: total, report: report}
 }
