@@ -2,14 +2,26 @@
 //
 // An Image starts from a base image in the daemon (FromBaseImage), can reuse
 // layers of a previous image (WithPreviousImage), and is saved by streaming
-// an archive straight into the daemon's image load. Only layers the daemon
-// does not already hold are sent: on the classic (graphdriver) store the
-// daemon skips a layer whose chain it has; on the containerd image store
-// every layer is sent for now.
+// an archive straight into the daemon's image load, sending only what the
+// daemon lacks:
+//   - on the classic (graphdriver) store, a docker archive without the layers
+//     whose chain the daemon holds (the daemon never reads them);
+//   - on the containerd image store, an OCI layout whose manifest references
+//     the blobs the store holds for base and previous layers and carries only
+//     new blobs; the load is staged under a temporary tag and the image's
+//     name moves only once the daemon reports all its content available,
+//     else every layer is sent. The stored manifests this needs are kept in
+//     a content-addressed cache (ManifestCacheEnv).
 //
 // Layers of the base or previous image are read from the daemon only when
-// their bytes are truly needed (GetLayer, a reused layer on a new chain,
-// SaveFile), with one streamed `docker save` per image per need. Those
-// layers live in a temp directory that belongs to the Store: Image.Close
-// (or Store.Close for a shared Store) removes it.
+// their bytes are needed (GetLayer, a reused layer on a new chain, SaveFile,
+// a copy to another store): one streamed ImageSave per image, shared by
+// concurrent requests, keeping only the layers asked for. They live in a temp
+// directory that belongs to the Store: Image.Close (or Store.Close for a
+// Store shared through NewImageInStore) removes it.
+//
+// Failures are matchable: imgutil.SaveError per name, imgutil.ErrNotFound,
+// imgutil.ErrLayerNotFound, ErrDaemonUnreachable. FoundE and ContainsE tell
+// a missing image from a daemon that could not be asked; the *Context
+// variants can be cancelled.
 package local
