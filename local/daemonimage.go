@@ -77,7 +77,7 @@ func newDaemonImage(s *Store, inspect image.InspectResponse, history []image.His
 	}
 	d := &daemonImage{store: s, id: inspect.ID, cfg: cfg, rawCfg: raw, inspect: inspect}
 	for i, diffID := range cfg.RootFS.DiffIDs {
-		d.layers = append(d.layers, &daemonLayer{image: d, diffID: diffID, index: i})
+		d.layers = append(d.layers, &daemonLayer{image: d, diffID: diffID, index: i, mediaType: types.DockerUncompressedLayer})
 	}
 	return d, nil
 }
@@ -172,6 +172,8 @@ type daemonLayer struct {
 	diffID v1.Hash
 	// index is the layer's position in its image.
 	index int
+	// mediaType is an uncompressed layer type (Docker's unless retyped).
+	mediaType types.MediaType
 }
 
 var _ v1.Layer = (*daemonLayer)(nil)
@@ -181,8 +183,14 @@ func (l *daemonLayer) DiffID() (v1.Hash, error) { return l.diffID, nil }
 // Digest of an uncompressed layer is its diffID.
 func (l *daemonLayer) Digest() (v1.Hash, error) { return l.diffID, nil }
 
-func (l *daemonLayer) MediaType() (types.MediaType, error) {
-	return types.DockerUncompressedLayer, nil
+func (l *daemonLayer) MediaType() (types.MediaType, error) { return l.mediaType, nil }
+
+// WithMediaType returns the same layer under another (uncompressed) media
+// type: it stays a daemon layer, so the Store still recognizes it.
+func (l *daemonLayer) WithMediaType(mt types.MediaType) v1.Layer {
+	c := *l
+	c.mediaType = mt
+	return &c
 }
 
 func (l *daemonLayer) file() (layerFile, error) {

@@ -17,7 +17,6 @@ import (
 	"github.com/imgbridge/imgutil"
 	"github.com/imgbridge/imgutil/internal/archive"
 	"github.com/imgbridge/imgutil/internal/editable"
-	"github.com/imgbridge/imgutil/internal/typedlayer"
 )
 
 // manifestsAPI is the API version from which ImageInspect reports whether
@@ -39,7 +38,7 @@ func (s *Store) loadOCI(ctx context.Context, b *editable.Built, name string) (st
 	omit := make([]bool, len(b.Layers))
 	var send []v1.Layer
 	for i, l := range b.Layers {
-		if dl, ok := typedlayer.Unwrap(l).(*daemonLayer); ok {
+		if dl, ok := l.(*daemonLayer); ok {
 			if stored, err := s.storedLayers(ctx, dl.image); err == nil {
 				d := stored[dl.index]
 				d.MediaType = sameBytesType(d.MediaType, family)
@@ -144,7 +143,7 @@ func (s *Store) checkAvailable(ctx context.Context, name string, manifestDigest 
 // (digest = diffID: no CPU spent compressing); another (from a registry or
 // a layout) as the blob it is stored as, streamed once.
 func blobFor(l v1.Layer, family imgutil.MediaTypes) (archive.Entry, v1.Descriptor, error) {
-	u, ok := typedlayer.Unwrap(l).(interface{ UncompressedSize() (int64, error) })
+	u, ok := l.(interface{ UncompressedSize() (int64, error) })
 	if !ok {
 		d, err := partial.Descriptor(l)
 		if err != nil {

@@ -15,7 +15,6 @@ import (
 	"github.com/imgbridge/imgutil/internal/archive"
 	"github.com/imgbridge/imgutil/internal/editable"
 	"github.com/imgbridge/imgutil/internal/jsonstream"
-	"github.com/imgbridge/imgutil/internal/typedlayer"
 )
 
 // Save loads img into the daemon under withName, tags it with each of
@@ -46,7 +45,7 @@ func (s *Store) save(ctx context.Context, img *editable.Image, name string, extr
 	// How depends on the store: only there is it worth asking which.
 	var opened []*daemonImage
 	for _, l := range b.Layers {
-		if dl, ok := typedlayer.Unwrap(l).(*daemonLayer); ok {
+		if dl, ok := l.(*daemonLayer); ok {
 			opened = append(opened, dl.image)
 		}
 	}

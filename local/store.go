@@ -19,7 +19,6 @@ import (
 	"github.com/imgbridge/imgutil"
 	"github.com/imgbridge/imgutil/internal/archive"
 	"github.com/imgbridge/imgutil/internal/layer"
-	"github.com/imgbridge/imgutil/internal/typedlayer"
 )
 
 // Store is the bridge to one Docker daemon: it inspects, loads, tags and
@@ -214,7 +213,7 @@ func (s *Store) hasChain(c v1.Hash) bool {
 func (s *Store) prefetch(ctx context.Context, layers []v1.Layer) error {
 	byImage := map[*daemonImage][]v1.Hash{}
 	for _, l := range layers {
-		dl, ok := typedlayer.Unwrap(l).(*daemonLayer)
+		dl, ok := l.(*daemonLayer)
 		if !ok {
 			continue
 		}

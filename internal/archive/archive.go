@@ -15,7 +15,6 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/imgbridge/imgutil"
-	"github.com/imgbridge/imgutil/internal/typedlayer"
 )
 
 // Entry is one file of an archive. Open streams its Size bytes; Data holds
@@ -76,7 +75,7 @@ func layerEntries(layers []v1.Layer) ([]Entry, error) {
 	sizes := make([]int64, len(layers))
 	uncompressed := true
 	for i, l := range layers {
-		u, ok := typedlayer.Unwrap(l).(interface{ UncompressedSize() (int64, error) })
+		u, ok := l.(interface{ UncompressedSize() (int64, error) })
 		if !ok {
 			uncompressed = false
 			break

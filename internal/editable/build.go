@@ -126,7 +126,7 @@ func (b *Built) RawManifest() ([]byte, error) {
 	// Layers cheaper to read together (a daemon's: one stream per image)
 	// learn their sizes and digests in one go.
 	for _, l := range b.Layers {
-		if p, ok := typedlayer.Unwrap(l).(Prefetcher); ok {
+		if p, ok := l.(Prefetcher); ok {
 			if err := p.Prefetch(b.Layers); err != nil {
 				return nil, err
 			}

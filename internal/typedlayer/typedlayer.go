@@ -34,11 +34,3 @@ func With(l v1.Layer, mt types.MediaType) v1.Layer {
 	}
 	return layer{Layer: l, mediaType: mt}
 }
-
-// Unwrap returns the layer l shows under another media type, or l.
-func Unwrap(l v1.Layer) v1.Layer {
-	if t, ok := l.(layer); ok {
-		return t.Layer
-	}
-	return l
-}
