@@ -103,13 +103,17 @@ func (c *manifestCache) put(raw []byte) {
 var errNoStoredManifest = errors.New("stored manifest unknown")
 
 // storedLayers returns the layer descriptors the containerd image store
-// holds for img: from the manifest cache, else by reading the manifest
-// blob out of the image's ImageSave stream (closed as soon as it is read).
-func (s *Store) storedLayers(ctx context.Context, img *daemonImage) ([]v1.Descriptor, error) {
+// holds for img: from the manifest cache, else (unless cachedOnly) by
+// reading the manifest blob out of the image's ImageSave stream, closed as
+// soon as it is read. With cachedOnly it asks the daemon nothing.
+func (s *Store) storedLayers(ctx context.Context, img *daemonImage, cachedOnly bool) ([]v1.Descriptor, error) {
 	img.storedMu.Lock()
 	defer img.storedMu.Unlock()
 	if img.stored != nil {
 		return img.stored, nil
+	}
+	if d := img.inspect.Descriptor; cachedOnly && (d == nil || !types.MediaType(d.MediaType).IsImage()) {
+		return nil, fmt.Errorf("image %s: no cached manifest: %w", img.id, errNoStoredManifest)
 	}
 	digest, err := s.manifestDigest(ctx, img)
 	if err != nil {
@@ -117,6 +121,9 @@ func (s *Store) storedLayers(ctx context.Context, img *daemonImage) ([]v1.Descri
 	}
 	raw, ok := s.manifests.get(digest)
 	if !ok {
+		if cachedOnly {
+			return nil, fmt.Errorf("manifest %s not cached: %w", digest, errNoStoredManifest)
+		}
 		if raw, err = s.scanManifest(ctx, img.id, digest); err != nil {
 			return nil, err
 		}
@@ -131,6 +138,21 @@ func (s *Store) storedLayers(ctx context.Context, img *daemonImage) ([]v1.Descri
 	}
 	img.stored = m.Layers
 	return m.Layers, nil
+}
+
+// storedDiffIDs maps the blob digests img is stored with (on the containerd
+// store) to its diffIDs, when its manifest is already known: learning it
+// is not worth a stream of its own when reading layers.
+func (s *Store) storedDiffIDs(ctx context.Context, img *daemonImage) map[string]v1.Hash {
+	stored, err := s.storedLayers(ctx, img, true)
+	if err != nil {
+		return nil
+	}
+	out := make(map[string]v1.Hash, len(stored))
+	for i, d := range stored {
+		out[d.Digest.Hex] = img.cfg.RootFS.DiffIDs[i]
+	}
+	return out
 }
 
 // manifestDigest returns the digest of the image manifest img is stored

@@ -39,7 +39,7 @@ func (s *Store) loadOCI(ctx context.Context, b *editable.Built, name string) (st
 	var send []v1.Layer
 	for i, l := range b.Layers {
 		if dl, ok := l.(*daemonLayer); ok {
-			if stored, err := s.storedLayers(ctx, dl.image); err == nil {
+			if stored, err := s.storedLayers(ctx, dl.image, false); err == nil {
 				d := stored[dl.index]
 				d.MediaType = sameBytesType(d.MediaType, family)
 				descs[i], omit[i] = d, true

@@ -222,43 +222,11 @@ func (s *Store) prefetch(ctx context.Context, layers []v1.Layer) error {
 		}
 	}
 	for img, ids := range byImage {
-		if err := s.fetcher.fetch(ctx, img.id, img.cfg.RootFS.DiffIDs, s.storedDiffIDs(img), ids...); err != nil {
+		if err := s.fetcher.fetch(ctx, img.id, img.cfg.RootFS.DiffIDs, s.storedDiffIDs(ctx, img), ids...); err != nil {
 			return err
 		}
 	}
 	return nil
-}
-
-// storedDiffIDs maps the blob digests img is stored with (on the containerd
-// store) to its diffIDs, when its manifest is already known: learning it
-// is not worth a stream of its own here.
-func (s *Store) storedDiffIDs(img *daemonImage) map[string]v1.Hash {
-	if img.inspect.Descriptor == nil {
-		return nil
-	}
-	img.storedMu.Lock()
-	stored := img.stored
-	img.storedMu.Unlock()
-	if stored == nil {
-		digest, err := v1.NewHash(img.inspect.Descriptor.Digest.String())
-		if err != nil || !types.MediaType(img.inspect.Descriptor.MediaType).IsImage() {
-			return nil
-		}
-		raw, ok := s.manifests.get(digest)
-		if !ok {
-			return nil
-		}
-		m, err := v1.ParseManifest(bytesReader(raw))
-		if err != nil || len(m.Layers) != len(img.layers) {
-			return nil
-		}
-		stored = m.Layers
-	}
-	out := make(map[string]v1.Hash, len(stored))
-	for i, d := range stored {
-		out[d.Digest.Hex] = img.cfg.RootFS.DiffIDs[i]
-	}
-	return out
 }
 
 // Contains reports whether the daemon has an image named or identified by
