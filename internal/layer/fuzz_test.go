@@ -70,7 +70,6 @@ func FuzzExtract(f *testing.F) {
 	})
 }
 
-
 // FuzzScan feeds arbitrary bytes to Scan: it must never panic or hang, and
 // every failure must match imgutil.ErrInvalidArgument.
 func FuzzScan(f *testing.F) {
