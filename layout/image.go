@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/imgbridge/imgutil"
 	"github.com/imgbridge/imgutil/internal/archive"
@@ -156,7 +157,7 @@ func (i *Image) toWrite() (toWrite, error) {
 	if i.preserveDigest && i.base != nil && !i.Edited() {
 		return baseToWrite(i.base)
 	}
-	b, err := i.Build()
+	b, err := i.BuildForSave()
 	if err != nil {
 		return toWrite{}, err
 	}
@@ -178,6 +179,10 @@ func baseToWrite(base v1.Image) (toWrite, error) {
 	mt, err := base.MediaType()
 	if err != nil {
 		return toWrite{}, fmt.Errorf("reading base media type: %w", err)
+	}
+	if mt == "" {
+		// A manifest without a media type is an OCI one.
+		mt = types.OCIManifestSchema1
 	}
 	return toWrite{layers: layers, rawConfig: raw, mediaType: mt, rawManifest: base.RawManifest}, nil
 }

@@ -15,6 +15,8 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/moby/moby/api/types/image"
+
+	"github.com/imgbridge/imgutil"
 )
 
 // daemonImage is an image in the daemon as ImageInspect shows it: its
@@ -40,10 +42,16 @@ type daemonImage struct {
 
 var _ v1.Image = (*daemonImage)(nil)
 
-func newDaemonImage(s *Store, inspect image.InspectResponse, history []image.HistoryResponseItem) (*daemonImage, error) {
+// newDaemonImage rebuilds the config of an inspected image as the existing
+// library does, so that the same edits give the same config bytes (and, on
+// the classic store, the same image ID): the inspected fields, dockerVersion
+// (from the raw answer), and the history the daemon lists, kept only when it
+// has one entry per layer.
+func newDaemonImage(s *Store, inspect image.InspectResponse, dockerVersion string, history []image.HistoryResponseItem) (*daemonImage, error) {
 	cfg := &v1.ConfigFile{
 		Author: inspect.Author, Architecture: inspect.Architecture, Variant: inspect.Variant,
 		OS: inspect.Os, OSVersion: inspect.OsVersion, RootFS: v1.RootFS{Type: "layers"},
+		DockerVersion: dockerVersion,
 	}
 	if inspect.Config != nil {
 		raw, err := json.Marshal(inspect.Config)
@@ -64,13 +72,15 @@ func newDaemonImage(s *Store, inspect image.InspectResponse, history []image.His
 		}
 		cfg.RootFS.DiffIDs = append(cfg.RootFS.DiffIDs, h)
 	}
-	// The daemon lists history newest first.
+	// The daemon lists history newest first, and does not say which
+	// entries made no layer: a history with more entries than layers is
+	// not kept (the existing library's rule, which saved image IDs follow).
 	for _, h := range slices.Backward(history) {
 		cfg.History = append(cfg.History, v1.History{
-			Created: v1.Time{Time: time.Unix(h.Created, 0).UTC()}, CreatedBy: h.CreatedBy,
-			Comment: h.Comment, EmptyLayer: h.Size == 0,
+			Created: v1.Time{Time: time.Unix(h.Created, 0).UTC()}, CreatedBy: h.CreatedBy, Comment: h.Comment,
 		})
 	}
+	cfg.History = imgutil.NormalizedHistory(cfg.History, len(cfg.RootFS.DiffIDs))
 	raw, err := json.Marshal(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("encoding image config: %w", err)

@@ -10,7 +10,6 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/imgbridge/imgutil"
 	"github.com/imgbridge/imgutil/internal/editable"
@@ -33,10 +32,12 @@ type Image struct {
 	// ownStore is true when NewImage made the store: Close closes it.
 	ownStore bool
 
-	// mu guards repoName and savedID.
+	// mu guards repoName and lastID.
 	mu       sync.Mutex
 	repoName string
-	savedID  string
+	// lastID is the ID of the image saved last, else of the base image the
+	// image was opened from ("" for an image from scratch never saved).
+	lastID string
 }
 
 var _ imgutil.Image = (*Image)(nil)
@@ -81,30 +82,26 @@ func newImage(ctx context.Context, store *Store, repoName string, o imgutil.Imag
 	if _, err := name.ParseReference(repoName, name.WeakValidation); err != nil {
 		return nil, fmt.Errorf("image name %q: %w: %w", repoName, imgutil.ErrInvalidArgument, err)
 	}
-	// The base and the previous image are asked for at once: each is a
-	// round trip to the daemon.
-	var base, prev *daemonImage
-	g, gctx := errgroup.WithContext(ctx)
+	// The base and the previous image are asked for one after the other:
+	// the caller's client may serve one request at a time.
+	var base *daemonImage
 	if o.BaseImage == nil && o.BaseImageRepoName != "" {
-		g.Go(func() (err error) {
-			base, err = openOptional(gctx, store, o.BaseImageRepoName, o.PreserveHistory, "base")
-			return err
-		})
+		var err error
+		if base, err = openOptional(ctx, store, o.BaseImageRepoName, o.PreserveHistory, "base"); err != nil {
+			return nil, err
+		}
+		if base != nil {
+			o.BaseImage = base
+		}
 	}
 	if o.PreviousImage == nil && o.PreviousImageRepoName != "" {
-		g.Go(func() (err error) {
-			prev, err = openOptional(gctx, store, o.PreviousImageRepoName, o.PreserveHistory, "previous")
-			return err
-		})
-	}
-	if err := g.Wait(); err != nil {
-		return nil, err
-	}
-	if base != nil {
-		o.BaseImage = base
-	}
-	if prev != nil {
-		o.PreviousImage = prev
+		prev, err := openOptional(ctx, store, o.PreviousImageRepoName, o.PreserveHistory, "previous")
+		if err != nil {
+			return nil, err
+		}
+		if prev != nil {
+			o.PreviousImage = prev
+		}
 	}
 	if o.BaseImage == nil && (o.Platform.OS == "" || o.Platform.Architecture == "") {
 		// An image from scratch gets the daemon's platform.
@@ -126,7 +123,11 @@ func newImage(ctx context.Context, store *Store, repoName string, o imgutil.Imag
 	if err != nil {
 		return nil, err
 	}
-	return &Image{Image: core, store: store, repoName: repoName}, nil
+	img := &Image{Image: core, store: store, repoName: repoName}
+	if base != nil {
+		img.lastID = base.id
+	}
+	return img, nil
 }
 
 // openOptional opens the daemon image name; a missing one is nil, no error
@@ -184,20 +185,15 @@ func (i *Image) FoundE(ctx context.Context) (bool, error) {
 // Valid reports whether the daemon has the image.
 func (i *Image) Valid() bool { return i.Found() }
 
-// Identifier returns the ID of the image saved last, or of the image the
-// daemon holds under the image's name.
+// Identifier returns the ID of the image saved last or, before a save, of
+// the base image it was opened from, as the existing library does (the
+// lifecycle records the run image by it before saving). The daemon is not
+// asked: the image under the image's name may be another (the previous
+// build). An image from scratch never saved has an empty ID.
 func (i *Image) Identifier() (imgutil.Identifier, error) {
 	i.mu.Lock()
-	id := i.savedID
-	i.mu.Unlock()
-	if id == "" {
-		res, err := i.store.inspect(context.Background(), i.Name())
-		if err != nil {
-			return nil, err
-		}
-		id = res.ID
-	}
-	return IDIdentifier{ImageID: strings.TrimPrefix(id, "sha256:")}, nil
+	defer i.mu.Unlock()
+	return IDIdentifier{ImageID: strings.TrimPrefix(i.lastID, "sha256:")}, nil
 }
 
 // Delete removes the image under the image's name from the daemon.
@@ -231,7 +227,7 @@ func (i *Image) SaveAsContext(ctx context.Context, name string, additionalNames 
 	id, err := i.store.save(ctx, i.Image, name, additionalNames...)
 	if id != "" {
 		i.mu.Lock()
-		i.savedID = id
+		i.lastID = id
 		i.mu.Unlock()
 	}
 	return err

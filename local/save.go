@@ -37,7 +37,7 @@ func (s *Store) save(ctx context.Context, img *editable.Image, name string, extr
 	if err != nil {
 		return "", allFailed(err)
 	}
-	b, err := img.Build()
+	b, err := img.BuildForSave()
 	if err != nil {
 		return "", allFailed(err)
 	}

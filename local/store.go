@@ -3,9 +3,11 @@ package local
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -55,11 +57,14 @@ func NewStore(dockerClient DockerClient) *Store {
 // NewStoreWithPlatform returns a Store that asks the daemon for platform's
 // variant of multi-platform images, where the daemon's API allows (1.49+).
 func NewStoreWithPlatform(dockerClient DockerClient, platform imgutil.Platform) *Store {
+	// Calls on the caller's client are made one at a time, whatever runs
+	// concurrently here: the client may serve a single request at once.
+	serial := newSerialClient(dockerClient)
 	s := &Store{
-		client: dockerClient, platform: platform, manifests: newManifestCache(),
+		client: serial, platform: platform, manifests: newManifestCache(),
 		chains: map[v1.Hash]bool{}, layers: map[v1.Hash]v1.Layer{},
 	}
-	s.fetcher = newFetcher(dockerClient, s.saveOptions, func() func(string, int64, int64) { return s.reporter("download") })
+	s.fetcher = newFetcher(serial, s.saveOptions, func() func(string, int64, int64) { return s.reporter("download") })
 	return s
 }
 
@@ -142,8 +147,8 @@ func (s *Store) ociPlatform() *ocispec.Platform {
 
 // inspect asks the daemon about image; a missing image matches
 // imgutil.ErrNotFound.
-func (s *Store) inspect(ctx context.Context, name string) (client.ImageInspectResult, error) {
-	var opts []client.ImageInspectOption
+func (s *Store) inspect(ctx context.Context, name string, extra ...client.ImageInspectOption) (client.ImageInspectResult, error) {
+	opts := slices.Clone(extra)
 	if p := s.ociPlatform(); p != nil && s.supports(ctx, platformAPI) {
 		opts = append(opts, client.ImageInspectWithPlatform(p))
 	}
@@ -162,10 +167,15 @@ func (s *Store) inspect(ctx context.Context, name string) (client.ImageInspectRe
 // open returns the daemon image name as a v1.Image whose layers are read
 // lazily; with history it also reads the image history.
 func (s *Store) open(ctx context.Context, name string, history bool) (*daemonImage, error) {
-	res, err := s.inspect(ctx, name)
+	// The raw answer tells what this client's types no longer carry (the
+	// DockerVersion of older daemons), which the config keeps.
+	var raw bytes.Buffer
+	res, err := s.inspect(ctx, name, client.ImageInspectWithRawResponse(&raw))
 	if err != nil {
 		return nil, err
 	}
+	var legacy struct{ DockerVersion string }
+	_ = json.Unmarshal(raw.Bytes(), &legacy)
 	var items []image.HistoryResponseItem
 	if history {
 		var opts []client.ImageHistoryOption
@@ -178,7 +188,7 @@ func (s *Store) open(ctx context.Context, name string, history bool) (*daemonIma
 		}
 		items = h.Items
 	}
-	img, err := newDaemonImage(s, res.InspectResponse, items)
+	img, err := newDaemonImage(s, res.InspectResponse, legacy.DockerVersion, items)
 	if err != nil {
 		return nil, fmt.Errorf("image %s: %w", name, err)
 	}

@@ -289,7 +289,7 @@ func (i *Image) SaveAsContext(ctx context.Context, imageName string, additionalN
 			}
 		}
 	}
-	b, err := i.Build()
+	b, err := i.BuildForSave()
 	if err != nil {
 		return imgutil.SaveError{Errors: []imgutil.SaveDiagnostic{{ImageName: imageName, Cause: err}}}
 	}

@@ -9,6 +9,7 @@ import (
 	"maps"
 	"slices"
 	"sync"
+	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/partial"
@@ -49,12 +50,8 @@ func (i *Image) Build() (*Built, error) {
 		return i.built, nil
 	}
 	cfg := i.cfg.DeepCopy()
-	cfg.Created = v1.Time{Time: i.createdAt}
-	if !i.preserveHistory {
-		cfg.History = make([]v1.History, len(i.layers))
-		for j := range cfg.History {
-			cfg.History[j].Created = v1.Time{Time: i.createdAt}
-		}
+	if !i.preserveDigest {
+		cfg = savedConfig(i.cfg, len(i.layers), i.createdAt, i.preserveHistory)
 	}
 	if cfg.RootFS.Type == "" {
 		cfg.RootFS.Type = "layers"
@@ -83,6 +80,27 @@ func (i *Image) Build() (*Built, error) {
 	b.image = builtImage{Image: derived, b: b}
 	i.built = b
 	return b, nil
+}
+
+// savedConfig is cfg as a save writes it, by the existing library's rules
+// (which image IDs of its users follow): created is createdAt and container
+// is emptied; history entries that made no layer are dropped and, if the
+// rest do not match the layers one to one, each layer gets a blank entry;
+// with preserveHistory every entry keeps its fields but is dated createdAt,
+// without it every entry is only that date.
+func savedConfig(c *v1.ConfigFile, nLayers int, createdAt time.Time, preserveHistory bool) *v1.ConfigFile {
+	cfg := c.DeepCopy()
+	cfg.Created = v1.Time{Time: createdAt}
+	cfg.Container = ""
+	cfg.History = imgutil.NormalizedHistory(cfg.History, nLayers)
+	for j := range cfg.History {
+		if preserveHistory {
+			cfg.History[j].Created = v1.Time{Time: createdAt}
+		} else {
+			cfg.History[j] = v1.History{Created: v1.Time{Time: createdAt}}
+		}
+	}
+	return cfg
 }
 
 // SetCreatedAtAndHistory writes the created time and the normalized history
@@ -205,8 +223,12 @@ func (c builtCore) LayerByDigest(h v1.Hash) (partial.CompressedLayer, error) {
 }
 
 // UnderlyingImage returns the edited image as a go-containerregistry image,
-// or nil if it cannot be built.
+// or nil if it cannot be built; an image not edited nor saved is its base
+// itself.
 func (i *Image) UnderlyingImage() v1.Image {
+	if base := i.asIs(); base != nil {
+		return base
+	}
 	b, err := i.Build()
 	if err != nil {
 		return nil
@@ -214,8 +236,12 @@ func (i *Image) UnderlyingImage() v1.Image {
 	return b.Image()
 }
 
-// Digest returns the manifest digest of the edited image.
+// Digest returns the manifest digest of the edited image; of an image not
+// edited nor saved, the base's own (as its registry or layout has it).
 func (i *Image) Digest() (v1.Hash, error) {
+	if base := i.asIs(); base != nil {
+		return base.Digest()
+	}
 	b, err := i.Build()
 	if err != nil {
 		return v1.Hash{}, err
@@ -225,6 +251,10 @@ func (i *Image) Digest() (v1.Hash, error) {
 
 // ManifestSize returns the size of the edited image's manifest.
 func (i *Image) ManifestSize() (int64, error) {
+	if base := i.asIs(); base != nil {
+		raw, err := base.RawManifest()
+		return int64(len(raw)), err
+	}
 	b, err := i.Build()
 	if err != nil {
 		return 0, err

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/imgbridge/imgutil"
 )
@@ -39,6 +40,9 @@ type Options struct {
 	PreserveHistory bool
 	// Config replaces the runtime config of the base.
 	Config *v1.Config
+	// PreserveDigest saves the config as it is: created and history are
+	// not normalized (sparse layouts keep their base's digest).
+	PreserveDigest bool
 }
 
 // OptionsFrom maps the public image options onto Options.
@@ -50,7 +54,7 @@ func OptionsFrom(o imgutil.ImageOptions) Options {
 	return Options{
 		Base: o.BaseImage, Previous: prev, Platform: o.Platform,
 		MediaTypes: imgutil.GetPreferredMediaTypes(o), CreatedAt: o.CreatedAt,
-		PreserveHistory: o.PreserveHistory, Config: o.Config,
+		PreserveHistory: o.PreserveHistory, Config: o.Config, PreserveDigest: o.PreserveDigest,
 	}
 }
 
@@ -67,8 +71,16 @@ type Image struct {
 	previous        Source
 	createdAt       time.Time
 	preserveHistory bool
+	preserveDigest  bool
+	// base is the image started from, and baseAsIs whether, unedited, the
+	// image is exactly it (no media type conversion asked for).
+	base     v1.Image
+	baseAsIs bool
 	// edited is false until the first edit.
 	edited bool
+	// saved is set once the image was built for a save: it is then what
+	// was saved, not the base.
+	saved bool
 	// built memoizes the materialized image until the next edit.
 	built *Built
 }
@@ -79,6 +91,7 @@ func New(o Options) (*Image, error) {
 		previous:        o.Previous,
 		createdAt:       o.CreatedAt,
 		preserveHistory: o.PreserveHistory,
+		preserveDigest:  o.PreserveDigest,
 		annotations:     map[string]string{},
 	}
 	if img.createdAt.IsZero() {
@@ -95,6 +108,7 @@ func New(o Options) (*Image, error) {
 	}
 	if o.Config != nil {
 		img.cfg.Config = *o.Config.DeepCopy()
+		img.edited = true
 	}
 	return img, nil
 }
@@ -133,17 +147,58 @@ func (i *Image) loadBase(base v1.Image, mt imgutil.MediaTypes) error {
 	} else if m, err := base.Manifest(); err == nil && m != nil {
 		maps.Copy(i.annotations, m.Annotations)
 	}
+	baseTypes, err := baseMediaTypes(base)
+	if err != nil {
+		return err
+	}
 	i.mediaTypes = mt
 	if mt == imgutil.DefaultTypes || mt == imgutil.MissingTypes {
-		manifestType, err := base.MediaType()
-		if err != nil {
-			return fmt.Errorf("reading base image media type: %w", err)
+		i.mediaTypes = baseTypes
+	}
+	i.base, i.baseAsIs = base, i.mediaTypes == baseTypes
+	return nil
+}
+
+// baseMediaTypes is the family of media types of base. A manifest media
+// type left empty (allowed by the OCI spec; images built in memory have
+// none) is taken from the config's media type, else OCI.
+func baseMediaTypes(base v1.Image) (imgutil.MediaTypes, error) {
+	manifestType, err := base.MediaType()
+	if err != nil {
+		return imgutil.MissingTypes, fmt.Errorf("reading base image media type: %w", err)
+	}
+	if manifestType == "" {
+		if m, err := base.Manifest(); err == nil && m != nil && m.Config.MediaType == types.DockerConfigJSON {
+			return imgutil.DockerTypes, nil
 		}
-		if i.mediaTypes = imgutil.MediaTypesOf(manifestType); i.mediaTypes == imgutil.MissingTypes {
-			return imgutil.ErrUnknownMediaType(manifestType)
-		}
+		return imgutil.OCITypes, nil
+	}
+	mt := imgutil.MediaTypesOf(manifestType)
+	if mt == imgutil.MissingTypes {
+		return mt, imgutil.ErrUnknownMediaType(manifestType)
+	}
+	return mt, nil
+}
+
+// asIs returns the base when the image is still exactly it: not edited, not
+// converted, not saved. Its digest and manifest are then the base's own, as
+// the registry or layout holds them.
+func (i *Image) asIs() v1.Image {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if i.base != nil && i.baseAsIs && !i.edited && !i.saved {
+		return i.base
 	}
 	return nil
+}
+
+// BuildForSave is Build for a save: from then on the image is what was
+// saved (normalized), no longer its base as is.
+func (i *Image) BuildForSave() (*Built, error) {
+	i.mu.Lock()
+	i.saved = true
+	i.mu.Unlock()
+	return i.Build()
 }
 
 // read runs f on the owned config under the lock.

@@ -10,27 +10,32 @@ import (
 )
 
 // CleanName returns the root-relative, cleaned form of a tar entry name, or
-// an error matching imgutil.ErrUnsafeTar when the name is absolute or climbs
-// out of the root. "." names the root itself.
+// an error matching imgutil.ErrUnsafeTar when the name would land outside
+// the root once applied. Names are taken relative to the root whatever their
+// form: build tools write absolute names ("/layers/x", as the lifecycle and
+// pack do) and "./x", and daemons apply both under the root. A ".." that
+// climbs above the root refuses the name, as the daemons themselves do.
+// "." names the root itself.
 func CleanName(name string) (string, error) {
 	if name == "" {
 		return "", fmt.Errorf("empty entry name: %w", imgutil.ErrUnsafeTar)
 	}
-	if strings.HasPrefix(name, "/") || strings.ContainsRune(name, 0) {
-		return "", fmt.Errorf("entry %q: absolute or non-portable path: %w", name, imgutil.ErrUnsafeTar)
+	if strings.ContainsRune(name, 0) {
+		return "", fmt.Errorf("entry %q: non-portable path: %w", name, imgutil.ErrUnsafeTar)
 	}
-	clean := path.Clean(name)
+	clean := path.Clean(strings.TrimLeft(name, "/"))
 	if clean == ".." || strings.HasPrefix(clean, "../") {
 		return "", fmt.Errorf("entry %q: path escapes the root: %w", name, imgutil.ErrUnsafeTar)
 	}
 	return clean, nil
 }
 
-// CheckHeader rejects a tar entry that could write outside the root (an
-// absolute or escaping name, a hard link to such a name, a relative
-// symbolic link that climbs out of the root) or expand far beyond its size
-// (a sparse file). Absolute symbolic links are
-// allowed: in an image they resolve inside the container's root.
+// CheckHeader rejects a tar entry that could write outside the root (a name
+// that climbs out, a hard link to such a name, a relative symbolic link that
+// climbs out of the root) or expand far beyond its size (a sparse file).
+// Absolute names, hard link names and symbolic link targets are allowed: in
+// an image they resolve inside the container's root. The header itself is
+// never changed: a layer passes through byte for byte.
 func CheckHeader(hdr *tar.Header) error {
 	name, err := CleanName(hdr.Name)
 	if err != nil {

@@ -10,8 +10,11 @@ import (
 )
 
 // NewImage returns a layout image at path that starts from from and is
-// saved without layer blobs.
+// saved without layer blobs, with its digest preserved: unedited, it is
+// saved byte for byte as from is (the lifecycle names such layouts by
+// that digest); edited, its created time and history are kept as they are.
 func NewImage(path string, from v1.Image, ops ...imgutil.ImageOption) (*layout.Image, error) {
-	ops = append(ops, layout.FromBaseImageInstance(from), layout.WithoutLayersWhenSaved())
+	preserveDigest := func(o *imgutil.ImageOptions) { o.PreserveDigest = true }
+	ops = append([]imgutil.ImageOption{layout.FromBaseImageInstance(from), layout.WithoutLayersWhenSaved(), preserveDigest}, ops...)
 	return layout.NewImage(path, ops...)
 }

@@ -1,0 +1,122 @@
+package local
+
+import (
+	"context"
+	"io"
+	"sync"
+
+	"github.com/moby/moby/client"
+)
+
+// serialClient makes every call on the caller's client one at a time: a
+// client may serve a single request at once (the lifecycle hands out one
+// that fails a second concurrent request), so no call starts while another
+// is under way, including while the body a call returned (an ImageSave
+// stream, an ImageLoad answer) is still open. A call waiting for its turn
+// gives up when its context ends.
+//
+// Nothing in this package may make a call while holding a body open on the
+// same goroutine: that call would wait for ever (until its context ends).
+type serialClient struct {
+	c DockerClient
+	// turn holds one token while a call (or a body it returned) is open.
+	turn chan struct{}
+}
+
+var _ DockerClient = (*serialClient)(nil)
+
+func newSerialClient(c DockerClient) *serialClient {
+	return &serialClient{c: c, turn: make(chan struct{}, 1)}
+}
+
+func (s *serialClient) acquire(ctx context.Context) error {
+	select {
+	case s.turn <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (s *serialClient) release() { <-s.turn }
+
+// call runs f in its turn.
+func call[T any](ctx context.Context, s *serialClient, f func() (T, error)) (T, error) {
+	if err := s.acquire(ctx); err != nil {
+		var zero T
+		return zero, err
+	}
+	defer s.release()
+	return f()
+}
+
+// bodyReleaser releases the turn when the body is closed, once.
+type bodyReleaser struct {
+	io.ReadCloser
+	once    sync.Once
+	release func()
+}
+
+func (b *bodyReleaser) Close() error {
+	err := b.ReadCloser.Close()
+	b.once.Do(b.release)
+	return err
+}
+
+// ClientVersion is the caller's client's, when it tells one.
+func (s *serialClient) ClientVersion() string {
+	if c, ok := s.c.(interface{ ClientVersion() string }); ok {
+		return c.ClientVersion()
+	}
+	return ""
+}
+
+func (s *serialClient) ImageHistory(ctx context.Context, image string, opts ...client.ImageHistoryOption) (client.ImageHistoryResult, error) {
+	return call(ctx, s, func() (client.ImageHistoryResult, error) { return s.c.ImageHistory(ctx, image, opts...) })
+}
+
+func (s *serialClient) ImageInspect(ctx context.Context, image string, opts ...client.ImageInspectOption) (client.ImageInspectResult, error) {
+	return call(ctx, s, func() (client.ImageInspectResult, error) { return s.c.ImageInspect(ctx, image, opts...) })
+}
+
+func (s *serialClient) ImageRemove(ctx context.Context, image string, options client.ImageRemoveOptions) (client.ImageRemoveResult, error) {
+	return call(ctx, s, func() (client.ImageRemoveResult, error) { return s.c.ImageRemove(ctx, image, options) })
+}
+
+func (s *serialClient) ImageTag(ctx context.Context, options client.ImageTagOptions) (client.ImageTagResult, error) {
+	return call(ctx, s, func() (client.ImageTagResult, error) { return s.c.ImageTag(ctx, options) })
+}
+
+func (s *serialClient) Info(ctx context.Context, options client.InfoOptions) (client.SystemInfoResult, error) {
+	return call(ctx, s, func() (client.SystemInfoResult, error) { return s.c.Info(ctx, options) })
+}
+
+func (s *serialClient) ServerVersion(ctx context.Context, options client.ServerVersionOptions) (client.ServerVersionResult, error) {
+	return call(ctx, s, func() (client.ServerVersionResult, error) { return s.c.ServerVersion(ctx, options) })
+}
+
+// ImageLoad keeps the turn until the daemon's answer is closed.
+func (s *serialClient) ImageLoad(ctx context.Context, input io.Reader, opts ...client.ImageLoadOption) (client.ImageLoadResult, error) {
+	if err := s.acquire(ctx); err != nil {
+		return nil, err
+	}
+	res, err := s.c.ImageLoad(ctx, input, opts...)
+	if err != nil || res == nil {
+		s.release()
+		return res, err
+	}
+	return &bodyReleaser{ReadCloser: res, release: s.release}, nil
+}
+
+// ImageSave keeps the turn until the stream is closed.
+func (s *serialClient) ImageSave(ctx context.Context, images []string, opts ...client.ImageSaveOption) (client.ImageSaveResult, error) {
+	if err := s.acquire(ctx); err != nil {
+		return nil, err
+	}
+	res, err := s.c.ImageSave(ctx, images, opts...)
+	if err != nil || res == nil {
+		s.release()
+		return res, err
+	}
+	return &bodyReleaser{ReadCloser: res, release: s.release}, nil
+}
