@@ -206,7 +206,8 @@ func (i *Image) SetOS(osVal string) error {
 		return err
 	}
 	if osVal != d.os {
-		return fmt.Errorf("image OS %q differs from the daemon's %q: %w", osVal, d.os, imgutil.ErrInvalidArgument)
+		// The existing library's words, which callers match.
+		return fmt.Errorf("invalid os: must match the daemon: %q (not %q): %w", d.os, osVal, imgutil.ErrInvalidArgument)
 	}
 	return i.Image.SetOS(osVal)
 }

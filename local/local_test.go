@@ -345,8 +345,16 @@ func testBadInput(t *testing.T, cli *client.Client) {
 		t.Errorf("NewImage(invalid name) = %v, want ErrInvalidArgument", err)
 	}
 	img := newImage(t, cli, freshName(t, cli))
-	if err := img.SetOS("plan9"); !errors.Is(err, imgutil.ErrInvalidArgument) {
-		t.Errorf("SetOS(plan9) = %v, want ErrInvalidArgument", err)
+	if err := img.SetOS("plan9"); !errors.Is(err, imgutil.ErrInvalidArgument) || !strings.Contains(err.Error(), "invalid os: must match the daemon") {
+		t.Errorf("SetOS(plan9) = %v, want ErrInvalidArgument saying \"invalid os: must match the daemon\"", err)
+	}
+	// A bad extra name fails alone, in the daemon's words callers match.
+	p, _ := testhelpers.LayerFile(t, map[string]string{"f": "f"})
+	must(t, img.AddLayer(p))
+	err := img.Save("Not A Valid:Tag:")
+	var se imgutil.SaveError
+	if !errors.As(err, &se) || len(se.Errors) != 1 || !strings.Contains(se.Errors[0].Cause.Error(), "invalid reference format") {
+		t.Errorf("Save with an invalid extra tag = %v, want one diagnostic saying \"invalid reference format\"", err)
 	}
 	dead, err := client.New(client.WithHost("unix://" + filepath.Join(t.TempDir(), "no-daemon.sock")))
 	must(t, err)

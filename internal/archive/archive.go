@@ -202,7 +202,8 @@ func WriteFile(dir, pattern string, entries []Entry) (string, error) {
 func Tag(ref string) (string, error) {
 	t, err := name.NewTag(ref, name.WeakValidation)
 	if err != nil {
-		return "", fmt.Errorf("parsing tag %q: %w: %w", ref, imgutil.ErrInvalidArgument, err)
+		// "invalid reference format" is the daemon's words, which callers match.
+		return "", fmt.Errorf("parsing tag %q: invalid reference format: %w: %w", ref, imgutil.ErrInvalidArgument, err)
 	}
 	return t.Name(), nil
 }

@@ -188,7 +188,8 @@ func (i *Image) previousLayer(diffID string) (v1.Layer, v1.Hash, v1.History, err
 	}
 	idx := slices.Index(cfg.RootFS.DiffIDs, h)
 	if idx < 0 {
-		return nil, h, v1.History{}, fmt.Errorf("previous image: %w", notFound)
+		// The existing library's words, which callers match.
+		return nil, h, v1.History{}, fmt.Errorf("previous image: failed to find diffID %s in config file: %w", h, notFound)
 	}
 	l, err := i.previous.LayerByDiffID(h)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -214,6 +215,10 @@ func (s suite) reuseLayerMissing(t *testing.T) {
 	}
 	if !errors.Is(err, imgutil.ErrNotFound) {
 		t.Errorf("ReuseLayer(missing) = %v, want it to match ErrNotFound", err)
+	}
+	// The existing library's words, which callers match.
+	if want := "failed to find diffID " + missing + " in config file"; !strings.Contains(err.Error(), want) {
+		t.Errorf("ReuseLayer(missing) = %q, want it to contain %q", err, want)
 	}
 	noPrev := s.h.NewImage(t, s.h.FreshName(t), imgutil.FromBaseImage(baseName))
 	if err := noPrev.ReuseLayerWithHistory(missing, v1.History{}); !errors.As(err, &notFound) {
