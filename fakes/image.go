@@ -115,7 +115,10 @@ func (i *Image) Delete() error { defer i.lock()(); i.deleted = true; return nil 
 func (i *Image) Identifier() (imgutil.Identifier, error) { defer i.lock()(); return i.identifier, nil }
 
 // SetIdentifier sets what Identifier returns.
-func (i *Image) SetIdentifier(identifier imgutil.Identifier) { defer i.lock()(); i.identifier = identifier }
+func (i *Image) SetIdentifier(identifier imgutil.Identifier) {
+	defer i.lock()()
+	i.identifier = identifier
+}
 
 // Digest is the zero hash.
 func (i *Image) Digest() (v1.Hash, error) { return v1.Hash{}, nil }
@@ -139,7 +142,11 @@ func (i *Image) Annotations() (map[string]string, error) { return nil, nil }
 func (i *Image) SetAnnotations(_ map[string]string) error { return nil }
 
 // AnnotateRefName records refName: saves then annotate with it.
-func (i *Image) AnnotateRefName(refName string) error { defer i.lock()(); i.refName = refName; return nil }
+func (i *Image) AnnotateRefName(refName string) error {
+	defer i.lock()()
+	i.refName = refName
+	return nil
+}
 
 // GetAnnotateRefName returns what AnnotateRefName recorded.
 func (i *Image) GetAnnotateRefName() (string, error) { defer i.lock()(); return i.refName, nil }
@@ -185,7 +192,10 @@ func (i *Image) Cmd() ([]string, error) { defer i.lock()(); return slices.Clone(
 func (i *Image) SetCmd(v ...string) error { defer i.lock()(); i.cmd = slices.Clone(v); return nil }
 
 // Entrypoint returns the entrypoint.
-func (i *Image) Entrypoint() ([]string, error) { defer i.lock()(); return slices.Clone(i.entrypoint), nil }
+func (i *Image) Entrypoint() ([]string, error) {
+	defer i.lock()()
+	return slices.Clone(i.entrypoint), nil
+}
 
 // SetEntrypoint sets the entrypoint.
 func (i *Image) SetEntrypoint(v ...string) error {
@@ -243,7 +253,10 @@ func (i *Image) CreatedAt() (time.Time, error) { defer i.lock()(); return i.crea
 func (i *Image) SetCreatedAt(t time.Time) error { defer i.lock()(); i.createdAt = t; return nil }
 
 // History returns the history: one entry per added layer unless set.
-func (i *Image) History() ([]v1.History, error) { defer i.lock()(); return slices.Clone(i.history), nil }
+func (i *Image) History() ([]v1.History, error) {
+	defer i.lock()()
+	return slices.Clone(i.history), nil
+}
 
 // SetHistory replaces the history.
 func (i *Image) SetHistory(history []v1.History) error {
