@@ -194,6 +194,47 @@ func TestSparse(t *testing.T) {
 	if _, err := got.ConfigFile(); err != nil {
 		t.Fatalf("reading sparse image config: %v", err)
 	}
+	// The digest is preserved: the lifecycle names such layouts by it.
+	want, err := from.Digest()
+	must(t, err)
+	if d, err := got.Digest(); err != nil || d != want {
+		t.Fatalf("sparse image digest = %v (%v), want %s", d, err, want)
+	}
+
+	// Edited, its created time and history text are kept as they are.
+	wantCfg, err := from.ConfigFile()
+	must(t, err)
+	dir2 := filepath.Join(t.TempDir(), "sparse-edited")
+	edited, err := sparse.NewImage(dir2, from)
+	must(t, err)
+	must(t, edited.SetLabel("extended", "yes"))
+	must(t, edited.Save())
+	cfg, err := readLayout(t, dir2).ConfigFile()
+	must(t, err)
+	if !cfg.Created.Equal(wantCfg.Created.Time) || len(cfg.History) != len(wantCfg.History) ||
+		cfg.History[0].CreatedBy != wantCfg.History[0].CreatedBy || cfg.Config.Labels["extended"] != "yes" {
+		t.Fatalf("edited sparse config: created %v, history %+v; want created %v, history %+v", cfg.Created, cfg.History, wantCfg.Created, wantCfg.History)
+	}
+}
+
+// noMediaType is an image whose manifest media type is empty, as images
+// built in memory (the lifecycle's extender) may be.
+type noMediaType struct{ v1.Image }
+
+func (noMediaType) MediaType() (types.MediaType, error) { return "", nil }
+
+func TestBaseWithoutMediaType(t *testing.T) {
+	base := noMediaType{testhelpers.BusyboxImage(t, imgutil.OCITypes)}
+	dir := filepath.Join(t.TempDir(), "app")
+	img, err := layout.NewImage(dir, layout.FromBaseImageInstance(base))
+	must(t, err)
+	if mt, _ := img.MediaType(); mt != types.OCIManifestSchema1 {
+		t.Errorf("media type of an image on a base without one = %q, want the OCI manifest type", mt)
+	}
+	p, _ := testhelpers.LayerFile(t, map[string]string{"f": "f"})
+	must(t, img.AddLayer(p))
+	must(t, img.Save())
+	testhelpers.CheckImage(t, readLayout(t, dir))
 }
 
 func TestParse(t *testing.T) {

@@ -97,26 +97,24 @@ func (s *serialClient) ServerVersion(ctx context.Context, options client.ServerV
 
 // ImageLoad keeps the turn until the daemon's answer is closed.
 func (s *serialClient) ImageLoad(ctx context.Context, input io.Reader, opts ...client.ImageLoadOption) (client.ImageLoadResult, error) {
-	if err := s.acquire(ctx); err != nil {
-		return nil, err
-	}
-	res, err := s.c.ImageLoad(ctx, input, opts...)
-	if err != nil || res == nil {
-		s.release()
-		return res, err
-	}
-	return &bodyReleaser{ReadCloser: res, release: s.release}, nil
+	return s.held(ctx, func() (io.ReadCloser, error) { return s.c.ImageLoad(ctx, input, opts...) })
 }
 
 // ImageSave keeps the turn until the stream is closed.
 func (s *serialClient) ImageSave(ctx context.Context, images []string, opts ...client.ImageSaveOption) (client.ImageSaveResult, error) {
+	return s.held(ctx, func() (io.ReadCloser, error) { return s.c.ImageSave(ctx, images, opts...) })
+}
+
+// held runs f in its turn and keeps the turn until the body f returned is
+// closed.
+func (s *serialClient) held(ctx context.Context, f func() (io.ReadCloser, error)) (io.ReadCloser, error) {
 	if err := s.acquire(ctx); err != nil {
 		return nil, err
 	}
-	res, err := s.c.ImageSave(ctx, images, opts...)
-	if err != nil || res == nil {
+	body, err := f()
+	if err != nil || body == nil {
 		s.release()
-		return res, err
+		return body, err
 	}
-	return &bodyReleaser{ReadCloser: res, release: s.release}, nil
+	return &bodyReleaser{ReadCloser: body, release: s.release}, nil
 }
