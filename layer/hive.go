@@ -122,7 +122,6 @@ func writeHive(root *hiveKey, sd []byte) ([]byte, error) {
 	binSize := (len(c.b) + binAlign - 1) / binAlign * binAlign
 	if free := binSize - len(c.b); free > 0 {
 		if free < 8 {
-			binSize += binAlign
 			free += binAlign
 		}
 		start := len(c.b)

@@ -51,7 +51,8 @@ func newDaemonImage(s *Store, inspect image.InspectResponse, dockerVersion strin
 	cfg := &v1.ConfigFile{
 		Author: inspect.Author, Architecture: inspect.Architecture, Variant: inspect.Variant,
 		OS: inspect.Os, OSVersion: inspect.OsVersion, RootFS: v1.RootFS{Type: "layers"},
-		DockerVersion: dockerVersion,
+		DockerVersion: dockerVersion, //nolint:staticcheck // deprecated, but the existing library writes it: image IDs depend on it
+
 	}
 	if inspect.Config != nil {
 		raw, err := json.Marshal(inspect.Config)
