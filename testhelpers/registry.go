@@ -27,20 +27,20 @@ type Registry struct {
 	Username, Password string
 }
 
-// RegistryOption configures StartRegistry.
-type RegistryOption func(*registryOptions)
+// StartRegistryOption configures StartRegistry.
+type StartRegistryOption func(*registryOptions)
 
 type registryOptions struct{ user, password string }
 
 // WithBasicAuth makes the registry require these credentials (htpasswd).
 // Default: no authentication.
-func WithBasicAuth(user, password string) RegistryOption {
+func WithBasicAuth(user, password string) StartRegistryOption {
 	return func(o *registryOptions) { o.user, o.password = user, password }
 }
 
 // StartRegistry starts a registry for the test, or skips the test when
 // docker-registry is not installed (fails with IMGUTIL_REQUIRE_DAEMON set).
-func StartRegistry(t testing.TB, opts ...RegistryOption) *Registry {
+func StartRegistry(t testing.TB, opts ...StartRegistryOption) *Registry {
 	t.Helper()
 	var o registryOptions
 	for _, op := range opts {
