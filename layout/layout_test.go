@@ -2,7 +2,10 @@ package layout_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -17,6 +20,7 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/imgbridge/imgutil"
+	"github.com/imgbridge/imgutil/layer"
 	"github.com/imgbridge/imgutil/layout"
 	"github.com/imgbridge/imgutil/layout/sparse"
 	"github.com/imgbridge/imgutil/testhelpers"
@@ -258,4 +262,33 @@ func TestParse(t *testing.T) {
 	if _, err := layout.ParseIdentifier("no-digest"); !errors.Is(err, imgutil.ErrInvalidArgument) {
 		t.Errorf("ParseIdentifier(no-digest) = %v, want ErrInvalidArgument", err)
 	}
+}
+
+// TestWindowsImageFromScratch: an empty Windows image starts with the
+// minimal Windows base layer, so TopLayer and Save work.
+func TestWindowsImageFromScratch(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "win")
+	img, err := layout.NewImage(dir, layout.WithDefaultPlatform(imgutil.Platform{OS: "windows", Architecture: "amd64"}))
+	must(t, err)
+	r, err := layer.WindowsBaseLayer()
+	must(t, err)
+	b, err := io.ReadAll(r)
+	must(t, err)
+	want := "sha256:" + sha256Hex(b)
+	if top, err := img.TopLayer(); err != nil || top != want {
+		t.Fatalf("TopLayer = %s (%v), want the Windows base layer %s", top, err, want)
+	}
+	must(t, img.Save())
+	saved := readLayout(t, dir)
+	testhelpers.CheckImage(t, saved)
+	cfg, err := saved.ConfigFile()
+	must(t, err)
+	if cfg.OS != "windows" || len(cfg.RootFS.DiffIDs) != 1 || cfg.RootFS.DiffIDs[0].String() != want {
+		t.Fatalf("saved windows image: os %s, layers %v", cfg.OS, cfg.RootFS.DiffIDs)
+	}
+}
+
+func sha256Hex(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
 }

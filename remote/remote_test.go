@@ -281,3 +281,22 @@ func TestPushProgress(t *testing.T) {
 		t.Fatalf("push progress: %d updates, last %+v", updates, last)
 	}
 }
+
+// TestWindowsImageFromScratch: a new Windows image gets the Windows base
+// layer first, as the existing library gives it, so TopLayer and Save work.
+func TestWindowsImageFromScratch(t *testing.T) {
+	reg := testhelpers.StartRegistry(t)
+	ref := reg.Repo("win/app:latest")
+	img, err := remote.NewImage(ref, reg.Keychain(), remote.WithDefaultPlatform(imgutil.Platform{OS: "windows", Architecture: "amd64"}))
+	must(t, err)
+	top, err := img.TopLayer()
+	must(t, err)
+	must(t, img.Save())
+	saved := reg.Get(t, "win/app:latest")
+	testhelpers.CheckImage(t, saved)
+	cfg, err := saved.ConfigFile()
+	must(t, err)
+	if cfg.OS != "windows" || len(cfg.RootFS.DiffIDs) != 1 || cfg.RootFS.DiffIDs[0].String() != top {
+		t.Fatalf("saved windows image: os %s, layers %v, want the base layer %s", cfg.OS, cfg.RootFS.DiffIDs, top)
+	}
+}

@@ -1,7 +1,9 @@
 package editable
 
 import (
+	"bytes"
 	"fmt"
+	"io"
 	"maps"
 	"runtime"
 	"slices"
@@ -9,9 +11,11 @@ import (
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/imgbridge/imgutil"
+	winlayer "github.com/imgbridge/imgutil/layer"
 )
 
 // Source is what the core needs of a previous image: its config (for the
@@ -110,7 +114,37 @@ func New(o Options) (*Image, error) {
 		img.cfg.Config = *o.Config.DeepCopy()
 		img.edited = true
 	}
+	if len(img.layers) == 0 && img.cfg.OS == "windows" {
+		// Windows daemons take no image without a base layer: an empty
+		// Windows image starts with the minimal one, as the existing
+		// library's do.
+		if err := img.addWindowsBaseLayer(); err != nil {
+			return nil, err
+		}
+	}
 	return img, nil
+}
+
+func (i *Image) addWindowsBaseLayer() error {
+	r, err := winlayer.WindowsBaseLayer()
+	if err != nil {
+		return err
+	}
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return fmt.Errorf("reading the Windows base layer: %w", err)
+	}
+	l, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil },
+		tarball.WithMediaType(i.mediaTypes.LayerType()))
+	if err != nil {
+		return fmt.Errorf("reading the Windows base layer: %w", err)
+	}
+	diffID, err := l.DiffID()
+	if err != nil {
+		return fmt.Errorf("reading the Windows base layer: %w", err)
+	}
+	i.appendLocked(l, diffID, v1.History{})
+	return nil
 }
 
 func scratchConfig(p imgutil.Platform) *v1.ConfigFile {
