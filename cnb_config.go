@@ -1,4 +1,4 @@
-package editable
+package imgutil
 
 import (
 	"fmt"
@@ -11,55 +11,55 @@ import (
 )
 
 // Architecture returns the config's architecture.
-func (i *Image) Architecture() (s string, err error) {
+func (i *CNBImageCore) Architecture() (s string, err error) {
 	i.read(func(c *v1.ConfigFile) { s = c.Architecture })
 	return s, nil
 }
 
 // OS returns the config's OS.
-func (i *Image) OS() (s string, err error) {
+func (i *CNBImageCore) OS() (s string, err error) {
 	i.read(func(c *v1.ConfigFile) { s = c.OS })
 	return s, nil
 }
 
 // OSVersion returns the config's OS version.
-func (i *Image) OSVersion() (s string, err error) {
+func (i *CNBImageCore) OSVersion() (s string, err error) {
 	i.read(func(c *v1.ConfigFile) { s = c.OSVersion })
 	return s, nil
 }
 
 // OSFeatures returns the config's OS features.
-func (i *Image) OSFeatures() (s []string, err error) {
+func (i *CNBImageCore) OSFeatures() (s []string, err error) {
 	i.read(func(c *v1.ConfigFile) { s = slices.Clone(c.OSFeatures) })
 	return s, nil
 }
 
 // Variant returns the config's architecture variant.
-func (i *Image) Variant() (s string, err error) {
+func (i *CNBImageCore) Variant() (s string, err error) {
 	i.read(func(c *v1.ConfigFile) { s = c.Variant })
 	return s, nil
 }
 
 // CreatedAt returns the config's created time.
-func (i *Image) CreatedAt() (t time.Time, err error) {
+func (i *CNBImageCore) CreatedAt() (t time.Time, err error) {
 	i.read(func(c *v1.ConfigFile) { t = c.Created.Time })
 	return t, nil
 }
 
 // Entrypoint returns the config's entrypoint.
-func (i *Image) Entrypoint() (s []string, err error) {
+func (i *CNBImageCore) Entrypoint() (s []string, err error) {
 	i.read(func(c *v1.ConfigFile) { s = slices.Clone(c.Config.Entrypoint) })
 	return s, nil
 }
 
 // WorkingDir returns the config's working directory.
-func (i *Image) WorkingDir() (s string, err error) {
+func (i *CNBImageCore) WorkingDir() (s string, err error) {
 	i.read(func(c *v1.ConfigFile) { s = c.Config.WorkingDir })
 	return s, nil
 }
 
 // Env returns the value of the environment variable key, or "".
-func (i *Image) Env(key string) (s string, err error) {
+func (i *CNBImageCore) Env(key string) (s string, err error) {
 	i.read(func(c *v1.ConfigFile) {
 		for _, kv := range c.Config.Env {
 			if k, v, _ := strings.Cut(kv, "="); k == key {
@@ -71,13 +71,13 @@ func (i *Image) Env(key string) (s string, err error) {
 }
 
 // Label returns the value of label key, or "".
-func (i *Image) Label(key string) (s string, err error) {
+func (i *CNBImageCore) Label(key string) (s string, err error) {
 	i.read(func(c *v1.ConfigFile) { s = c.Config.Labels[key] })
 	return s, nil
 }
 
 // Labels returns a copy of the config's labels.
-func (i *Image) Labels() (m map[string]string, err error) {
+func (i *CNBImageCore) Labels() (m map[string]string, err error) {
 	i.read(func(c *v1.ConfigFile) { m = maps.Clone(c.Config.Labels) })
 	if m == nil {
 		m = map[string]string{}
@@ -86,59 +86,61 @@ func (i *Image) Labels() (m map[string]string, err error) {
 }
 
 // History returns the config's history.
-func (i *Image) History() (h []v1.History, err error) {
+func (i *CNBImageCore) History() (h []v1.History, err error) {
 	i.read(func(c *v1.ConfigFile) { h = slices.Clone(c.History) })
 	return h, nil
 }
 
 // ConfigFile returns a copy of the owned config file.
-func (i *Image) ConfigFile() (cfg *v1.ConfigFile, err error) {
+func (i *CNBImageCore) ConfigFile() (cfg *v1.ConfigFile, err error) {
 	i.read(func(c *v1.ConfigFile) { cfg = c.DeepCopy() })
 	return cfg, nil
 }
 
-func (i *Image) set(f func(c *v1.ConfigFile)) error {
+func (i *CNBImageCore) set(f func(c *v1.ConfigFile)) error {
 	return i.MutateConfigFile(f)
 }
 
 // SetArchitecture sets the config's architecture.
-func (i *Image) SetArchitecture(s string) error {
+func (i *CNBImageCore) SetArchitecture(s string) error {
 	return i.set(func(c *v1.ConfigFile) { c.Architecture = s })
 }
 
 // SetOS sets the config's OS.
-func (i *Image) SetOS(s string) error { return i.set(func(c *v1.ConfigFile) { c.OS = s }) }
+func (i *CNBImageCore) SetOS(s string) error { return i.set(func(c *v1.ConfigFile) { c.OS = s }) }
 
 // SetOSVersion sets the config's OS version.
-func (i *Image) SetOSVersion(s string) error {
+func (i *CNBImageCore) SetOSVersion(s string) error {
 	return i.set(func(c *v1.ConfigFile) { c.OSVersion = s })
 }
 
 // SetOSFeatures sets the config's OS features.
-func (i *Image) SetOSFeatures(s []string) error {
+func (i *CNBImageCore) SetOSFeatures(s []string) error {
 	return i.set(func(c *v1.ConfigFile) { c.OSFeatures = slices.Clone(s) })
 }
 
 // SetVariant sets the config's architecture variant.
-func (i *Image) SetVariant(s string) error { return i.set(func(c *v1.ConfigFile) { c.Variant = s }) }
+func (i *CNBImageCore) SetVariant(s string) error {
+	return i.set(func(c *v1.ConfigFile) { c.Variant = s })
+}
 
 // SetCmd sets the config's command.
-func (i *Image) SetCmd(cmd ...string) error {
+func (i *CNBImageCore) SetCmd(cmd ...string) error {
 	return i.set(func(c *v1.ConfigFile) { c.Config.Cmd = slices.Clone(cmd) })
 }
 
 // SetEntrypoint sets the config's entrypoint.
-func (i *Image) SetEntrypoint(ep ...string) error {
+func (i *CNBImageCore) SetEntrypoint(ep ...string) error {
 	return i.set(func(c *v1.ConfigFile) { c.Config.Entrypoint = slices.Clone(ep) })
 }
 
 // SetWorkingDir sets the config's working directory.
-func (i *Image) SetWorkingDir(dir string) error {
+func (i *CNBImageCore) SetWorkingDir(dir string) error {
 	return i.set(func(c *v1.ConfigFile) { c.Config.WorkingDir = dir })
 }
 
 // SetEnv sets the environment variable key to val, in place if it is set.
-func (i *Image) SetEnv(key, val string) error {
+func (i *CNBImageCore) SetEnv(key, val string) error {
 	if key == "" || strings.Contains(key, "=") {
 		return fmt.Errorf("environment variable name %q: %w", key, errInvalid)
 	}
@@ -154,7 +156,7 @@ func (i *Image) SetEnv(key, val string) error {
 }
 
 // SetLabel sets label key to val.
-func (i *Image) SetLabel(key, val string) error {
+func (i *CNBImageCore) SetLabel(key, val string) error {
 	return i.set(func(c *v1.ConfigFile) {
 		if c.Config.Labels == nil {
 			c.Config.Labels = map[string]string{}
@@ -164,11 +166,11 @@ func (i *Image) SetLabel(key, val string) error {
 }
 
 // RemoveLabel removes label key.
-func (i *Image) RemoveLabel(key string) error {
+func (i *CNBImageCore) RemoveLabel(key string) error {
 	return i.set(func(c *v1.ConfigFile) { delete(c.Config.Labels, key) })
 }
 
 // SetHistory replaces the config's history.
-func (i *Image) SetHistory(histories []v1.History) error {
+func (i *CNBImageCore) SetHistory(histories []v1.History) error {
 	return i.set(func(c *v1.ConfigFile) { c.History = slices.Clone(histories) })
 }

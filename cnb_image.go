@@ -1,4 +1,4 @@
-package editable
+package imgutil
 
 import (
 	"bytes"
@@ -6,7 +6,6 @@ import (
 	"io"
 	"maps"
 	"runtime"
-	"slices"
 	"sync"
 	"time"
 
@@ -14,31 +13,31 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
-	"github.com/imgbridge/imgutil"
+	"github.com/imgbridge/imgutil/internal/built"
 	winlayer "github.com/imgbridge/imgutil/layer"
 )
 
-// Source is what the core needs of a previous image: its config (for the
+// layerSource is what the core needs of a previous image: its config (for the
 // history of reused layers) and its layers by diffID. A v1.Image is one.
-type Source interface {
+type layerSource interface {
 	ConfigFile() (*v1.ConfigFile, error)
 	LayerByDiffID(v1.Hash) (v1.Layer, error)
 }
 
-// Options configure New.
-type Options struct {
+// coreOptions configure newCore.
+type coreOptions struct {
 	// Base is the image to start from; nil starts from scratch.
 	Base v1.Image
 	// Previous is where ReuseLayer finds layers; nil means none.
-	Previous Source
+	Previous layerSource
 	// Platform is the platform of an image from scratch (default linux and
 	// this program's architecture).
-	Platform imgutil.Platform
+	Platform Platform
 	// MediaTypes converts media types on save; DefaultTypes keeps the base's
 	// (OCI for an image from scratch).
-	MediaTypes imgutil.MediaTypes
+	MediaTypes MediaTypes
 	// CreatedAt is the created time of the config and of new history
-	// entries (default imgutil.NormalizedDateTime).
+	// entries (default NormalizedDateTime).
 	CreatedAt time.Time
 	// PreserveHistory keeps history; without it history is normalized.
 	PreserveHistory bool
@@ -49,21 +48,31 @@ type Options struct {
 	PreserveDigest bool
 }
 
-// OptionsFrom maps the public image options onto Options.
-func OptionsFrom(o imgutil.ImageOptions) Options {
-	var prev Source
+// coreOptionsFrom maps the public image options onto coreOptions.
+func coreOptionsFrom(o ImageOptions) coreOptions {
+	var prev layerSource
 	if o.PreviousImage != nil {
 		prev = o.PreviousImage
 	}
-	return Options{
+	return coreOptions{
 		Base: o.BaseImage, Previous: prev, Platform: o.Platform,
-		MediaTypes: imgutil.GetPreferredMediaTypes(o), CreatedAt: o.CreatedAt,
+		MediaTypes: GetPreferredMediaTypes(o), CreatedAt: o.CreatedAt,
 		PreserveHistory: o.PreserveHistory, Config: o.Config, PreserveDigest: o.PreserveDigest,
 	}
 }
 
-// Image is an editable image. Its methods are safe for concurrent use.
-type Image struct {
+// CNBImageCore is the editable image every backend embeds: an owned config
+// and layer list edited in place, materialized once per state (Build) and
+// saved by the backend. Its methods are safe for concurrent use.
+//
+// The embedded v1.Image always answers for the image with the edits made
+// so far (an image not edited nor saved is its base itself), so a backend's
+// image goes wherever a v1.Image does.
+type CNBImageCore struct {
+	// Image is the edited image as a go-containerregistry image; it is set
+	// once, and answers for the current state on every call.
+	v1.Image
+
 	// mu guards every field below.
 	mu sync.Mutex
 	// cfg is the owned config; cfg.RootFS.DiffIDs has one entry per layer.
@@ -71,8 +80,8 @@ type Image struct {
 	layers []v1.Layer
 	// annotations are the manifest annotations.
 	annotations     map[string]string
-	mediaTypes      imgutil.MediaTypes
-	previous        Source
+	mediaTypes      MediaTypes
+	previous        layerSource
 	createdAt       time.Time
 	preserveHistory bool
 	preserveDigest  bool
@@ -86,12 +95,23 @@ type Image struct {
 	// was saved, not the base.
 	saved bool
 	// built memoizes the materialized image until the next edit.
-	built *Built
+	built *built.Built
 }
 
-// New returns an editable image starting from o.Base (or from scratch).
-func New(o Options) (*Image, error) {
-	img := &Image{
+var _ v1.Image = (*CNBImageCore)(nil)
+
+// NewCNBImage returns an editable image with options: starting from
+// options.BaseImage (or from scratch with options.Platform), reusing layers
+// of options.PreviousImage. Backends open the base and previous images and
+// call it; the backend-specific names (FromBaseImage by name, Save) are
+// theirs.
+func NewCNBImage(options ImageOptions) (*CNBImageCore, error) {
+	return newCore(coreOptionsFrom(options))
+}
+
+// newCore returns an editable image starting from o.Base (or from scratch).
+func newCore(o coreOptions) (*CNBImageCore, error) {
+	img := &CNBImageCore{
 		previous:        o.Previous,
 		createdAt:       o.CreatedAt,
 		preserveHistory: o.PreserveHistory,
@@ -99,13 +119,13 @@ func New(o Options) (*Image, error) {
 		annotations:     map[string]string{},
 	}
 	if img.createdAt.IsZero() {
-		img.createdAt = imgutil.NormalizedDateTime
+		img.createdAt = NormalizedDateTime
 	}
 	if o.Base == nil {
 		img.cfg = scratchConfig(o.Platform)
 		img.mediaTypes = o.MediaTypes
-		if img.mediaTypes == imgutil.DefaultTypes || img.mediaTypes == imgutil.MissingTypes {
-			img.mediaTypes = imgutil.OCITypes
+		if img.mediaTypes == DefaultTypes || img.mediaTypes == MissingTypes {
+			img.mediaTypes = OCITypes
 		}
 	} else if err := img.loadBase(o.Base, o.MediaTypes); err != nil {
 		return nil, err
@@ -114,6 +134,7 @@ func New(o Options) (*Image, error) {
 		img.cfg.Config = *o.Config.DeepCopy()
 		img.edited = true
 	}
+	img.Image = liveImage{img}
 	if len(img.layers) == 0 && img.cfg.OS == "windows" {
 		// Windows daemons take no image without a base layer: an empty
 		// Windows image starts with the minimal one, as the existing
@@ -125,7 +146,7 @@ func New(o Options) (*Image, error) {
 	return img, nil
 }
 
-func (i *Image) addWindowsBaseLayer() error {
+func (i *CNBImageCore) addWindowsBaseLayer() error {
 	r, err := winlayer.WindowsBaseLayer()
 	if err != nil {
 		return err
@@ -147,7 +168,7 @@ func (i *Image) addWindowsBaseLayer() error {
 	return nil
 }
 
-func scratchConfig(p imgutil.Platform) *v1.ConfigFile {
+func scratchConfig(p Platform) *v1.ConfigFile {
 	if p.OS == "" {
 		p.OS = "linux"
 	}
@@ -160,8 +181,8 @@ func scratchConfig(p imgutil.Platform) *v1.ConfigFile {
 	}
 }
 
-func (i *Image) loadBase(base v1.Image, mt imgutil.MediaTypes) error {
-	cfg, err := imgutil.GetConfigFile(base)
+func (i *CNBImageCore) loadBase(base v1.Image, mt MediaTypes) error {
+	cfg, err := GetConfigFile(base)
 	if err != nil {
 		return fmt.Errorf("reading base image: %w", err)
 	}
@@ -170,7 +191,7 @@ func (i *Image) loadBase(base v1.Image, mt imgutil.MediaTypes) error {
 		return fmt.Errorf("reading base image layers: %w", err)
 	}
 	if len(layers) != len(cfg.RootFS.DiffIDs) {
-		return fmt.Errorf("base image has %d layers and %d diff IDs: %w", len(layers), len(cfg.RootFS.DiffIDs), imgutil.ErrInvalidArgument)
+		return fmt.Errorf("base image has %d layers and %d diff IDs: %w", len(layers), len(cfg.RootFS.DiffIDs), ErrInvalidArgument)
 	}
 	i.cfg = cfg.DeepCopy()
 	i.layers = layers
@@ -186,7 +207,7 @@ func (i *Image) loadBase(base v1.Image, mt imgutil.MediaTypes) error {
 		return err
 	}
 	i.mediaTypes = mt
-	if mt == imgutil.DefaultTypes || mt == imgutil.MissingTypes {
+	if mt == DefaultTypes || mt == MissingTypes {
 		i.mediaTypes = baseTypes
 	}
 	i.base, i.baseAsIs = base, i.mediaTypes == baseTypes
@@ -196,20 +217,20 @@ func (i *Image) loadBase(base v1.Image, mt imgutil.MediaTypes) error {
 // baseMediaTypes is the family of media types of base. A manifest media
 // type left empty (allowed by the OCI spec; images built in memory have
 // none) is taken from the config's media type, else OCI.
-func baseMediaTypes(base v1.Image) (imgutil.MediaTypes, error) {
+func baseMediaTypes(base v1.Image) (MediaTypes, error) {
 	manifestType, err := base.MediaType()
 	if err != nil {
-		return imgutil.MissingTypes, fmt.Errorf("reading base image media type: %w", err)
+		return MissingTypes, fmt.Errorf("reading base image media type: %w", err)
 	}
 	if manifestType == "" {
 		if m, err := base.Manifest(); err == nil && m != nil && m.Config.MediaType == types.DockerConfigJSON {
-			return imgutil.DockerTypes, nil
+			return DockerTypes, nil
 		}
-		return imgutil.OCITypes, nil
+		return OCITypes, nil
 	}
-	mt := imgutil.MediaTypesOf(manifestType)
-	if mt == imgutil.MissingTypes {
-		return mt, imgutil.ErrUnknownMediaType(manifestType)
+	mt := MediaTypesOf(manifestType)
+	if mt == MissingTypes {
+		return mt, ErrUnknownMediaType(manifestType)
 	}
 	return mt, nil
 }
@@ -217,7 +238,7 @@ func baseMediaTypes(base v1.Image) (imgutil.MediaTypes, error) {
 // asIs returns the base when the image is still exactly it: not edited, not
 // converted, not saved. Its digest and manifest are then the base's own, as
 // the registry or layout holds them.
-func (i *Image) asIs() v1.Image {
+func (i *CNBImageCore) asIs() v1.Image {
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	if i.base != nil && i.baseAsIs && !i.edited && !i.saved {
@@ -226,24 +247,15 @@ func (i *Image) asIs() v1.Image {
 	return nil
 }
 
-// BuildForSave is Build for a save: from then on the image is what was
-// saved (normalized), no longer its base as is.
-func (i *Image) BuildForSave() (*Built, error) {
-	i.mu.Lock()
-	i.saved = true
-	i.mu.Unlock()
-	return i.Build()
-}
-
 // read runs f on the owned config under the lock.
-func (i *Image) read(f func(c *v1.ConfigFile)) {
+func (i *CNBImageCore) read(f func(c *v1.ConfigFile)) {
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	f(i.cfg)
 }
 
 // edit runs f under the lock and, if it succeeds, forgets the built image.
-func (i *Image) edit(f func() error) error {
+func (i *CNBImageCore) edit(f func() error) error {
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	if err := f(); err != nil {
@@ -255,36 +267,28 @@ func (i *Image) edit(f func() error) error {
 }
 
 // MutateConfigFile edits the owned config file.
-func (i *Image) MutateConfigFile(withFunc func(c *v1.ConfigFile)) error {
+func (i *CNBImageCore) MutateConfigFile(withFunc func(c *v1.ConfigFile)) error {
 	return i.edit(func() error { withFunc(i.cfg); return nil })
 }
 
 // Edited reports whether any edit was made since New.
-func (i *Image) Edited() bool {
+func (i *CNBImageCore) Edited() bool {
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	return i.edited
 }
 
 // MediaTypes returns the family of media types the image is saved with.
-func (i *Image) MediaTypes() imgutil.MediaTypes {
+func (i *CNBImageCore) MediaTypes() MediaTypes {
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	return i.mediaTypes
 }
 
 // SetMediaTypes changes the family of media types the image is saved with.
-func (i *Image) SetMediaTypes(mt imgutil.MediaTypes) error {
-	if mt != imgutil.OCITypes && mt != imgutil.DockerTypes {
-		return fmt.Errorf("media types %d: %w", mt, imgutil.ErrInvalidArgument)
+func (i *CNBImageCore) SetMediaTypes(mt MediaTypes) error {
+	if mt != OCITypes && mt != DockerTypes {
+		return fmt.Errorf("media types %d: %w", mt, ErrInvalidArgument)
 	}
 	return i.edit(func() error { i.mediaTypes = mt; return nil })
-}
-
-// Layers returns the image's layers, bottom first, without materializing a
-// manifest: a backend that needs only diffIDs and bytes (a daemon) uses this.
-func (i *Image) Layers() []v1.Layer {
-	i.mu.Lock()
-	defer i.mu.Unlock()
-	return slices.Clone(i.layers)
 }

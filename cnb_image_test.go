@@ -1,20 +1,20 @@
-package editable_test
+package imgutil_test
 
 import (
 	"errors"
 	"sync"
 	"testing"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/google/go-containerregistry/pkg/v1/validate"
 
 	"github.com/imgbridge/imgutil"
-	"github.com/imgbridge/imgutil/internal/editable"
 )
 
 func TestBuildIsMemoizedUntilTheNextEdit(t *testing.T) {
-	img, err := editable.New(editable.Options{})
+	img, err := imgutil.NewCNBImage(imgutil.ImageOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +44,7 @@ func TestMediaTypeConversion(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, mt := range []imgutil.MediaTypes{imgutil.OCITypes, imgutil.DockerTypes} {
-		img, err := editable.New(editable.Options{Base: base, MediaTypes: mt})
+		img, err := imgutil.NewCNBImage(imgutil.ImageOptions{BaseImage: base, MediaTypes: mt})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -71,7 +71,7 @@ func TestMediaTypeConversion(t *testing.T) {
 }
 
 func TestScratchDefaults(t *testing.T) {
-	img, err := editable.New(editable.Options{Platform: imgutil.Platform{OS: "linux", Architecture: "arm", Variant: "v7"}})
+	img, err := imgutil.NewCNBImage(imgutil.ImageOptions{Platform: imgutil.Platform{OS: "linux", Architecture: "arm", Variant: "v7"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,8 +85,13 @@ func TestScratchDefaults(t *testing.T) {
 	if b.ManifestType() != types.OCIManifestSchema1 {
 		t.Errorf("manifest type of an image from scratch = %s, want OCI", b.ManifestType())
 	}
-	if !b.Config.Created.Equal(imgutil.NormalizedDateTime) {
-		t.Errorf("Created = %v, want NormalizedDateTime", b.Config.Created)
+	// Created is normalized by a save, not before.
+	saved, err := img.BuildForSave()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !saved.Config.Created.Equal(imgutil.NormalizedDateTime) {
+		t.Errorf("saved Created = %v, want NormalizedDateTime", saved.Config.Created)
 	}
 	if err := img.SetEnv("A=B", "x"); !errors.Is(err, imgutil.ErrInvalidArgument) {
 		t.Errorf("SetEnv(A=B) = %v, want ErrInvalidArgument", err)
@@ -94,7 +99,7 @@ func TestScratchDefaults(t *testing.T) {
 }
 
 func TestConcurrentEdits(t *testing.T) {
-	img, err := editable.New(editable.Options{})
+	img, err := imgutil.NewCNBImage(imgutil.ImageOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,5 +120,40 @@ func TestConcurrentEdits(t *testing.T) {
 	wg.Wait()
 	if l, _ := img.Labels(); len(l) != 8 {
 		t.Fatalf("labels = %v, want 8", l)
+	}
+}
+
+// TestCoreIsALiveV1Image: the embedded v1.Image answers for the edits made
+// so far, and an image not edited is its base itself.
+func TestCoreIsALiveV1Image(t *testing.T) {
+	base, err := random.Image(128, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := imgutil.NewCNBImage(imgutil.ImageOptions{BaseImage: base})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v v1.Image = img
+	want, _ := base.Digest()
+	if d, err := v.Digest(); err != nil || d != want {
+		t.Fatalf("unedited Digest = %v (%v), want the base's %s", d, err, want)
+	}
+	if err := img.SetLabel("k", "v"); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := img.Image.ConfigFile()
+	if err != nil || cfg.Config.Labels["k"] != "v" {
+		t.Fatalf("the embedded image's config = %+v (%v), want the label", cfg, err)
+	}
+	if d, _ := v.Digest(); d == want {
+		t.Fatal("the edited image has the base's digest")
+	}
+	layers, err := img.Image.Layers()
+	if err != nil || len(layers) != 2 {
+		t.Fatalf("Layers = %d (%v), want 2", len(layers), err)
+	}
+	if err := validate.Image(img); err != nil {
+		t.Fatalf("the core is not a valid image: %v", err)
 	}
 }

@@ -1,4 +1,4 @@
-package editable
+package imgutil
 
 import (
 	"fmt"
@@ -7,7 +7,8 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
-	"github.com/imgbridge/imgutil"
+	"github.com/imgbridge/imgutil/internal/built"
+
 	"github.com/imgbridge/imgutil/internal/layer"
 )
 
@@ -20,28 +21,28 @@ func parseDiffID(diffID string) (v1.Hash, error) {
 }
 
 // TopLayer returns the diffID of the top layer.
-func (i *Image) TopLayer() (string, error) {
+func (i *CNBImageCore) TopLayer() (string, error) {
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	ids := i.cfg.RootFS.DiffIDs
 	if len(ids) == 0 {
-		return "", fmt.Errorf("image has no layers: %w", imgutil.ErrNotFound)
+		return "", fmt.Errorf("image has no layers: %w", ErrNotFound)
 	}
 	return ids[len(ids)-1].String(), nil
 }
 
 // Layer returns the image's layer with diffID, or ErrLayerNotFound.
-func (i *Image) Layer(diffID v1.Hash) (v1.Layer, error) {
+func (i *CNBImageCore) Layer(diffID v1.Hash) (v1.Layer, error) {
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	if j := slices.Index(i.cfg.RootFS.DiffIDs, diffID); j >= 0 {
 		return i.layers[j], nil
 	}
-	return nil, imgutil.ErrLayerNotFound{DiffID: diffID.String()}
+	return nil, ErrLayerNotFound{DiffID: diffID.String()}
 }
 
 // GetLayer opens the image's layer with diffID as an uncompressed tar.
-func (i *Image) GetLayer(diffID string) (io.ReadCloser, error) {
+func (i *CNBImageCore) GetLayer(diffID string) (io.ReadCloser, error) {
 	h, err := parseDiffID(diffID)
 	if err != nil {
 		return nil, err
@@ -58,18 +59,18 @@ func (i *Image) GetLayer(diffID string) (io.ReadCloser, error) {
 }
 
 // AddLayer adds the layer file at path (plain or gzip tar) on top.
-func (i *Image) AddLayer(path string) error {
+func (i *CNBImageCore) AddLayer(path string) error {
 	return i.AddLayerWithDiffIDAndHistory(path, "", v1.History{})
 }
 
 // AddLayerWithDiffID adds the layer file at path, checking that its content
-// has diffID (when not empty): a mismatch matches imgutil.ErrDiffIDMismatch.
-func (i *Image) AddLayerWithDiffID(path, diffID string) error {
+// has diffID (when not empty): a mismatch matches ErrDiffIDMismatch.
+func (i *CNBImageCore) AddLayerWithDiffID(path, diffID string) error {
 	return i.AddLayerWithDiffIDAndHistory(path, diffID, v1.History{})
 }
 
 // AddLayerWithDiffIDAndHistory adds the layer file at path with history.
-func (i *Image) AddLayerWithDiffIDAndHistory(path, diffID string, history v1.History) error {
+func (i *CNBImageCore) AddLayerWithDiffIDAndHistory(path, diffID string, history v1.History) error {
 	l, err := i.layerFromFile(path, diffID)
 	if err != nil {
 		return err
@@ -77,7 +78,7 @@ func (i *Image) AddLayerWithDiffIDAndHistory(path, diffID string, history v1.His
 	return i.AddLayerWithHistory(l, history)
 }
 
-func (i *Image) layerFromFile(path, diffID string) (*layer.File, error) {
+func (i *CNBImageCore) layerFromFile(path, diffID string) (*layer.File, error) {
 	if diffID == "" {
 		l, err := layer.FromFile(path, i.MediaTypes().LayerType())
 		if err != nil {
@@ -98,7 +99,7 @@ func (i *Image) layerFromFile(path, diffID string) (*layer.File, error) {
 }
 
 // AddLayerWithHistory adds l on top with history.
-func (i *Image) AddLayerWithHistory(l v1.Layer, history v1.History) error {
+func (i *CNBImageCore) AddLayerWithHistory(l v1.Layer, history v1.History) error {
 	diffID, err := l.DiffID()
 	if err != nil {
 		return fmt.Errorf("getting layer diff ID: %w", err)
@@ -109,7 +110,7 @@ func (i *Image) AddLayerWithHistory(l v1.Layer, history v1.History) error {
 	})
 }
 
-func (i *Image) appendLocked(l v1.Layer, diffID v1.Hash, history v1.History) {
+func (i *CNBImageCore) appendLocked(l v1.Layer, diffID v1.Hash, history v1.History) {
 	// Keep history aligned with layers before appending to it.
 	i.cfg.History = alignedHistory(i.cfg.History, len(i.layers))
 	history.EmptyLayer = false
@@ -157,7 +158,7 @@ func countLayers(history []v1.History) int {
 }
 
 // PreviousImageHasLayer reports whether the previous image has a layer with diffID.
-func (i *Image) PreviousImageHasLayer(diffID string) (bool, error) {
+func (i *CNBImageCore) PreviousImageHasLayer(diffID string) (bool, error) {
 	h, err := parseDiffID(diffID)
 	if err != nil {
 		return false, err
@@ -173,12 +174,12 @@ func (i *Image) PreviousImageHasLayer(diffID string) (bool, error) {
 }
 
 // previousLayer returns the previous image's layer with diffID and its history.
-func (i *Image) previousLayer(diffID string) (v1.Layer, v1.Hash, v1.History, error) {
+func (i *CNBImageCore) previousLayer(diffID string) (v1.Layer, v1.Hash, v1.History, error) {
 	h, err := parseDiffID(diffID)
 	if err != nil {
 		return nil, h, v1.History{}, err
 	}
-	notFound := imgutil.ErrLayerNotFound{DiffID: h.String()}
+	notFound := ErrLayerNotFound{DiffID: h.String()}
 	if i.previous == nil {
 		return nil, h, v1.History{}, fmt.Errorf("no previous image: %w", notFound)
 	}
@@ -200,8 +201,8 @@ func (i *Image) previousLayer(diffID string) (v1.Layer, v1.Hash, v1.History, err
 
 // ReuseLayer adds the previous image's layer with diffID on top, with the
 // history that layer has there. Without a previous image, or when it lacks
-// the layer, the error matches imgutil.ErrLayerNotFound.
-func (i *Image) ReuseLayer(diffID string) error {
+// the layer, the error matches ErrLayerNotFound.
+func (i *CNBImageCore) ReuseLayer(diffID string) error {
 	l, h, history, err := i.previousLayer(diffID)
 	if err != nil {
 		return err
@@ -214,7 +215,7 @@ func (i *Image) ReuseLayer(diffID string) error {
 
 // ReuseLayerWithHistory adds the previous image's layer with diffID on top,
 // with history.
-func (i *Image) ReuseLayerWithHistory(diffID string, history v1.History) error {
+func (i *CNBImageCore) ReuseLayerWithHistory(diffID string, history v1.History) error {
 	l, h, _, err := i.previousLayer(diffID)
 	if err != nil {
 		return err
@@ -227,7 +228,7 @@ func (i *Image) ReuseLayerWithHistory(diffID string, history v1.History) error {
 
 // AddOrReuseLayerWithHistory reuses the previous image's layer with diffID
 // when it has one, and otherwise adds the layer file at path.
-func (i *Image) AddOrReuseLayerWithHistory(path, diffID string, history v1.History) error {
+func (i *CNBImageCore) AddOrReuseLayerWithHistory(path, diffID string, history v1.History) error {
 	has, err := i.PreviousImageHasLayer(diffID)
 	if err != nil {
 		return err
@@ -240,7 +241,7 @@ func (i *Image) AddOrReuseLayerWithHistory(path, diffID string, history v1.Histo
 
 // Rebase replaces the layers up to and including baseTopLayerDiffID with
 // the layers of newBase, keeping the layers above it and the config.
-func (i *Image) Rebase(baseTopLayerDiffID string, newBase imgutil.Image) error {
+func (i *CNBImageCore) Rebase(baseTopLayerDiffID string, newBase Image) error {
 	top, err := parseDiffID(baseTopLayerDiffID)
 	if err != nil {
 		return err
@@ -252,7 +253,7 @@ func (i *Image) Rebase(baseTopLayerDiffID string, newBase imgutil.Image) error {
 	return i.edit(func() error {
 		idx := slices.Index(i.cfg.RootFS.DiffIDs, top)
 		if idx < 0 {
-			return fmt.Errorf("rebasing: old base top layer: %w", imgutil.ErrLayerNotFound{DiffID: top.String()})
+			return fmt.Errorf("rebasing: old base top layer: %w", ErrLayerNotFound{DiffID: top.String()})
 		}
 		var history []v1.History
 		for j := range nbLayers {
@@ -270,19 +271,19 @@ func (i *Image) Rebase(baseTopLayerDiffID string, newBase imgutil.Image) error {
 
 // configAndLayers returns an image's config and layers: from the core when
 // img is one of ours (no manifest needed), else from its v1.Image.
-func configAndLayers(img imgutil.Image) (*v1.ConfigFile, []v1.Layer, error) {
-	if b, ok := img.(interface{ Build() (*Built, error) }); ok {
-		built, err := b.Build()
+func configAndLayers(img Image) (*v1.ConfigFile, []v1.Layer, error) {
+	if b, ok := img.(interface{ Build() (*built.Built, error) }); ok {
+		frozen, err := b.Build()
 		if err != nil {
 			return nil, nil, err
 		}
-		return built.Config, built.Layers, nil
+		return frozen.Config, frozen.Layers, nil
 	}
 	u := img.UnderlyingImage()
 	if u == nil {
-		return nil, nil, fmt.Errorf("image has no content: %w", imgutil.ErrInvalidArgument)
+		return nil, nil, fmt.Errorf("image has no content: %w", ErrInvalidArgument)
 	}
-	cfg, err := imgutil.GetConfigFile(u)
+	cfg, err := GetConfigFile(u)
 	if err != nil {
 		return nil, nil, err
 	}

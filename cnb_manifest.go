@@ -1,25 +1,23 @@
-package editable
+package imgutil
 
 import (
 	"maps"
-
-	"github.com/imgbridge/imgutil"
 )
 
 // refNameKey is the annotation that names an image in an OCI layout.
 const refNameKey = "org.opencontainers.image.ref.name"
 
-var errInvalid = imgutil.ErrInvalidArgument
+var errInvalid = ErrInvalidArgument
 
 // Annotations returns a copy of the manifest annotations.
-func (i *Image) Annotations() (map[string]string, error) {
+func (i *CNBImageCore) Annotations() (map[string]string, error) {
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	return maps.Clone(i.annotations), nil
 }
 
 // SetAnnotations adds annotations to the manifest.
-func (i *Image) SetAnnotations(annotations map[string]string) error {
+func (i *CNBImageCore) SetAnnotations(annotations map[string]string) error {
 	return i.edit(func() error {
 		maps.Copy(i.annotations, annotations)
 		return nil
@@ -27,12 +25,12 @@ func (i *Image) SetAnnotations(annotations map[string]string) error {
 }
 
 // AnnotateRefName sets the manifest's org.opencontainers.image.ref.name.
-func (i *Image) AnnotateRefName(refName string) error {
+func (i *CNBImageCore) AnnotateRefName(refName string) error {
 	return i.SetAnnotations(map[string]string{refNameKey: refName})
 }
 
 // GetAnnotateRefName returns the manifest's org.opencontainers.image.ref.name.
-func (i *Image) GetAnnotateRefName() (string, error) {
+func (i *CNBImageCore) GetAnnotateRefName() (string, error) {
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	return i.annotations[refNameKey], nil

@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/imgbridge/imgutil/internal/imgerr"
 )
 
 // ErrNotImplemented is returned by a name the contract lists whose feature
@@ -14,11 +16,11 @@ var ErrNotImplemented = errors.New("not implemented")
 
 // ErrNotFound is matched (errors.Is) by every error that means an image, a
 // layer or a manifest does not exist.
-var ErrNotFound = errors.New("not found")
+var ErrNotFound = imgerr.ErrNotFound
 
 // ErrInvalidArgument is matched (errors.Is) by errors caused by bad input:
 // an invalid reference, a corrupt layer file, a wrong diffID, an unsafe tar.
-var ErrInvalidArgument = errors.New("invalid argument")
+var ErrInvalidArgument = imgerr.ErrInvalidArgument
 
 // ErrUnauthorized is matched (errors.Is) when a registry refused the
 // credentials (or their absence): HTTP 401 or 403. It is never reported as
@@ -64,27 +66,15 @@ func (e SaveError) Unwrap() []error {
 }
 
 // ErrLayerNotFound is returned when a layer with DiffID is not where it was
-// looked for (the previous image, the image itself). It matches ErrNotFound.
-type ErrLayerNotFound struct {
-	DiffID string
-}
-
-func (e ErrLayerNotFound) Error() string {
-	return fmt.Sprintf("failed to find layer with diff ID %q", e.DiffID)
-}
-
-// Is makes ErrLayerNotFound match ErrNotFound.
-func (e ErrLayerNotFound) Is(target error) bool { return target == ErrNotFound }
-
-// NotFound marks the error as a not-found error for libraries that test for
-// that method (containerd's errdefs).
-func (e ErrLayerNotFound) NotFound() {}
+// looked for (the previous image, the image itself). It matches ErrNotFound
+// and containerd's errdefs.IsNotFound.
+type ErrLayerNotFound = imgerr.ErrLayerNotFound
 
 // ErrUnsafeTar is matched (errors.Is) by errors about a tar entry that could
 // write outside its root: an absolute path, a ".." escape, an escaping link.
 // It also matches ErrInvalidArgument.
-var ErrUnsafeTar = fmt.Errorf("unsafe tar entry: %w", ErrInvalidArgument)
+var ErrUnsafeTar = imgerr.ErrUnsafeTar
 
 // ErrDiffIDMismatch is matched (errors.Is) when a layer's content does not
 // have the diffID the caller gave. It also matches ErrInvalidArgument.
-var ErrDiffIDMismatch = fmt.Errorf("layer diff ID mismatch: %w", ErrInvalidArgument)
+var ErrDiffIDMismatch = imgerr.ErrDiffIDMismatch

@@ -104,3 +104,25 @@ func TestEnsureMediaTypesAndLayers(t *testing.T) {
 		t.Fatalf("EnsureMediaTypesAndLayers(Default) = %v, %v; want unchanged", changed, err)
 	}
 }
+
+// TestCNBIndexCopiesByValue: callers copy the index struct (idx := *cnbIdx);
+// the copy shares the lock and edits stay safe.
+func TestCNBIndexCopiesByValue(t *testing.T) {
+	idx, err := imgutil.NewCNBIndex("example.com/idx:latest", imgutil.IndexOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp := *idx
+	img, err := random.Image(16, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp.AddManifest(img)
+	m, err := cp.IndexManifest()
+	if err != nil || len(m.Manifests) != 1 {
+		t.Fatalf("copy's index = %v (%v), want one manifest", m, err)
+	}
+	var literal imgutil.CNBIndex
+	literal.ImageIndex = imgutil.NewEmptyDockerIndex()
+	literal.AddManifest(img)
+}

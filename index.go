@@ -51,7 +51,19 @@ type CNBIndex struct {
 	RepoName string
 
 	// mu guards the edits: ImageIndex is replaced, never changed in place.
-	mu sync.Mutex
+	// It is a pointer, shared by copies of the struct (callers copy it by
+	// value); nil in an index made as a literal, whose edits then take no
+	// lock.
+	mu *sync.Mutex
+}
+
+// lock takes the index's lock, if it has one, and returns its release.
+func (h *CNBIndex) lock() func() {
+	if h.mu == nil {
+		return func() {}
+	}
+	h.mu.Lock()
+	return h.mu.Unlock
 }
 
 // NewCNBIndex returns an index named repoName, starting from
@@ -89,6 +101,7 @@ func NewCNBIndex(repoName string, options IndexOptions) (*CNBIndex, error) {
 		XdgPath:    xdg,
 		KeyChain:   kc,
 		RepoName:   repoName,
+		mu:         &sync.Mutex{},
 	}, nil
 }
 
@@ -117,8 +130,7 @@ func (h *CNBIndex) current() *editedIndex {
 
 // descriptor returns the manifest descriptor for digest.
 func (h *CNBIndex) descriptor(digest name.Digest) (v1.Descriptor, error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
+	defer h.lock()()
 	ei := h.current()
 	i, err := ei.find(digest)
 	if err != nil {
@@ -191,15 +203,13 @@ func (h *CNBIndex) Annotations(digest name.Digest) (annotations map[string]strin
 
 // IndexManifest returns the index manifest with every edit applied.
 func (h *CNBIndex) IndexManifest() (*v1.IndexManifest, error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
+	defer h.lock()()
 	return h.current().manifest.DeepCopy(), nil
 }
 
 // edit applies change to the descriptor for digest.
 func (h *CNBIndex) edit(digest name.Digest, change func(d *v1.Descriptor)) error {
-	h.mu.Lock()
-	defer h.mu.Unlock()
+	defer h.lock()()
 	ei := h.current()
 	i, err := ei.find(digest)
 	if err != nil {
@@ -247,17 +257,16 @@ func (h *CNBIndex) SetVariant(digest name.Digest, osVariant string) (err error) 
 
 // Image returns the image of the manifest with digest hash.
 func (h *CNBIndex) Image(hash v1.Hash) (v1.Image, error) {
-	h.mu.Lock()
+	unlock := h.lock()
 	ii := h.ImageIndex
-	h.mu.Unlock()
+	unlock()
 	return ii.Image(hash)
 }
 
 // AddManifest adds image to the index, with the platform of its config.
 // An image that cannot be read is recorded without a platform.
 func (h *CNBIndex) AddManifest(image v1.Image) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
+	defer h.lock()()
 	next := h.current().clone()
 	d, err := descriptorOf(image)
 	if err != nil {
@@ -299,8 +308,7 @@ func partialDescriptor(image v1.Image) (v1.Descriptor, error) {
 
 // RemoveManifest removes the manifest for digest from the index.
 func (h *CNBIndex) RemoveManifest(digest name.Digest) (err error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
+	defer h.lock()()
 	ei := h.current()
 	i, err := ei.find(digest)
 	if err != nil {
@@ -333,9 +341,9 @@ func (h *CNBIndex) dir() string {
 // SaveDir writes the index and every image it holds as an OCI layout under
 // XdgPath. The layout is written beside its place and renamed into it.
 func (h *CNBIndex) SaveDir() error {
-	h.mu.Lock()
+	unlock := h.lock()
 	ii := h.ImageIndex
-	h.mu.Unlock()
+	unlock()
 	dir := h.dir()
 	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
 		return fmt.Errorf("creating index directory: %w", err)
@@ -374,9 +382,9 @@ func (h *CNBIndex) Push(ops ...IndexOption) error {
 	if err != nil {
 		return fmt.Errorf("parsing index name %q: %w: %w", h.RepoName, ErrInvalidArgument, err)
 	}
-	h.mu.Lock()
+	unlock := h.lock()
 	ii := h.ImageIndex
-	h.mu.Unlock()
+	unlock()
 	ropts := []remote.Option{remote.WithAuthFromKeychain(h.KeyChain), remote.WithTransport(GetTransport(o.Insecure))}
 	if err := remote.WriteIndex(ref, ii, ropts...); err != nil {
 		return fmt.Errorf("pushing index %s: %w", ref, err)

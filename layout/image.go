@@ -11,13 +11,12 @@ import (
 
 	"github.com/imgbridge/imgutil"
 	"github.com/imgbridge/imgutil/internal/archive"
-	"github.com/imgbridge/imgutil/internal/editable"
 )
 
 // Image is an image saved to an OCI layout directory: its name is the path
 // of that directory.
 type Image struct {
-	*editable.Image
+	*imgutil.CNBImageCore
 
 	path           string
 	withoutLayers  bool
@@ -26,7 +25,10 @@ type Image struct {
 	progress       func(imgutil.Progress)
 }
 
-var _ imgutil.Image = (*Image)(nil)
+var (
+	_ imgutil.Image = (*Image)(nil)
+	_ v1.Image      = (*Image)(nil)
+)
 
 // NewImage returns an image to be saved in the layout at path. With
 // FromBaseImagePath it starts from the image in another layout; with
@@ -53,11 +55,11 @@ func NewImage(path string, ops ...imgutil.ImageOption) (*Image, error) {
 		}
 		o.PreviousImage = prev
 	}
-	core, err := editable.New(editable.OptionsFrom(o))
+	core, err := imgutil.NewCNBImage(o)
 	if err != nil {
 		return nil, err
 	}
-	return &Image{Image: core, path: path, withoutLayers: o.WithoutLayers, preserveDigest: o.PreserveDigest, base: o.BaseImage, progress: o.Progress}, nil
+	return &Image{CNBImageCore: core, path: path, withoutLayers: o.WithoutLayers, preserveDigest: o.PreserveDigest, base: o.BaseImage, progress: o.Progress}, nil
 }
 
 // Kind returns "layout".
@@ -192,7 +194,7 @@ func baseToWrite(base v1.Image) (toWrite, error) {
 // annotation when that is a valid reference. No partial file is left on
 // failure.
 func (i *Image) SaveFile() (string, error) {
-	b, err := i.Build()
+	b, err := i.BuildForSave()
 	if err != nil {
 		return "", err
 	}

@@ -12,7 +12,6 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/imgbridge/imgutil"
-	"github.com/imgbridge/imgutil/internal/editable"
 )
 
 // IDIdentifier identifies an image in the daemon by its image ID, without
@@ -26,7 +25,7 @@ func (i IDIdentifier) String() string { return i.ImageID }
 
 // Image is an image in a Docker daemon.
 type Image struct {
-	*editable.Image
+	*imgutil.CNBImageCore
 
 	store *Store
 	// ownStore is true when NewImage made the store: Close closes it.
@@ -40,7 +39,10 @@ type Image struct {
 	lastID string
 }
 
-var _ imgutil.Image = (*Image)(nil)
+var (
+	_ imgutil.Image = (*Image)(nil)
+	_ v1.Image      = (*Image)(nil)
+)
 
 // NewImage returns an image named repoName in the daemon dockerClient talks
 // to. With FromBaseImage it starts from a daemon image; with
@@ -119,11 +121,11 @@ func newImage(ctx context.Context, store *Store, repoName string, o imgutil.Imag
 	if o.MediaTypes == imgutil.MissingTypes {
 		o.MediaTypes = imgutil.DockerTypes
 	}
-	core, err := editable.New(editable.OptionsFrom(o))
+	core, err := imgutil.NewCNBImage(o)
 	if err != nil {
 		return nil, err
 	}
-	img := &Image{Image: core, store: store, repoName: repoName}
+	img := &Image{CNBImageCore: core, store: store, repoName: repoName}
 	if base != nil {
 		img.lastID = base.id
 	}
@@ -209,7 +211,7 @@ func (i *Image) SetOS(osVal string) error {
 		// The existing library's words, which callers match.
 		return fmt.Errorf("invalid os: must match the daemon: %q (not %q): %w", d.os, osVal, imgutil.ErrInvalidArgument)
 	}
-	return i.Image.SetOS(osVal)
+	return i.CNBImageCore.SetOS(osVal)
 }
 
 // Save saves the image under its name and additionalNames.
@@ -225,7 +227,7 @@ func (i *Image) SaveAs(name string, additionalNames ...string) error {
 
 // SaveAsContext is SaveAs with a context.
 func (i *Image) SaveAsContext(ctx context.Context, name string, additionalNames ...string) error {
-	id, err := i.store.save(ctx, i.Image, name, additionalNames...)
+	id, err := i.store.save(ctx, i.CNBImageCore, name, additionalNames...)
 	if id != "" {
 		i.mu.Lock()
 		i.lastID = id
@@ -243,7 +245,7 @@ func (i *Image) SaveFile() (string, error) {
 // SaveFileContext is SaveFile with a context: layers still to be read from
 // the daemon are read under it, and no partial file is left if it ends.
 func (i *Image) SaveFileContext(ctx context.Context) (string, error) {
-	return i.store.saveFile(ctx, i.Image, i.Name())
+	return i.store.saveFile(ctx, i.CNBImageCore, i.Name())
 }
 
 // GetLayerContext is GetLayer with a context for reading the layer from

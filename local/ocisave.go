@@ -16,7 +16,7 @@ import (
 
 	"github.com/imgbridge/imgutil"
 	"github.com/imgbridge/imgutil/internal/archive"
-	"github.com/imgbridge/imgutil/internal/editable"
+	"github.com/imgbridge/imgutil/internal/built"
 )
 
 // manifestsAPI is the API version from which ImageInspect reports whether
@@ -32,7 +32,7 @@ var errNotAvailable = errors.New("loaded image content is not all in the store")
 // of base and previous images, and carries only the other blobs. It proves
 // the result: the daemon must report the manifest Available; otherwise the
 // error matches errNotAvailable and nothing can be trusted of the image.
-func (s *Store) loadOCI(ctx context.Context, b *editable.Built, name string) (string, error) {
+func (s *Store) loadOCI(ctx context.Context, b *built.Built, name string) (string, error) {
 	family := imgutil.MediaTypesOf(b.ManifestType())
 	descs := make([]v1.Descriptor, len(b.Layers))
 	omit := make([]bool, len(b.Layers))

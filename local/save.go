@@ -13,7 +13,7 @@ import (
 
 	"github.com/imgbridge/imgutil"
 	"github.com/imgbridge/imgutil/internal/archive"
-	"github.com/imgbridge/imgutil/internal/editable"
+	"github.com/imgbridge/imgutil/internal/built"
 	"github.com/imgbridge/imgutil/internal/jsonstream"
 )
 
@@ -22,10 +22,10 @@ import (
 // daemon is not known to hold are sent (on the classic store). Names that
 // failed are listed in an imgutil.SaveError; a failed load moves no tag.
 func (s *Store) Save(img *Image, withName string, withAdditionalNames ...string) (string, error) {
-	return s.save(context.Background(), img.Image, withName, withAdditionalNames...)
+	return s.save(context.Background(), img.CNBImageCore, withName, withAdditionalNames...)
 }
 
-func (s *Store) save(ctx context.Context, img *editable.Image, name string, extras ...string) (string, error) {
+func (s *Store) save(ctx context.Context, img *imgutil.CNBImageCore, name string, extras ...string) (string, error) {
 	allFailed := func(err error) imgutil.SaveError {
 		var se imgutil.SaveError
 		for _, n := range append([]string{name}, extras...) {
@@ -123,7 +123,7 @@ func (s *Store) tag(ctx context.Context, id, name string) error {
 // load streams an archive of b tagged tag into the daemon and returns the
 // ID the daemon gives the image.
 // classic says the daemon is known to use the classic store.
-func (s *Store) load(ctx context.Context, b *editable.Built, tag string, classic bool, omit func(int) bool) (string, error) {
+func (s *Store) load(ctx context.Context, b *built.Built, tag string, classic bool, omit func(int) bool) (string, error) {
 	var send []v1.Layer
 	for i, l := range b.Layers {
 		if omit == nil || !omit(i) {
@@ -207,15 +207,15 @@ func ours(werr error) bool {
 // SaveFile writes image as a `docker load`-able tar tagged withName in the
 // temp directory and returns its path; no partial file is left on failure.
 func (s *Store) SaveFile(image *Image, withName string) (string, error) {
-	return s.saveFile(context.Background(), image.Image, withName)
+	return s.saveFile(context.Background(), image.CNBImageCore, withName)
 }
 
-func (s *Store) saveFile(ctx context.Context, img *editable.Image, name string) (string, error) {
+func (s *Store) saveFile(ctx context.Context, img *imgutil.CNBImageCore, name string) (string, error) {
 	tag, err := archive.Tag(name)
 	if err != nil {
 		return "", err
 	}
-	b, err := img.Build()
+	b, err := img.BuildForSave()
 	if err != nil {
 		return "", err
 	}

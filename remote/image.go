@@ -18,7 +18,6 @@ import (
 
 	"github.com/imgbridge/imgutil"
 	"github.com/imgbridge/imgutil/internal/archive"
-	"github.com/imgbridge/imgutil/internal/editable"
 )
 
 // DigestIdentifier identifies an image in a registry: repository@digest.
@@ -31,7 +30,7 @@ func (d DigestIdentifier) String() string { return d.Digest.String() }
 
 // Image is an image in a registry.
 type Image struct {
-	*editable.Image
+	*imgutil.CNBImageCore
 
 	access              access
 	platform            imgutil.Platform
@@ -43,7 +42,10 @@ type Image struct {
 	repoName string
 }
 
-var _ imgutil.Image = (*Image)(nil)
+var (
+	_ imgutil.Image = (*Image)(nil)
+	_ v1.Image      = (*Image)(nil)
+)
 
 // NewImage returns an image named repoName in a registry, reached with the
 // credentials of keychain (authn.DefaultKeychain when nil).
@@ -73,11 +75,11 @@ func NewImageContext(ctx context.Context, repoName string, keychain authn.Keycha
 			return nil, fmt.Errorf("reading previous image: %w", err)
 		}
 	}
-	core, err := editable.New(editable.OptionsFrom(o))
+	core, err := imgutil.NewCNBImage(o)
 	if err != nil {
 		return nil, err
 	}
-	return &Image{Image: core, access: a, platform: o.Platform, addEmptyLayerOnSave: o.AddEmptyLayerOnSave, progress: o.Progress, repoName: repoName}, nil
+	return &Image{CNBImageCore: core, access: a, platform: o.Platform, addEmptyLayerOnSave: o.AddEmptyLayerOnSave, progress: o.Progress, repoName: repoName}, nil
 }
 
 // NewV1Image returns the registry image baseImageRepoName (the manifest
@@ -92,7 +94,7 @@ func NewV1Image(baseImageRepoName string, keychain authn.Keychain, ops ...func(*
 	if err != nil || img != nil {
 		return img, err
 	}
-	core, err := editable.New(editable.OptionsFrom(o))
+	core, err := imgutil.NewCNBImage(o)
 	if err != nil {
 		return nil, err
 	}
@@ -351,7 +353,7 @@ func emptyLayer() v1.Layer {
 // SaveFile writes the image as a `docker load`-able tar tagged with its
 // name and returns the path; no partial file is left on failure.
 func (i *Image) SaveFile() (string, error) {
-	b, err := i.Build()
+	b, err := i.BuildForSave()
 	if err != nil {
 		return "", err
 	}

@@ -14,7 +14,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
-	"github.com/imgbridge/imgutil"
+	"github.com/imgbridge/imgutil/internal/imgerr"
 )
 
 // File is a v1.Layer read from a file on disk, plain or gzip tar. Its diffID
@@ -56,7 +56,7 @@ func FromFile(path string, mediaType types.MediaType) (*File, error) {
 // diffID the caller gave, without reading its content now: only the tar
 // headers are checked (CheckHeader), and every full read of the layer
 // verifies the diffID as the bytes stream out, failing at the end with an
-// error matching imgutil.ErrDiffIDMismatch. So a layer sent to a daemon or
+// error matching imgerr.ErrDiffIDMismatch. So a layer sent to a daemon or
 // written to a layout is read once. A gzip file is scanned as FromFile does.
 func FromFileWithDiffID(path string, diffID v1.Hash, mediaType types.MediaType) (*File, error) {
 	f, err := os.Open(path)
@@ -75,7 +75,7 @@ func FromFileWithDiffID(path string, diffID v1.Hash, mediaType types.MediaType) 
 			return nil, err
 		}
 		if l.info.DiffID != diffID {
-			return nil, fmt.Errorf("layer file %s has diff ID %s, not %s: %w", path, l.info.DiffID, diffID, imgutil.ErrDiffIDMismatch)
+			return nil, fmt.Errorf("layer file %s has diff ID %s, not %s: %w", path, l.info.DiffID, diffID, imgerr.ErrDiffIDMismatch)
 		}
 		return l, nil
 	}
@@ -271,7 +271,7 @@ func (v *verifier) Read(p []byte) (int, error) {
 	if errors.Is(err, io.EOF) {
 		got := v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(v.h.Sum(nil))}
 		if got != v.want || v.n != v.size {
-			return n, fmt.Errorf("layer file %s has diff ID %s (%d bytes), not %s (%d bytes): %w", v.path, got, v.n, v.want, v.size, imgutil.ErrDiffIDMismatch)
+			return n, fmt.Errorf("layer file %s has diff ID %s (%d bytes), not %s (%d bytes): %w", v.path, got, v.n, v.want, v.size, imgerr.ErrDiffIDMismatch)
 		}
 	}
 	return n, err

@@ -6,11 +6,11 @@ import (
 	"path"
 	"strings"
 
-	"github.com/imgbridge/imgutil"
+	"github.com/imgbridge/imgutil/internal/imgerr"
 )
 
 // CleanName returns the root-relative, cleaned form of a tar entry name, or
-// an error matching imgutil.ErrUnsafeTar when the name would land outside
+// an error matching imgerr.ErrUnsafeTar when the name would land outside
 // the root once applied. Names are taken relative to the root whatever their
 // form: build tools write absolute names ("/layers/x", as the lifecycle and
 // pack do) and "./x", and daemons apply both under the root. A ".." that
@@ -18,14 +18,14 @@ import (
 // "." names the root itself.
 func CleanName(name string) (string, error) {
 	if name == "" {
-		return "", fmt.Errorf("empty entry name: %w", imgutil.ErrUnsafeTar)
+		return "", fmt.Errorf("empty entry name: %w", imgerr.ErrUnsafeTar)
 	}
 	if strings.ContainsRune(name, 0) {
-		return "", fmt.Errorf("entry %q: non-portable path: %w", name, imgutil.ErrUnsafeTar)
+		return "", fmt.Errorf("entry %q: non-portable path: %w", name, imgerr.ErrUnsafeTar)
 	}
 	clean := path.Clean(strings.TrimLeft(name, "/"))
 	if clean == ".." || strings.HasPrefix(clean, "../") {
-		return "", fmt.Errorf("entry %q: path escapes the root: %w", name, imgutil.ErrUnsafeTar)
+		return "", fmt.Errorf("entry %q: path escapes the root: %w", name, imgerr.ErrUnsafeTar)
 	}
 	return clean, nil
 }
@@ -44,11 +44,11 @@ func CheckHeader(hdr *tar.Header) error {
 	// A sparse entry expands a few header bytes into as many zeros as it
 	// declares: a bomb for whoever extracts it. Image layers have none.
 	if hdr.Typeflag == tar.TypeGNUSparse {
-		return fmt.Errorf("entry %q: sparse files are not accepted: %w", hdr.Name, imgutil.ErrUnsafeTar)
+		return fmt.Errorf("entry %q: sparse files are not accepted: %w", hdr.Name, imgerr.ErrUnsafeTar)
 	}
 	for k := range hdr.PAXRecords {
 		if strings.HasPrefix(k, "GNU.sparse.") {
-			return fmt.Errorf("entry %q: sparse files are not accepted: %w", hdr.Name, imgutil.ErrUnsafeTar)
+			return fmt.Errorf("entry %q: sparse files are not accepted: %w", hdr.Name, imgerr.ErrUnsafeTar)
 		}
 	}
 	switch hdr.Typeflag {
@@ -59,11 +59,11 @@ func CheckHeader(hdr *tar.Header) error {
 	case tar.TypeSymlink:
 		target := hdr.Linkname
 		if target == "" {
-			return fmt.Errorf("symlink %q has no target: %w", hdr.Name, imgutil.ErrUnsafeTar)
+			return fmt.Errorf("symlink %q has no target: %w", hdr.Name, imgerr.ErrUnsafeTar)
 		}
 		if !strings.HasPrefix(target, "/") {
 			if _, err := CleanName(path.Join(path.Dir(name), target)); err != nil {
-				return fmt.Errorf("symlink %q -> %q escapes the root: %w", hdr.Name, target, imgutil.ErrUnsafeTar)
+				return fmt.Errorf("symlink %q -> %q escapes the root: %w", hdr.Name, target, imgerr.ErrUnsafeTar)
 			}
 		}
 	}

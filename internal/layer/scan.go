@@ -15,7 +15,7 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
-	"github.com/imgbridge/imgutil"
+	"github.com/imgbridge/imgutil/internal/imgerr"
 )
 
 // Info is what one read of a layer file tells.
@@ -36,7 +36,7 @@ var gzipMagic = []byte{0x1f, 0x8b}
 
 // ScanFile reads the layer file at path once and returns its Info. The tar
 // entries are checked with CheckHeader. A missing file matches
-// fs.ErrNotExist; bad content matches imgutil.ErrInvalidArgument.
+// fs.ErrNotExist; bad content matches imgerr.ErrInvalidArgument.
 func ScanFile(path string) (Info, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -63,7 +63,7 @@ func Scan(r io.Reader) (Info, error) {
 	if info.Gzip {
 		zr, err := gzip.NewReader(br)
 		if err != nil {
-			return Info{}, fmt.Errorf("reading gzip header: %w: %w", imgutil.ErrInvalidArgument, err)
+			return Info{}, fmt.Errorf("reading gzip header: %w: %w", imgerr.ErrInvalidArgument, err)
 		}
 		defer zr.Close()
 		uncompressed = newCountingHash()
@@ -74,7 +74,7 @@ func Scan(r io.Reader) (Info, error) {
 	}
 	// The tar reader stops at the end-of-archive marker: hash the padding too.
 	if _, err := io.Copy(io.Discard, tarStream); err != nil {
-		return Info{}, fmt.Errorf("reading layer: %w: %w", imgutil.ErrInvalidArgument, err)
+		return Info{}, fmt.Errorf("reading layer: %w: %w", imgerr.ErrInvalidArgument, err)
 	}
 	if info.Gzip {
 		if _, err := io.Copy(io.Discard, br); err != nil {
@@ -94,7 +94,7 @@ func checkEntries(r io.Reader) error {
 			return nil
 		}
 		if err != nil {
-			return fmt.Errorf("reading tar: %w: %w", imgutil.ErrInvalidArgument, err)
+			return fmt.Errorf("reading tar: %w: %w", imgerr.ErrInvalidArgument, err)
 		}
 		if err := CheckHeader(hdr); err != nil {
 			return err

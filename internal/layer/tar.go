@@ -11,7 +11,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/imgbridge/imgutil"
+	"github.com/imgbridge/imgutil/internal/imgerr"
 )
 
 // WriteDir writes the tree under dir as a layer tar to w, with entries under
@@ -118,7 +118,7 @@ func Extract(r io.Reader, dir string) error {
 			return nil
 		}
 		if err != nil {
-			return fmt.Errorf("reading tar: %w: %w", imgutil.ErrInvalidArgument, err)
+			return fmt.Errorf("reading tar: %w: %w", imgerr.ErrInvalidArgument, err)
 		}
 		if err := CheckHeader(hdr); err != nil {
 			return err

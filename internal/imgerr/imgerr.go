@@ -1,0 +1,38 @@
+// Package imgerr holds the error classes the root package exports, for the
+// internal packages the root package itself builds on (they cannot import
+// it). The root package re-exports each under the same name.
+package imgerr
+
+import (
+	"errors"
+	"fmt"
+)
+
+// ErrNotFound: see imgutil.ErrNotFound.
+var ErrNotFound = errors.New("not found")
+
+// ErrInvalidArgument: see imgutil.ErrInvalidArgument.
+var ErrInvalidArgument = errors.New("invalid argument")
+
+// ErrUnsafeTar: see imgutil.ErrUnsafeTar.
+var ErrUnsafeTar = fmt.Errorf("unsafe tar entry: %w", ErrInvalidArgument)
+
+// ErrDiffIDMismatch: see imgutil.ErrDiffIDMismatch.
+var ErrDiffIDMismatch = fmt.Errorf("layer diff ID mismatch: %w", ErrInvalidArgument)
+
+// ErrLayerNotFound is returned when a layer with DiffID is not where it was
+// looked for (the previous image, the image itself). It matches ErrNotFound.
+type ErrLayerNotFound struct {
+	DiffID string
+}
+
+func (e ErrLayerNotFound) Error() string {
+	return fmt.Sprintf("failed to find layer with diff ID %q", e.DiffID)
+}
+
+// Is makes ErrLayerNotFound match ErrNotFound.
+func (e ErrLayerNotFound) Is(target error) bool { return target == ErrNotFound }
+
+// NotFound marks the error as a not-found error for libraries that test for
+// that method (containerd's errdefs).
+func (e ErrLayerNotFound) NotFound() {}
