@@ -88,17 +88,13 @@ func NewCNBIndex(repoName string, options IndexOptions) (*CNBIndex, error) {
 		im = im.DeepCopy()
 		im.MediaType = options.MediaType
 	}
-	xdg := options.XdgPath
-	if xdg == "" {
-		xdg = defaultXDGPath()
-	}
 	kc := options.Keychain
 	if kc == nil {
 		kc = authn.DefaultKeychain
 	}
 	return &CNBIndex{
 		ImageIndex: &editedIndex{manifest: im, images: map[v1.Hash]v1.Image{}, base: base},
-		XdgPath:    xdg,
+		XdgPath:    options.XdgPath,
 		KeyChain:   kc,
 		RepoName:   repoName,
 		mu:         &sync.Mutex{},
@@ -333,9 +329,14 @@ func (h *CNBIndex) Inspect() (string, error) {
 	return string(b), nil
 }
 
-// dir is where SaveDir writes the index.
+// dir is where SaveDir writes the index: under XdgPath, or when it is ""
+// (as callers may set it), under the XDG runtime directory.
 func (h *CNBIndex) dir() string {
-	return filepath.Join(h.XdgPath, MakeFileSafeName(h.RepoName))
+	xdg := h.XdgPath
+	if xdg == "" {
+		xdg = defaultXDGPath()
+	}
+	return filepath.Join(xdg, MakeFileSafeName(h.RepoName))
 }
 
 // SaveDir writes the index and every image it holds as an OCI layout under

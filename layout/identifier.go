@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/imgbridge/imgutil"
 )
@@ -28,20 +29,28 @@ func (i Identifier) String() string {
 // ParseIdentifier parses "path@sha256:hex" back into an Identifier.
 func ParseIdentifier(identifier string) (Identifier, error) {
 	p, d, ok := strings.Cut(identifier, "@")
-	if !ok || p == "" || !strings.HasPrefix(d, "sha256:") {
+	if !ok || p == "" {
 		return Identifier{}, fmt.Errorf("layout identifier %q: want path@sha256:digest: %w", identifier, imgutil.ErrInvalidArgument)
+	}
+	// A sha256 digest of 64 hex digits, nothing else.
+	if h, err := v1.NewHash(d); err != nil || h.Algorithm != "sha256" {
+		return Identifier{}, fmt.Errorf("layout identifier %q: want a sha256 digest: %w", identifier, imgutil.ErrInvalidArgument)
 	}
 	return Identifier{Path: p, Digest: d}, nil
 }
 
 // ParseRefToPath turns an image reference into a relative layout path:
-// registry/repository/tag (or registry/repository/sha256:hex).
+// registry/repository/tag, or registry/repository/sha256/hex for a digest.
 func ParseRefToPath(imageRef string) (string, error) {
 	ref, err := name.ParseReference(imageRef, name.WeakValidation)
 	if err != nil {
 		return "", fmt.Errorf("parsing reference %q: %w: %w", imageRef, imgutil.ErrInvalidArgument, err)
 	}
 	p := filepath.Join(ref.Context().RegistryStr(), ref.Context().RepositoryStr())
+	if d, ok := ref.(name.Digest); ok {
+		algorithm, hex, _ := strings.Cut(d.DigestStr(), ":")
+		return filepath.Join(p, algorithm, hex), nil
+	}
 	if id := ref.Identifier(); id != "" {
 		p = filepath.Join(p, id)
 	}

@@ -1,6 +1,7 @@
 package layout
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/imgbridge/imgutil"
@@ -23,10 +24,14 @@ func NewIndex(repoName string, ops ...imgutil.IndexOption) (*imgutil.CNBIndex, e
 	}
 	if o.BaseIndex == nil && o.BaseIndexRepoName != "" {
 		idx, err := openIndex(o.BaseIndexRepoName)
-		if err != nil {
+		switch {
+		case errors.Is(err, errNoLayout):
+			// No layout there yet: the index starts empty.
+		case err != nil:
 			return nil, fmt.Errorf("reading base index: %w", err)
+		default:
+			o.BaseIndex = idx
 		}
-		o.BaseIndex = idx
 	}
 	return imgutil.NewCNBIndex(repoName, o)
 }

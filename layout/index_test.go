@@ -6,7 +6,10 @@ import (
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
 	ggcr "github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/google/go-containerregistry/pkg/v1/validate"
 
@@ -74,5 +77,44 @@ func TestIndex(t *testing.T) {
 	}
 	if _, err := layout.NewIndex("x", imgutil.WithMediaType(types.MediaType("bogus"))); !errors.Is(err, imgutil.ErrInvalidArgument) {
 		t.Fatalf("WithMediaType(bogus) = %v, want ErrInvalidArgument", err)
+	}
+}
+
+// TestIndexDetails: a missing base layout starts an empty index; an empty
+// XDG path stays empty; platform setters read back through the getters on
+// a descriptor that had no platform.
+func TestIndexDetails(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "no-layout-here")
+	idx, err := layout.NewIndex("example.com/team/app:v1", imgutil.FromBaseIndex(missing), imgutil.WithXDGRuntimePath(""))
+	must(t, err)
+	if idx.XdgPath != "" {
+		t.Errorf("XdgPath = %q, want it kept empty", idx.XdgPath)
+	}
+	m, err := idx.IndexManifest()
+	must(t, err)
+	if len(m.Manifests) != 0 {
+		t.Fatalf("index from a missing layout holds %d manifests", len(m.Manifests))
+	}
+
+	// A base index whose descriptor has no platform.
+	img := testhelpers.PlatformImage(t, "amd64")
+	base := mutate.AppendManifests(empty.Index, mutate.IndexAddendum{Add: img, Descriptor: v1.Descriptor{MediaType: types.OCIManifestSchema1}})
+	dir := filepath.Join(t.TempDir(), "base")
+	_, err = ggcr.Write(dir, base)
+	must(t, err)
+	idx, err = layout.NewIndex("example.com/team/app:v1", imgutil.FromBaseIndex(dir), imgutil.WithXDGRuntimePath(t.TempDir()))
+	must(t, err)
+	d, err := img.Digest()
+	must(t, err)
+	ref, err := name.NewDigest("example.com/team/app@" + d.String())
+	must(t, err)
+	must(t, idx.SetOS(ref, "windows"))
+	must(t, idx.SetArchitecture(ref, "arm64"))
+	must(t, idx.SetVariant(ref, "v8"))
+	osName, _ := idx.OS(ref)
+	arch, _ := idx.Architecture(ref)
+	variant, _ := idx.Variant(ref)
+	if osName != "windows" || arch != "arm64" || variant != "v8" {
+		t.Fatalf("after setting: os %q arch %q variant %q", osName, arch, variant)
 	}
 }

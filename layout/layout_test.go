@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -245,6 +246,7 @@ func TestParse(t *testing.T) {
 	for _, tc := range []struct{ ref, want string }{
 		{"busybox", "index.docker.io/library/busybox/latest"},
 		{"my.registry:5000/team/app:v1", "my.registry:5000/team/app/v1"},
+		{"my.registry:5000/team/app@sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "my.registry:5000/team/app/sha256/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"},
 	} {
 		got, err := layout.ParseRefToPath(tc.ref)
 		if err != nil || got != tc.want {
@@ -254,13 +256,15 @@ func TestParse(t *testing.T) {
 	if _, err := layout.ParseRefToPath("UPPER/case"); !errors.Is(err, imgutil.ErrInvalidArgument) {
 		t.Errorf("ParseRefToPath(invalid) = %v, want ErrInvalidArgument", err)
 	}
-	id := layout.Identifier{Path: "/a/b", Digest: "sha256:abc"}
+	id := layout.Identifier{Path: "/a/b", Digest: "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"}
 	back, err := layout.ParseIdentifier(id.String())
 	if err != nil || back != id {
 		t.Errorf("ParseIdentifier(%q) = %v, %v", id.String(), back, err)
 	}
-	if _, err := layout.ParseIdentifier("no-digest"); !errors.Is(err, imgutil.ErrInvalidArgument) {
-		t.Errorf("ParseIdentifier(no-digest) = %v, want ErrInvalidArgument", err)
+	for _, bad := range []string{"no-digest", "/a/b@sha256:abc", "/a/b@md5:" + strings.Repeat("a", 32), "/a/b@sha512:" + strings.Repeat("a", 128)} {
+		if _, err := layout.ParseIdentifier(bad); !errors.Is(err, imgutil.ErrInvalidArgument) {
+			t.Errorf("ParseIdentifier(%q) = %v, want ErrInvalidArgument", bad, err)
+		}
 	}
 }
 
