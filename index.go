@@ -386,7 +386,19 @@ func (h *CNBIndex) Push(ops ...IndexOption) error {
 	unlock := h.lock()
 	ii := h.ImageIndex
 	unlock()
-	ropts := []remote.Option{remote.WithAuthFromKeychain(h.KeyChain), remote.WithTransport(GetTransport(o.Insecure))}
+	if o.MediaType != "" {
+		// Pushed as the kind of index asked for (an OCI index or a Docker
+		// manifest list).
+		if !o.MediaType.IsIndex() {
+			return fmt.Errorf("index media type %q: %w", o.MediaType, ErrInvalidArgument)
+		}
+		ii = mutate.IndexMediaType(ii, o.MediaType)
+	}
+	kc := h.KeyChain
+	if kc == nil {
+		kc = authn.DefaultKeychain
+	}
+	ropts := []remote.Option{remote.WithAuthFromKeychain(kc), remote.WithTransport(GetTransport(o.Insecure))}
 	if err := remote.WriteIndex(ref, ii, ropts...); err != nil {
 		return fmt.Errorf("pushing index %s: %w", ref, err)
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"runtime"
 	"sync"
 
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -101,18 +102,65 @@ func NewV1Image(baseImageRepoName string, keychain authn.Keychain, ops ...func(*
 	return core.UnderlyingImage(), nil
 }
 
-// openOptional reads the image name, nil when the registry lacks it.
+// openOptional reads the image name, nil when the registry lacks it. For
+// an index, the manifest of platform p; an index with none for p is taken
+// as missing too (the image then starts empty, with that platform).
 func (a access) openOptional(ctx context.Context, s string, p imgutil.Platform) (v1.Image, error) {
 	ref, err := a.ref(s)
 	if err != nil {
 		return nil, err
 	}
-	img, err := remote.Image(ref, a.options(ctx, ref, p)...)
+	opts := a.options(ctx, ref, p)
+	desc, err := remote.Get(ref, opts...)
 	err = registryError("reading "+s, err)
 	if errors.Is(err, imgutil.ErrNotFound) {
 		return nil, nil
 	}
-	return img, err
+	if err != nil {
+		return nil, err
+	}
+	if desc.MediaType.IsIndex() {
+		idx, err := desc.ImageIndex()
+		if err != nil {
+			return nil, registryError("reading index "+s, err)
+		}
+		has, err := hasPlatform(idx, requested(p))
+		if err != nil {
+			return nil, registryError("reading index "+s, err)
+		}
+		if !has {
+			return nil, nil
+		}
+	}
+	img, err := desc.Image()
+	return img, registryError("reading "+s, err)
+}
+
+// requested is the platform asked of an index: p, linux and this program's
+// architecture by default.
+func requested(p imgutil.Platform) v1.Platform {
+	v := v1.Platform{OS: p.OS, Architecture: p.Architecture, Variant: p.Variant, OSVersion: p.OSVersion}
+	if v.OS == "" {
+		v.OS = "linux"
+	}
+	if v.Architecture == "" {
+		v.Architecture = runtime.GOARCH
+	}
+	return v
+}
+
+// hasPlatform reports whether idx has an image manifest for p.
+func hasPlatform(idx v1.ImageIndex, p v1.Platform) (bool, error) {
+	m, err := idx.IndexManifest()
+	if err != nil {
+		return false, err
+	}
+	for _, d := range m.Manifests {
+		if d.MediaType.IsImage() && d.Platform != nil && d.Platform.Satisfies(p) {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // Kind returns "remote".
@@ -162,20 +210,54 @@ func (i *Image) Valid() bool {
 	return ok
 }
 
-// ValidE is Valid with the reason it could not tell.
+// ValidE is Valid with the reason it could not tell. A multi-platform
+// index is valid when it and each of its images are, whatever the default
+// platform.
 func (i *Image) ValidE(ctx context.Context) (bool, error) {
 	ref, err := i.access.ref(i.Name())
 	if err != nil {
 		return false, err
 	}
-	opts := i.access.options(ctx, ref, i.platform)
-	img, err := remote.Image(ref, opts...)
+	desc, err := remote.Get(ref, i.access.options(ctx, ref, i.platform)...)
 	if err = registryError("reading "+i.Name(), err); err != nil {
 		if errors.Is(err, imgutil.ErrNotFound) {
 			return false, nil
 		}
 		return false, err
 	}
+	if !desc.MediaType.IsIndex() {
+		img, err := desc.Image()
+		if err != nil {
+			return false, registryError("reading "+i.Name(), err)
+		}
+		return i.blobsExist(ctx, ref, img)
+	}
+	idx, err := desc.ImageIndex()
+	if err != nil {
+		return false, registryError("reading index "+i.Name(), err)
+	}
+	m, err := idx.IndexManifest()
+	if err != nil {
+		return false, registryError("reading index "+i.Name(), err)
+	}
+	for _, d := range m.Manifests {
+		if !d.MediaType.IsImage() {
+			continue
+		}
+		img, err := idx.Image(d.Digest)
+		if err != nil {
+			return false, registryError("reading "+d.Digest.String()+" of "+i.Name(), err)
+		}
+		if ok, err := i.blobsExist(ctx, ref, img); !ok || err != nil {
+			return false, err
+		}
+	}
+	return true, nil
+}
+
+// blobsExist reports whether the repository of ref holds the config and
+// every layer of img.
+func (i *Image) blobsExist(ctx context.Context, ref name.Reference, img v1.Image) (bool, error) {
 	m, err := img.Manifest()
 	if err != nil {
 		return false, registryError("reading manifest of "+i.Name(), err)
@@ -234,7 +316,9 @@ func (i *Image) Delete() error {
 		return err
 	}
 	opts := i.access.options(ctx, ref, i.platform)
-	desc, err := remote.Head(ref, opts...)
+	// GET, not HEAD: a missing image gets the registry's own answer
+	// (MANIFEST_UNKNOWN, NAME_UNKNOWN), which callers match.
+	desc, err := remote.Get(ref, opts...)
 	if err != nil {
 		return registryError("looking up "+i.Name(), err)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	ggcrremote "github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/imgbridge/imgutil"
 	"github.com/imgbridge/imgutil/remote"
@@ -298,5 +299,51 @@ func TestWindowsImageFromScratch(t *testing.T) {
 	must(t, err)
 	if cfg.OS != "windows" || len(cfg.RootFS.DiffIDs) != 1 || cfg.RootFS.DiffIDs[0].String() != top {
 		t.Fatalf("saved windows image: os %s, layers %v, want the base layer %s", cfg.OS, cfg.RootFS.DiffIDs, top)
+	}
+}
+
+// TestBehaviourCallersRelyOn: Delete of a missing image says the
+// registry's code; a base index without the requested platform gives an
+// empty image of that platform; a multi-platform index is Valid whatever
+// the default platform; Push with a media type pushes that kind of index.
+func TestBehaviourCallersRelyOn(t *testing.T) {
+	reg := testhelpers.StartRegistry(t)
+	kc := reg.Keychain()
+
+	missing, err := remote.NewImage(reg.Repo("nobody/here:latest"), kc)
+	must(t, err)
+	err = missing.Delete()
+	if err == nil || !(strings.Contains(err.Error(), "NAME_UNKNOWN") || strings.Contains(err.Error(), "MANIFEST_UNKNOWN")) {
+		t.Errorf("Delete of a missing image = %v, want the registry's NAME_UNKNOWN or MANIFEST_UNKNOWN", err)
+	}
+
+	ref := reg.Repo("multi/base:latest")
+	idx, err := remote.NewIndex(ref, imgutil.WithKeychain(kc), imgutil.WithXDGRuntimePath(t.TempDir()))
+	must(t, err)
+	for _, arch := range []string{"amd64", "arm64"} {
+		idx.AddManifest(testhelpers.PlatformImage(t, arch))
+	}
+	must(t, idx.Push(imgutil.WithMediaType(types.DockerManifestList)))
+	r, err := name.ParseReference(ref)
+	must(t, err)
+	desc, err := ggcrremote.Get(r, ggcrremote.WithAuthFromKeychain(kc))
+	must(t, err)
+	if desc.MediaType != types.DockerManifestList {
+		t.Errorf("pushed index media type %s, want %s", desc.MediaType, types.DockerManifestList)
+	}
+
+	s390 := imgutil.Platform{OS: "linux", Architecture: "s390x"}
+	img, err := remote.NewImage(reg.Repo("multi/app:latest"), kc, remote.FromBaseImage(ref), remote.WithDefaultPlatform(s390))
+	must(t, err)
+	if arch, _ := img.Architecture(); arch != "s390x" {
+		t.Errorf("image on an index without s390x has architecture %q, want an empty s390x image", arch)
+	}
+	if _, err := img.TopLayer(); err == nil {
+		t.Error("image on an index without the platform has layers")
+	}
+	onIndex, err := remote.NewImage(ref, kc, remote.WithDefaultPlatform(s390))
+	must(t, err)
+	if !onIndex.Valid() {
+		t.Error("a well-formed two-platform index is not Valid for a third platform")
 	}
 }
