@@ -171,20 +171,24 @@ func (i *Image) Rename(name string) {
 	i.repoName = name
 }
 
-// Found reports whether the daemon has an image under the image's name. A
-// daemon that cannot be asked reports false: FoundE tells the difference.
+// Found reports whether the image exists: the base image it was opened
+// from existed then (the daemon is not asked again), or it was saved since.
+// Callers check an image's existence by opening it as its own base
+// (NewImage(name, cli, FromBaseImage(name))), as with the existing library.
+// FoundE asks the daemon by name now.
 func (i *Image) Found() bool {
-	ok, _ := i.FoundE(context.Background())
-	return ok
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	return i.lastID != ""
 }
 
-// FoundE reports whether the daemon has an image under the image's name,
-// and an error when the daemon could not be asked.
+// FoundE reports whether the daemon has an image under the image's name
+// now, and an error when the daemon could not be asked.
 func (i *Image) FoundE(ctx context.Context) (bool, error) {
 	return i.store.ContainsE(ctx, i.Name())
 }
 
-// Valid reports whether the daemon has the image.
+// Valid reports whether the image exists (see Found).
 func (i *Image) Valid() bool { return i.Found() }
 
 // Identifier returns the ID of the image saved last or, before a save, of
@@ -198,8 +202,25 @@ func (i *Image) Identifier() (imgutil.Identifier, error) {
 	return IDIdentifier{ImageID: strings.TrimPrefix(i.lastID, "sha256:")}, nil
 }
 
-// Delete removes the image under the image's name from the daemon.
-func (i *Image) Delete() error { return i.store.Delete(i.Name()) }
+// Delete removes the image by the ID it had when opened (or saved last),
+// with all its tags; an image that does not exist (any more) is no error.
+func (i *Image) Delete() error {
+	i.mu.Lock()
+	id := i.lastID
+	i.mu.Unlock()
+	if id == "" {
+		return nil
+	}
+	if err := i.store.Delete(id); err != nil && !errors.Is(err, imgutil.ErrNotFound) {
+		return err
+	}
+	i.mu.Lock()
+	if i.lastID == id {
+		i.lastID = ""
+	}
+	i.mu.Unlock()
+	return nil
+}
 
 // SetOS sets the image's OS, which must be the daemon's.
 func (i *Image) SetOS(osVal string) error {

@@ -85,6 +85,7 @@ func TestLocal(t *testing.T) {
 			{"VanishedLayerFileTagsNothing", testVanishedLayerFileTagsNothing},
 			{"ConcurrentSavesSharingABase", testConcurrentSavesSharingABase},
 			{"BadInput", testBadInput},
+			{"FoundAndDeleteByOpenedID", testFoundAndDeleteByOpenedID},
 		} {
 			t.Run(tc.name, func(t *testing.T) { tc.f(t, cli) })
 		}

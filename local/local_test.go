@@ -501,3 +501,34 @@ func testProgress(t *testing.T, cli *client.Client) {
 		t.Fatalf("reading a layer back reported no download (all: %v)", last)
 	}
 }
+
+// testFoundAndDeleteByOpenedID: Found tells whether the image existed when
+// opened (as its own base) and is not asked again; Delete removes the image
+// by the ID it had then, with every tag, and a missing image is no error.
+func testFoundAndDeleteByOpenedID(t *testing.T, cli *client.Client) {
+	name, other := freshName(t, cli), freshName(t, cli)
+	testhelpers.DockerPut(t, cli, name, testhelpers.BusyboxImage(t, imgutil.DockerTypes))
+	_, err := cli.ImageTag(context.Background(), client.ImageTagOptions{Source: name, Target: other})
+	must(t, err)
+
+	img := newImage(t, cli, name, local.FromBaseImage(name))
+	if !img.Found() || !img.Valid() {
+		t.Fatal("an existing image opened as its own base is not Found")
+	}
+	must(t, img.Delete())
+	for _, n := range []string{name, other} {
+		if _, err := cli.ImageInspect(context.Background(), n); err == nil {
+			t.Errorf("%s still exists after Delete", n)
+		}
+	}
+	if img.Found() {
+		t.Error("Found() = true after Delete")
+	}
+	must(t, img.Delete())
+
+	missing := newImage(t, cli, freshName(t, cli), local.FromBaseImage("imgutil-test/never-was:latest"))
+	if missing.Found() {
+		t.Error("an image opened from a missing base is Found")
+	}
+	must(t, missing.Delete())
+}
