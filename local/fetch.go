@@ -29,7 +29,7 @@ type fetcher struct {
 	client DockerClient
 	// saveOpts are the options of every ImageSave (a platform, where the
 	// daemon takes one).
-	saveOpts func(context.Context) []client.ImageSaveOption
+	saveOpts func(ctx context.Context, imageID string) []client.ImageSaveOption
 	// reporter gives the progress function of downloads (nil for none).
 	reporter func() func(item string, done, total int64)
 
@@ -54,7 +54,7 @@ type layerFile struct {
 	size int64
 }
 
-func newFetcher(c DockerClient, saveOpts func(context.Context) []client.ImageSaveOption, reporter func() func(string, int64, int64)) *fetcher {
+func newFetcher(c DockerClient, saveOpts func(context.Context, string) []client.ImageSaveOption, reporter func() func(string, int64, int64)) *fetcher {
 	return &fetcher{client: c, saveOpts: saveOpts, reporter: reporter, files: map[v1.Hash]layerFile{}, failed: map[string]error{},
 		imageLocks: map[string]*sync.Mutex{}, wants: map[string]map[v1.Hash]bool{}}
 }
@@ -202,7 +202,7 @@ func (f *fetcher) done(imageID string) bool {
 func (f *fetcher) download(ctx context.Context, dir, imageID string, allIDs []v1.Hash, stored map[string]v1.Hash) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	rc, err := f.client.ImageSave(ctx, []string{imageID}, f.saveOpts(ctx)...)
+	rc, err := f.client.ImageSave(ctx, []string{imageID}, f.saveOpts(ctx, imageID)...)
 	if err != nil {
 		return daemonError("saving image", err)
 	}

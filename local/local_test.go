@@ -470,6 +470,30 @@ func testPlatformAware(t *testing.T, cli *client.Client) {
 		t.Fatalf("Architecture() = %s", arch)
 	}
 	testhelpers.CheckImage(t, testhelpers.DockerRead(t, cli, name))
+
+	// A single-platform base of another platform is used as it is: the
+	// platform only chooses among the manifests of a multi-platform image.
+	other := "arm64"
+	if runtime.GOARCH == "arm64" {
+		other = "amd64"
+	}
+	foreign := freshName(t, cli)
+	testhelpers.DockerPut(t, cli, foreign, testhelpers.PlatformImage(t, other))
+	app := freshName(t, cli)
+	onForeign := newImage(t, cli, app, local.FromBaseImage(foreign), local.WithPreviousImage(foreign), local.WithDefaultPlatform(p))
+	if !onForeign.Found() {
+		t.Fatalf("a single-%s base is not found with the %s platform", other, runtime.GOARCH)
+	}
+	if arch, _ := onForeign.Architecture(); arch != other {
+		t.Fatalf("image on a single-%s base has architecture %s", other, arch)
+	}
+	top, err := onForeign.TopLayer()
+	must(t, err)
+	testhelpers.CheckGetLayer(t, onForeign.GetLayer, top)
+	l, _ := testhelpers.LayerFile(t, map[string]string{"on": "foreign"})
+	must(t, onForeign.AddLayer(l))
+	must(t, onForeign.Save())
+	testhelpers.CheckImage(t, testhelpers.DockerRead(t, cli, app))
 }
 
 // testProgress: a save reports the new layer as it goes into the daemon,

@@ -47,6 +47,9 @@ type Store struct {
 	chains map[v1.Hash]bool
 	// layers are the layers this Store knows, by diffID.
 	layers map[v1.Hash]v1.Layer
+	// singlePlatform are the images found without the Store's platform:
+	// single-platform images of another platform, used as they are.
+	singlePlatform map[string]bool
 }
 
 // NewStore returns a Store that talks to the daemon through dockerClient.
@@ -62,20 +65,32 @@ func NewStoreWithPlatform(dockerClient DockerClient, platform imgutil.Platform) 
 	serial := newSerialClient(dockerClient)
 	s := &Store{
 		client: serial, platform: platform, manifests: newManifestCache(),
-		chains: map[v1.Hash]bool{}, layers: map[v1.Hash]v1.Layer{},
+		chains: map[v1.Hash]bool{}, layers: map[v1.Hash]v1.Layer{}, singlePlatform: map[string]bool{},
 	}
 	s.fetcher = newFetcher(serial, s.saveOptions, func() func(string, int64, int64) { return s.reporter("download") })
 	return s
 }
 
-// saveOptions are the options of an ImageSave: the Store's platform, where
-// the daemon's API takes one (1.48), so a multi-platform image streams
-// only the variant used.
-func (s *Store) saveOptions(ctx context.Context) []client.ImageSaveOption {
+// saveOptions are the options of an ImageSave of imageID: the Store's
+// platform, where the daemon's API takes one (1.48), so a multi-platform
+// image streams only the variant used; none for a single-platform image
+// of another platform (see inspect).
+func (s *Store) saveOptions(ctx context.Context, imageID string) []client.ImageSaveOption {
+	if s.anyPlatform(imageID) {
+		return nil
+	}
 	if p := s.ociPlatform(); p != nil && s.supports(ctx, manifestsAPI) {
 		return []client.ImageSaveOption{client.ImageSaveWithPlatforms(*p)}
 	}
 	return nil
+}
+
+// anyPlatform reports whether imageID is a single-platform image found
+// without the Store's platform: calls about it name no platform.
+func (s *Store) anyPlatform(imageID string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.singlePlatform[imageID]
 }
 
 // SetProgress sends the Store's progress updates (loads, exports, layer
@@ -146,13 +161,22 @@ func (s *Store) ociPlatform() *ocispec.Platform {
 }
 
 // inspect asks the daemon about image; a missing image matches
-// imgutil.ErrNotFound.
+// imgutil.ErrNotFound. Where the daemon takes a platform, the Store's is
+// asked for; an image that has none of that platform but is a
+// single-platform image is used whatever its platform (the platform only
+// chooses among the manifests of a multi-platform image), and is
+// remembered so that later calls about it name no platform.
 func (s *Store) inspect(ctx context.Context, name string, extra ...client.ImageInspectOption) (client.ImageInspectResult, error) {
 	opts := slices.Clone(extra)
+	withPlatform := false
 	if p := s.ociPlatform(); p != nil && s.supports(ctx, platformAPI) {
 		opts = append(opts, client.ImageInspectWithPlatform(p))
+		withPlatform = true
 	}
 	res, err := s.client.ImageInspect(ctx, name, opts...)
+	if withPlatform && cerrdefs.IsNotFound(err) {
+		res, err = s.inspectSinglePlatform(ctx, name, extra)
+	}
 	if cerrdefs.IsNotFound(err) {
 		s.requested.Store(true)
 		return res, fmt.Errorf("image %s: %w", name, imgutil.ErrNotFound)
@@ -161,6 +185,28 @@ func (s *Store) inspect(ctx context.Context, name string, extra ...client.ImageI
 		return res, daemonError("inspecting image "+name, err)
 	}
 	s.requested.Store(true)
+	return res, nil
+}
+
+// inspectSinglePlatform inspects name without a platform and returns it if
+// it is a single-platform image; a multi-platform one is "not found".
+func (s *Store) inspectSinglePlatform(ctx context.Context, name string, extra []client.ImageInspectOption) (client.ImageInspectResult, error) {
+	res, err := s.client.ImageInspect(ctx, name, append(slices.Clone(extra), client.ImageInspectWithManifests(true))...)
+	if err != nil {
+		return res, err
+	}
+	images := 0
+	for _, m := range res.Manifests {
+		if m.Kind == image.ManifestKindImage {
+			images++
+		}
+	}
+	if images > 1 {
+		return res, cerrdefs.ErrNotFound.WithMessage("image " + name + " has no manifest for the platform asked for")
+	}
+	s.mu.Lock()
+	s.singlePlatform[res.ID] = true
+	s.mu.Unlock()
 	return res, nil
 }
 
@@ -179,7 +225,7 @@ func (s *Store) open(ctx context.Context, name string, history bool) (*daemonIma
 	var items []image.HistoryResponseItem
 	if history {
 		var opts []client.ImageHistoryOption
-		if p := s.ociPlatform(); p != nil && s.supports(ctx, platformAPI) {
+		if p := s.ociPlatform(); p != nil && s.supports(ctx, platformAPI) && !s.anyPlatform(res.ID) {
 			opts = append(opts, client.ImageHistoryWithPlatform(*p))
 		}
 		h, err := s.client.ImageHistory(ctx, res.ID, opts...)
