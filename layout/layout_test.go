@@ -296,3 +296,44 @@ func sha256Hex(b []byte) string {
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
 }
+
+// TestSparseBaseAndPrevious: a sparse layout (layer blobs absent) works as
+// base and previous image; a save writes the blobs it has and leaves the
+// absent ones absent; only reading an absent layer's bytes fails.
+func TestSparseBaseAndPrevious(t *testing.T) {
+	from := testhelpers.BusyboxImage(t, imgutil.OCITypes)
+	dir := filepath.Join(t.TempDir(), "run")
+	sp, err := sparse.NewImage(dir, from)
+	must(t, err)
+	must(t, sp.Save())
+
+	app := filepath.Join(t.TempDir(), "app")
+	img, err := layout.NewImage(app, layout.FromBaseImagePath(dir), layout.WithPreviousImage(dir))
+	must(t, err)
+	ids := testhelpers.DiffIDs(t, from)
+	must(t, img.ReuseLayer(ids[1]))
+	p, _ := testhelpers.LayerFile(t, map[string]string{"app": "app"})
+	must(t, img.AddLayer(p))
+	must(t, img.Save())
+	blobs, err := os.ReadDir(filepath.Join(app, "blobs", "sha256"))
+	must(t, err)
+	if len(blobs) != 3 {
+		t.Fatalf("the app layout holds %d blobs, want 3 (the new layer, config, manifest)", len(blobs))
+	}
+	_, err = img.GetLayer(ids[0])
+	if !errors.Is(err, imgutil.ErrNotFound) {
+		t.Fatalf("GetLayer of an absent layer = %v, want ErrNotFound", err)
+	}
+	m, err := readLayout(t, app).Manifest()
+	must(t, err)
+	if !strings.Contains(err2str(img.GetLayer(ids[0])), m.Layers[0].Digest.String()) {
+		t.Errorf("the error of an absent layer does not name its digest %s", m.Layers[0].Digest)
+	}
+}
+
+func err2str(_ any, err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}

@@ -40,7 +40,7 @@ func readImage(dir string, platform imgutil.Platform) (v1.Image, v1.Descriptor, 
 	if err != nil {
 		return nil, v1.Descriptor{}, fmt.Errorf("reading image %s in layout %s: %w", d.Digest, dir, err)
 	}
-	return img, d, nil
+	return withAbsentLayers(img, dir), d, nil
 }
 
 // openIndex opens the index.json of the layout at dir.

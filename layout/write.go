@@ -143,6 +143,10 @@ func (w *writer) exists(h v1.Hash) bool {
 
 // writeLayer writes l's compressed form unless the blob is already there.
 func (w *writer) writeLayer(l v1.Layer) error {
+	if a, ok := l.(interface{ Absent() bool }); ok && a.Absent() {
+		// A layer of a sparse layout stays absent here too.
+		return nil
+	}
 	if s, ok := l.(layer.Streamed); ok {
 		if d, known := s.KnownDigest(); known && w.exists(d) {
 			return nil
