@@ -86,8 +86,17 @@ func (i *CNBImageCore) Labels() (m map[string]string, err error) {
 }
 
 // History returns the config's history.
+//
+// With WithHistory it has one entry per layer, as a save writes it: the
+// entries of instructions that made no layer are left out (their created
+// times are kept until the save).
 func (i *CNBImageCore) History() (h []v1.History, err error) {
-	i.read(func(c *v1.ConfigFile) { h = slices.Clone(c.History) })
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	h = slices.Clone(i.cfg.History)
+	if i.preserveHistory {
+		h = NormalizedHistory(h, len(i.layers))
+	}
 	return h, nil
 }
 

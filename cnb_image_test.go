@@ -149,7 +149,7 @@ func TestCoreIsALiveV1Image(t *testing.T) {
 	if d, _ := v.Digest(); d == want {
 		t.Fatal("the edited image has the base's digest")
 	}
-	layers, err := img.Image.Layers()
+	layers, err := img.Image.Layers() //nolint:staticcheck // the embedded field is what callers read
 	if err != nil || len(layers) != 2 {
 		t.Fatalf("Layers = %d (%v), want 2", len(layers), err)
 	}

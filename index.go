@@ -12,7 +12,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
@@ -354,7 +353,7 @@ func (h *CNBIndex) SaveDir() error {
 		return fmt.Errorf("creating index directory: %w", err)
 	}
 	defer os.RemoveAll(tmp)
-	if _, err := layout.Write(tmp, ii); err != nil {
+	if err := writeIndexLayout(tmp, ii); err != nil {
 		return fmt.Errorf("writing index layout: %w", err)
 	}
 	if err := os.RemoveAll(dir); err != nil {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/imgbridge/imgutil"
 	"github.com/imgbridge/imgutil/layout"
+	"github.com/imgbridge/imgutil/layout/sparse"
 	"github.com/imgbridge/imgutil/testhelpers"
 )
 
@@ -117,4 +118,20 @@ func TestIndexDetails(t *testing.T) {
 	if osName != "windows" || arch != "arm64" || variant != "v8" {
 		t.Fatalf("after setting: os %q arch %q variant %q", osName, arch, variant)
 	}
+}
+
+// TestSparseIndexSaveDir: an index read from a sparse layout saves with
+// its layer blobs left absent.
+func TestSparseIndexSaveDir(t *testing.T) {
+	from := testhelpers.PlatformImage(t, "amd64")
+	dir := filepath.Join(t.TempDir(), "sparse")
+	sp, err := sparse.NewImage(dir, from)
+	must(t, err)
+	must(t, sp.Save())
+	xdg := t.TempDir()
+	idx, err := layout.NewIndex("example.com/team/sparse:v1", imgutil.FromBaseIndex(dir), imgutil.WithXDGRuntimePath(xdg))
+	must(t, err)
+	must(t, idx.SaveDir())
+	saved := filepath.Join(xdg, imgutil.MakeFileSafeName("example.com/team/sparse:v1"))
+	testhelpers.AssertBlobsLen(t, saved, 2)
 }

@@ -337,3 +337,23 @@ func err2str(_ any, err error) string {
 	}
 	return err.Error()
 }
+
+// TestHistoryOnePerLayer: with WithHistory, History has one entry per
+// layer: the base's entries that made no layer are left out.
+func TestHistoryOnePerLayer(t *testing.T) {
+	base, err := random.Image(64, 2)
+	must(t, err)
+	cfg, err := base.ConfigFile()
+	must(t, err)
+	cfg = cfg.DeepCopy()
+	cfg.History = []v1.History{{CreatedBy: "layer 1"}, {CreatedBy: "ENV X=1", EmptyLayer: true}, {CreatedBy: "layer 2"}}
+	base, err = mutate.ConfigFile(base, cfg)
+	must(t, err)
+	img, err := layout.NewImage(filepath.Join(t.TempDir(), "app"), layout.FromBaseImageInstance(base), layout.WithHistory())
+	must(t, err)
+	h, err := img.History()
+	must(t, err)
+	if len(h) != 2 || h[0].CreatedBy != "layer 1" || h[1].CreatedBy != "layer 2" {
+		t.Fatalf("History = %+v, want the two layer entries", h)
+	}
+}

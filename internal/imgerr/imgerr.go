@@ -8,16 +8,16 @@ import (
 	"fmt"
 )
 
-// ErrNotFound: see imgutil.ErrNotFound.
+// ErrNotFound is imgutil.ErrNotFound.
 var ErrNotFound = errors.New("not found")
 
-// ErrInvalidArgument: see imgutil.ErrInvalidArgument.
+// ErrInvalidArgument is imgutil.ErrInvalidArgument.
 var ErrInvalidArgument = errors.New("invalid argument")
 
-// ErrUnsafeTar: see imgutil.ErrUnsafeTar.
+// ErrUnsafeTar is imgutil.ErrUnsafeTar.
 var ErrUnsafeTar = fmt.Errorf("unsafe tar entry: %w", ErrInvalidArgument)
 
-// ErrDiffIDMismatch: see imgutil.ErrDiffIDMismatch.
+// ErrDiffIDMismatch is imgutil.ErrDiffIDMismatch.
 var ErrDiffIDMismatch = fmt.Errorf("layer diff ID mismatch: %w", ErrInvalidArgument)
 
 // ErrLayerNotFound is returned when a layer with DiffID is not where it was
