@@ -19,6 +19,8 @@ import (
 
 	"github.com/imgbridge/imgutil"
 	"github.com/imgbridge/imgutil/internal/archive"
+	"github.com/imgbridge/imgutil/internal/built"
+	"github.com/imgbridge/imgutil/internal/layer"
 )
 
 // DigestIdentifier identifies an image in a registry: repository@digest.
@@ -379,7 +381,10 @@ func (i *Image) SaveAsContext(ctx context.Context, imageName string, additionalN
 	if err != nil {
 		return imgutil.SaveError{Errors: []imgutil.SaveDiagnostic{{ImageName: imageName, Cause: err}}}
 	}
-	img := b.Image()
+	img, err := pushable(b)
+	if err != nil {
+		return imgutil.SaveError{Errors: []imgutil.SaveDiagnostic{{ImageName: imageName, Cause: err}}}
+	}
 	var diags []imgutil.SaveDiagnostic
 	pushed := map[string]name.Reference{}
 	for _, n := range append([]string{imageName}, additionalNames...) {
@@ -391,6 +396,26 @@ func (i *Image) SaveAsContext(ctx context.Context, imageName string, additionalN
 		return imgutil.SaveError{Errors: diags}
 	}
 	return nil
+}
+
+// pushable is b with its new layers lazy: their compressed digest is learnt
+// while they upload, so each is read and compressed once (the manifest,
+// which needs the digests, goes last).
+func pushable(b *built.Built) (v1.Image, error) {
+	layers := make([]v1.Layer, len(b.Layers))
+	lazy := false
+	for j, l := range b.Layers {
+		layers[j] = layer.Lazy(l)
+		lazy = lazy || layers[j] != l
+	}
+	if !lazy {
+		return b.Image(), nil
+	}
+	p, err := built.New(b.Config, layers, b.ManifestType(), b.ConfigType(), b.Annotations())
+	if err != nil {
+		return nil, err
+	}
+	return p.Image(), nil
 }
 
 // push writes img under n: in a repository it was pushed to already, only

@@ -1,7 +1,7 @@
 package layer
 
 import (
-	"compress/gzip"
+	"bufio"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -13,6 +13,7 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/klauspost/compress/gzip"
 
 	"github.com/imgbridge/imgutil/internal/imgerr"
 )
@@ -210,12 +211,19 @@ func (f *File) WriteCompressed(w io.Writer) (v1.Hash, int64, error) {
 		return v1.Hash{}, 0, fmt.Errorf("compressing layer %s: %w", f.path, err)
 	}
 	d, n := h.sum()
-	if _, _, known := f.knownSum(); !known {
-		f.mu.Lock()
-		f.gzDigest, f.gzSize, f.gzComputed = d, n, true
-		f.mu.Unlock()
-	}
+	f.remember(d, n)
 	return d, n, nil
+}
+
+// remember records the digest and size of the compressed form, learnt by
+// writing or streaming it once.
+func (f *File) remember(d v1.Hash, n int64) {
+	if _, _, known := f.knownSum(); known {
+		return
+	}
+	f.mu.Lock()
+	f.gzDigest, f.gzSize, f.gzComputed = d, n, true
+	f.mu.Unlock()
 }
 
 // Streamed is a layer whose digest may be unknown until its compressed form
@@ -228,15 +236,28 @@ type Streamed interface {
 
 var _ Streamed = (*File)(nil)
 
+// gzipChunk is the size of the pieces Gzip hands its reader.
+const gzipChunk = 256 << 10
+
 // Gzip returns a reader of rc compressed with gzip; closing it closes rc.
-// The output is deterministic: the same input gives the same bytes.
+// The output is deterministic for a given version of this module: the
+// same input gives the same bytes. It uses klauspost/compress's gzip at
+// its fastest level (BestSpeed): about twice the speed of the standard
+// library's at that level here, for output a few percent larger; the level
+// is fixed, so digests stay reproducible.
 func Gzip(rc io.ReadCloser) io.ReadCloser {
 	pr, pw := io.Pipe()
 	go func() {
-		zw, _ := gzip.NewWriterLevel(pw, gzip.BestSpeed)
+		// The compressor writes small pieces; the reader (an upload, a
+		// file) gets them in large ones.
+		bw := bufio.NewWriterSize(pw, gzipChunk)
+		zw, _ := gzip.NewWriterLevel(bw, gzip.BestSpeed)
 		_, err := io.Copy(zw, rc)
 		if cerr := zw.Close(); err == nil {
 			err = cerr
+		}
+		if ferr := bw.Flush(); err == nil {
+			err = ferr
 		}
 		pw.CloseWithError(err)
 	}()
