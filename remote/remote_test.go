@@ -347,3 +347,51 @@ func TestBehaviourCallersRelyOn(t *testing.T) {
 		t.Error("a well-formed two-platform index is not Valid for a third platform")
 	}
 }
+
+// TestReAddedLayerIsNotResent: a layer added again in a later build (a new
+// layer file object, its diffID given, as the lifecycle re-adds unchanged
+// layers) is known to the registry: it is neither compressed nor sent
+// again; only the config is uploaded.
+func TestReAddedLayerIsNotResent(t *testing.T) {
+	reg := testhelpers.StartRegistry(t)
+	p := startProxy(t, reg)
+	name := p.host + "/imgutil-test/readd:latest"
+	l, id := testhelpers.RandomLayerFile(t, 256<<10)
+	first, err := remote.NewImage(name, authn.DefaultKeychain)
+	must(t, err)
+	must(t, first.AddLayerWithDiffID(l, id))
+	must(t, first.Save())
+
+	p.uploads.Store(0)
+	again, err := remote.NewImage(name, authn.DefaultKeychain)
+	must(t, err)
+	must(t, again.AddLayerWithDiffID(l, id))
+	must(t, again.SetLabel("build", "2"))
+	must(t, again.Save())
+	if got := p.uploads.Load(); got != 1 {
+		t.Errorf("the second build uploaded %d blobs, want 1 (the config)", got)
+	}
+	testhelpers.CheckImage(t, read(t, reg, reg.Repo("imgutil-test/readd:latest")))
+}
+
+// TestFailedUploadThenRetry: a registry that fails uploads mid-way fails
+// the save, names nothing that is not there, and the next save succeeds.
+func TestFailedUploadThenRetry(t *testing.T) {
+	reg := testhelpers.StartRegistry(t)
+	p := startProxy(t, reg)
+	name := p.host + "/imgutil-test/retry:latest"
+	l, _ := testhelpers.RandomLayerFile(t, 1<<20)
+	p.failUploads.Store(true)
+	img, err := remote.NewImage(name, authn.DefaultKeychain)
+	must(t, err)
+	must(t, img.AddLayer(l))
+	if err := img.Save(); err == nil {
+		t.Fatal("a save through failing uploads succeeded")
+	}
+	if found, _ := img.FoundE(t.Context()); found {
+		t.Fatal("a failed save left a manifest")
+	}
+	p.failUploads.Store(false)
+	must(t, img.Save())
+	testhelpers.CheckImage(t, read(t, reg, reg.Repo("imgutil-test/retry:latest")))
+}

@@ -224,6 +224,8 @@ func (f *File) remember(d v1.Hash, n int64) {
 	f.mu.Lock()
 	f.gzDigest, f.gzSize, f.gzComputed = d, n, true
 	f.mu.Unlock()
+	// Learnt from the bytes, whose diffID was checked as they streamed.
+	sums.put(f.info.DiffID, gzipSum{digest: d, size: n})
 }
 
 // Streamed is a layer whose digest may be unknown until its compressed form

@@ -23,7 +23,27 @@ func Lazy(l v1.Layer) v1.Layer {
 	if _, _, known := f.knownSum(); known {
 		return l
 	}
+	if f.knownFromCache() {
+		return l
+	}
 	return &lazyFile{File: f}
+}
+
+// knownFromCache takes the compressed digest from the cache of sums, when
+// it has one for the file's diffID; a diffID the caller gave is checked
+// against the bytes first (a read, no compression).
+func (f *File) knownFromCache() bool {
+	s, ok := sums.get(f.info.DiffID)
+	if !ok {
+		return false
+	}
+	if f.verify {
+		if d, err := fileDiffID(f.path); err != nil || d != f.info.DiffID {
+			return false
+		}
+	}
+	f.remember(s.digest, s.size)
+	return true
 }
 
 // lazyFile is a layer file whose compressed digest is learnt by reading it.

@@ -1,0 +1,117 @@
+package layer
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+)
+
+// GzipCacheEnv names the environment variable that sets where the digests
+// of compressed layers are kept across processes ("off": in memory only).
+// Default: the user cache directory.
+const GzipCacheEnv = "IMGUTIL_LAYER_CACHE"
+
+// compressor names the compressor and level whose output the cache
+// describes: another one gives other bytes, so other entries.
+const compressor = "klauspost-gzip-1.19.2-bestspeed"
+
+// gzipCache maps a layer's diffID to the digest and size of its compressed
+// form (a pure function of the content for a fixed compressor), so that a
+// layer added again in a later build (the lifecycle re-adds unchanged
+// layers) is known to the registry without being compressed or sent.
+type gzipCache struct {
+	dir string
+
+	// mu guards mem.
+	mu  sync.Mutex
+	mem map[v1.Hash]gzipSum
+}
+
+type gzipSum struct {
+	digest v1.Hash
+	size   int64
+}
+
+var sums = newGzipCache()
+
+func newGzipCache() *gzipCache {
+	c := &gzipCache{mem: map[v1.Hash]gzipSum{}}
+	switch dir := os.Getenv(GzipCacheEnv); dir {
+	case "off":
+	case "":
+		if base, err := os.UserCacheDir(); err == nil {
+			c.dir = filepath.Join(base, "imgutil", compressor)
+		}
+	default:
+		c.dir = filepath.Join(dir, compressor)
+	}
+	return c
+}
+
+func (c *gzipCache) get(diffID v1.Hash) (gzipSum, bool) {
+	c.mu.Lock()
+	s, ok := c.mem[diffID]
+	c.mu.Unlock()
+	if ok || c.dir == "" {
+		return s, ok
+	}
+	b, err := os.ReadFile(filepath.Join(c.dir, diffID.Hex))
+	if err != nil {
+		return gzipSum{}, false
+	}
+	var d string
+	if _, err := fmt.Sscanf(strings.TrimSpace(string(b)), "%s %d", &d, &s.size); err != nil {
+		return gzipSum{}, false
+	}
+	if s.digest, err = v1.NewHash(d); err != nil || s.size <= 0 {
+		return gzipSum{}, false
+	}
+	c.mu.Lock()
+	c.mem[diffID] = s
+	c.mu.Unlock()
+	return s, true
+}
+
+// put records a sum learnt from the bytes themselves. Disk errors only
+// cost a later compression.
+func (c *gzipCache) put(diffID v1.Hash, s gzipSum) {
+	c.mu.Lock()
+	c.mem[diffID] = s
+	c.mu.Unlock()
+	if c.dir == "" || os.MkdirAll(c.dir, 0o755) != nil {
+		return
+	}
+	f, err := os.CreateTemp(c.dir, ".entry-*")
+	if err != nil {
+		return
+	}
+	_, err = fmt.Fprintf(f, "%s %d\n", s.digest, s.size)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil || os.Rename(f.Name(), filepath.Join(c.dir, diffID.Hex)) != nil {
+		os.Remove(f.Name())
+	}
+}
+
+// fileDiffID hashes the file at path (a plain tar): the check a cached sum
+// needs when the caller gave the diffID instead of it being read.
+func fileDiffID(path string) (v1.Hash, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return v1.Hash{}, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return v1.Hash{}, err
+	}
+	return v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(h.Sum(nil))}, nil
+}
