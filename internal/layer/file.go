@@ -133,7 +133,7 @@ func (f *File) Uncompressed() (io.ReadCloser, error) {
 		fh.Close()
 		return nil, fmt.Errorf("reading layer file %s: %w", f.path, err)
 	}
-	return readCloser{Reader: zr, close: func() error { zr.Close(); return fh.Close() }}, nil
+	return readCloser{Reader: zr, close: func() error { _ = zr.Close(); return fh.Close() }}, nil
 }
 
 // Compressed opens the layer in the form its media type names: the file as

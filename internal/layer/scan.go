@@ -65,7 +65,7 @@ func Scan(r io.Reader) (Info, error) {
 		if err != nil {
 			return Info{}, fmt.Errorf("reading gzip header: %w: %w", imgerr.ErrInvalidArgument, err)
 		}
-		defer zr.Close()
+		defer func() { _ = zr.Close() }()
 		uncompressed = newCountingHash()
 		tarStream = io.TeeReader(zr, uncompressed)
 	}
