@@ -25,6 +25,16 @@ func (i *CNBImageCore) buildLocked() (*built.Built, error) {
 	if i.built != nil {
 		return i.built, nil
 	}
+	if i.preserveDigest && !i.edited && i.base != nil && i.baseAsIs {
+		// Saved with its digest preserved and not edited: the base, byte
+		// for byte (blobs already compressed go as they are).
+		b, err := built.FromImage(i.base)
+		if err != nil {
+			return nil, err
+		}
+		i.built = b
+		return b, nil
+	}
 	cfg := i.cfg.DeepCopy()
 	if cfg.RootFS.Type == "" {
 		cfg.RootFS.Type = "layers"

@@ -15,6 +15,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/google/go-containerregistry/pkg/v1/static"
 
 	"github.com/imgbridge/imgutil"
@@ -400,12 +401,23 @@ func (i *Image) SaveAsContext(ctx context.Context, imageName string, additionalN
 
 // pushable is b with its new layers lazy: their compressed digest is learnt
 // while they upload, so each is read and compressed once (the manifest,
-// which needs the digests, goes last).
+// which needs the digests, goes last). Layers stored uncompressed (read
+// from a daemon) are pushed gzip-compressed the same way.
 func pushable(b *built.Built) (v1.Image, error) {
 	layers := make([]v1.Layer, len(b.Layers))
 	lazy := false
+	gzipType := imgutil.MediaTypesOf(b.ManifestType()).LayerType()
 	for j, l := range b.Layers {
 		layers[j] = layer.Lazy(l)
+		if mt, err := l.MediaType(); err == nil && layers[j] == l && gzipType != "" &&
+			(mt == types.DockerUncompressedLayer || mt == types.OCIUncompressedLayer) {
+			// A layer stored uncompressed (a daemon's) goes compressed.
+			g, err := layer.LazyGzip(l, gzipType)
+			if err != nil {
+				return nil, err
+			}
+			layers[j] = g
+		}
 		lazy = lazy || layers[j] != l
 	}
 	if !lazy {

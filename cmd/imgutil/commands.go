@@ -409,7 +409,13 @@ Examples:
 		return err
 	}
 	defer doneBase()
-	img, done, err := s.open(ts[1], baseOpt, imgutil.WithHistory())
+	opts := []imgutil.ImageOption{baseOpt, imgutil.WithHistory()}
+	if ts[0].kind != "docker" {
+		// Nothing is edited: the copy is the image itself, digest and all
+		// (a daemon's images have no manifest of their own to keep).
+		opts = append(opts, func(o *imgutil.ImageOptions) { o.PreserveDigest = true })
+	}
+	img, done, err := s.open(ts[1], opts...)
 	if err != nil {
 		return err
 	}

@@ -162,6 +162,30 @@ func TestCopyAcrossStores(t *testing.T) {
 		}
 		repo := "cli/" + strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-")) + ":latest"
 		ok(t, env, "copy", "docker://"+name, reg.Repo(repo))
-		testhelpers.CheckImage(t, reg.Get(t, repo))
+		pushed := reg.Get(t, repo)
+		testhelpers.CheckImage(t, pushed)
+		// Layers read from the daemon go compressed.
+		m, err := pushed.Manifest()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range m.Layers {
+			if !strings.HasSuffix(string(l.MediaType), "gzip") {
+				t.Errorf("layer %s pushed as %s, want gzip", l.Digest, l.MediaType)
+			}
+		}
+		// A registry image copied as it is keeps its digest.
+		again := "cli/again-" + strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-")) + ":latest"
+		ok(t, env, "copy", reg.Repo(repo), reg.Repo(again))
+		want, _ := pushed.Digest()
+		if got, _ := reg.Get(t, again).Digest(); got != want {
+			t.Errorf("registry copy has digest %s, the source %s", got, want)
+		}
 	})
+	// A layout image copied to a registry keeps its digest too.
+	ok(t, nil, "copy", "oci:"+filepath.Join(dir, "src"), reg.Repo("cli/from-layout:latest"))
+	want, _ := src.Digest()
+	if got, _ := reg.Get(t, "cli/from-layout:latest").Digest(); got != want {
+		t.Errorf("layout copy has digest %s, the source %s", got, want)
+	}
 }

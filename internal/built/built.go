@@ -173,3 +173,40 @@ func (c builtCore) LayerByDigest(h v1.Hash) (partial.CompressedLayer, error) {
 	}
 	return nil, fmt.Errorf("blob %s: %w", h, imgerr.ErrNotFound)
 }
+
+// FromImage is img frozen as it is: its own config and manifest bytes and
+// layers (an image saved with its digest preserved).
+func FromImage(img v1.Image) (*Built, error) {
+	cfg, err := img.ConfigFile()
+	if err != nil {
+		return nil, fmt.Errorf("reading config: %w", err)
+	}
+	raw, err := img.RawConfigFile()
+	if err != nil {
+		return nil, fmt.Errorf("reading config: %w", err)
+	}
+	layers, err := img.Layers()
+	if err != nil {
+		return nil, fmt.Errorf("reading layers: %w", err)
+	}
+	m, err := img.Manifest()
+	if err != nil {
+		return nil, fmt.Errorf("reading manifest: %w", err)
+	}
+	rawManifest, err := img.RawManifest()
+	if err != nil {
+		return nil, fmt.Errorf("reading manifest: %w", err)
+	}
+	mt, err := img.MediaType()
+	if err != nil || mt == "" {
+		mt = m.MediaType
+	}
+	if mt == "" {
+		mt = types.OCIManifestSchema1
+	}
+	return &Built{
+		Config: cfg, RawConfig: raw, Layers: layers,
+		manifestType: mt, configType: m.Config.MediaType, annotations: maps.Clone(m.Annotations),
+		manifest: rawManifest, image: img,
+	}, nil
+}

@@ -3,9 +3,11 @@ package layer
 import (
 	"errors"
 	"io"
+	"sync"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/stream"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 )
 
 // Lazy returns l as a layer whose compressed digest and size are learnt
@@ -70,24 +72,88 @@ func (l *lazyFile) Compressed() (io.ReadCloser, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &recording{rc: rc, h: newCountingHash(), f: l.File}, nil
+	return &recordingTo{rc: rc, h: newCountingHash(), done: func(s gzipSum) { l.remember(s.digest, s.size) }}, nil
 }
 
-// recording hashes what is read through it and records the sum at the end.
-type recording struct {
-	rc io.ReadCloser
-	h  *countingHash
-	f  *File
+// LazyGzip returns l, a layer stored uncompressed (a daemon's), as a gzip
+// layer of media type mt whose digest is learnt while it streams (or known
+// from the cache of sums): pushed to a registry, it goes compressed like a
+// new layer, read once.
+func LazyGzip(l v1.Layer, mt types.MediaType) (v1.Layer, error) {
+	diffID, err := l.DiffID()
+	if err != nil {
+		return nil, err
+	}
+	g := &gzipLayer{Layer: l, diffID: diffID, mediaType: mt}
+	if s, ok := sums.get(diffID); ok {
+		g.sum, g.known = s, true
+	}
+	return g, nil
 }
 
-func (r *recording) Read(p []byte) (int, error) {
+// gzipLayer is an uncompressed layer shown gzip-compressed.
+type gzipLayer struct {
+	v1.Layer
+	diffID    v1.Hash
+	mediaType types.MediaType
+
+	// mu guards sum and known.
+	mu    sync.Mutex
+	sum   gzipSum
+	known bool
+}
+
+func (g *gzipLayer) current() (gzipSum, bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.sum, g.known
+}
+
+func (g *gzipLayer) Digest() (v1.Hash, error) {
+	if s, ok := g.current(); ok {
+		return s.digest, nil
+	}
+	return v1.Hash{}, stream.ErrNotComputed
+}
+
+func (g *gzipLayer) Size() (int64, error) {
+	if s, ok := g.current(); ok {
+		return s.size, nil
+	}
+	return 0, stream.ErrNotComputed
+}
+
+func (g *gzipLayer) MediaType() (types.MediaType, error) { return g.mediaType, nil }
+
+func (g *gzipLayer) Compressed() (io.ReadCloser, error) {
+	rc, err := g.Layer.Uncompressed()
+	if err != nil {
+		return nil, err
+	}
+	return &recordingTo{rc: Gzip(rc), h: newCountingHash(), done: func(s gzipSum) {
+		g.mu.Lock()
+		g.sum, g.known = s, true
+		g.mu.Unlock()
+		sums.put(g.diffID, s)
+	}}, nil
+}
+
+// recordingTo hashes what is read through it and hands the sum to done at
+// the end.
+type recordingTo struct {
+	rc   io.ReadCloser
+	h    *countingHash
+	done func(gzipSum)
+}
+
+func (r *recordingTo) Read(p []byte) (int, error) {
 	n, err := r.rc.Read(p)
 	_, _ = r.h.Write(p[:n])
 	if errors.Is(err, io.EOF) {
 		d, size := r.h.sum()
-		r.f.remember(d, size)
+		r.done(gzipSum{digest: d, size: size})
 	}
 	return n, err
 }
 
-func (r *recording) Close() error { return r.rc.Close() }
+func (r *recordingTo) Close() error { return r.rc.Close() }
