@@ -126,7 +126,7 @@ func (g *gzipLayer) Size() (int64, error) {
 func (g *gzipLayer) MediaType() (types.MediaType, error) { return g.mediaType, nil }
 
 func (g *gzipLayer) Compressed() (io.ReadCloser, error) {
-	rc, err := g.Layer.Uncompressed()
+	rc, err := g.Uncompressed()
 	if err != nil {
 		return nil, err
 	}
