@@ -5,11 +5,13 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -355,5 +357,42 @@ func TestHistoryOnePerLayer(t *testing.T) {
 	must(t, err)
 	if len(h) != 2 || h[0].CreatedBy != "layer 1" || h[1].CreatedBy != "layer 2" {
 		t.Fatalf("History = %+v, want the two layer entries", h)
+	}
+}
+
+// TestConcurrentSavesIntoOneLayout: saves into one layout take turns; a
+// save that fails undoes only what it wrote and never removes another's
+// completed image or a blob that image uses.
+func TestConcurrentSavesIntoOneLayout(t *testing.T) {
+	for round := range 5 {
+		dir := filepath.Join(t.TempDir(), fmt.Sprintf("shared-%d", round))
+		shared, _ := testhelpers.LayerFile(t, map[string]string{"shared": "same bytes in both images"})
+		good, err := layout.NewImage(dir)
+		must(t, err)
+		must(t, good.AddLayer(shared))
+		bad, err := layout.NewImage(dir)
+		must(t, err)
+		must(t, bad.AddLayer(shared))
+		vanishing, _ := testhelpers.RandomLayerFile(t, 1<<20)
+		must(t, bad.AddLayer(vanishing))
+		must(t, os.Remove(vanishing))
+
+		var wg sync.WaitGroup
+		var goodErr, badErr error
+		wg.Add(2)
+		go func() { defer wg.Done(); goodErr = good.Save() }()
+		go func() { defer wg.Done(); badErr = bad.Save() }()
+		wg.Wait()
+		must(t, goodErr)
+		if badErr == nil {
+			t.Fatal("a save with a vanished layer file succeeded")
+		}
+		saved := readLayout(t, dir)
+		testhelpers.CheckImage(t, saved)
+		want, err := good.Digest()
+		must(t, err)
+		if got, _ := saved.Digest(); got != want {
+			t.Fatalf("round %d: the layout holds %s, want the completed image %s", round, got, want)
+		}
 	}
 }

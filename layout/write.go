@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
@@ -45,20 +46,23 @@ type writer struct {
 // digest; index.json is replaced last, atomically. On failure nothing that
 // was written stays: a dir this call created is removed, new blobs too.
 func writeLayout(dir string, img toWrite, withoutLayers bool, annotations map[string]string) (desc v1.Descriptor, err error) {
-	created, err := prepareDir(dir)
+	created, unlock, err := lockLayout(dir)
 	if err != nil {
 		return v1.Descriptor{}, err
 	}
+	defer unlock()
 	w := &writer{dir: dir}
 	defer func() {
 		if err == nil {
 			return
 		}
-		if created {
-			os.RemoveAll(dir)
-			return
-		}
+		// Undo only what this save wrote; the directory goes only if this
+		// save made it and no image was completed in it (saves into one
+		// layout take turns, so none is being written).
 		w.undo()
+		if _, serr := os.Stat(filepath.Join(dir, "index.json")); created && errors.Is(serr, fs.ErrNotExist) {
+			os.RemoveAll(dir)
+		}
 	}()
 	if !withoutLayers {
 		g := new(errgroup.Group)
@@ -87,6 +91,40 @@ func writeLayout(dir string, img toWrite, withoutLayers bool, annotations map[st
 		return v1.Descriptor{}, err
 	}
 	return desc, nil
+}
+
+// lockLayout makes dir a layout directory (saying whether it created it)
+// and takes its lock: saves into one layout, in this process or another,
+// take turns. A directory removed while waiting (a failed save that had
+// made it) is made again.
+func lockLayout(dir string) (created bool, unlock func(), err error) {
+	for range 8 {
+		made, err := prepareDir(dir)
+		if err != nil {
+			return false, nil, err
+		}
+		created = created || made
+		f, err := os.Open(dir)
+		if err != nil {
+			continue
+		}
+		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+			f.Close()
+			return false, nil, fmt.Errorf("locking layout %s: %w", dir, err)
+		}
+		// The lock is on the directory opened; it must still be dir.
+		locked, err1 := f.Stat()
+		now, err2 := os.Stat(dir)
+		if err1 == nil && err2 == nil && os.SameFile(locked, now) {
+			return created, func() {
+				_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+				f.Close()
+			}, nil
+		}
+		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		f.Close()
+	}
+	return false, nil, fmt.Errorf("layout %s keeps being removed while saving", dir)
 }
 
 // prepareDir makes dir a layout directory and says whether it created dir.
