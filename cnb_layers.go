@@ -250,6 +250,12 @@ func (i *CNBImageCore) Rebase(baseTopLayerDiffID string, newBase Image) error {
 	if err != nil {
 		return fmt.Errorf("reading new base image: %w", err)
 	}
+	// A new base that was not found (a typo in its name) would strip the
+	// image of its base layers: refuse it. An image with no layers that
+	// exists is a deliberate scratch base.
+	if len(nbLayers) == 0 && !newBase.Found() {
+		return fmt.Errorf("rebasing onto %s: new base image: %w", newBase.Name(), ErrNotFound)
+	}
 	return i.edit(func() error {
 		idx := slices.Index(i.cfg.RootFS.DiffIDs, top)
 		if idx < 0 {

@@ -117,6 +117,15 @@ func TestLayoutCommands(t *testing.T) {
 	}
 	testhelpers.CheckImage(t, loaded)
 
+	// A typo in the new base's name fails before anything is saved.
+	_, before := inspect(t, nil, app)
+	if _, errOut, code := cli(t, nil, "rebase", "--old-base", "oci:"+filepath.Join(dir, "base"), "--new-base", "oci:"+filepath.Join(dir, "typo-base"), app); code == 0 || !strings.Contains(errOut, "not found") {
+		t.Fatalf("rebase onto a missing base: exit %d: %s", code, errOut)
+	}
+	if _, after := inspect(t, nil, app); !slices.Equal(after, before) {
+		t.Fatalf("a failed rebase changed the image: %v, was %v", after, before)
+	}
+
 	ok(t, nil, "rebase", "--old-base", "oci:"+filepath.Join(dir, "base"), "--new-base", "oci:"+filepath.Join(dir, "base2"), app)
 	_, rebased := inspect(t, nil, app)
 	want := append(testhelpers.DiffIDs(t, newBase), ids[len(ids)-1])

@@ -268,6 +268,15 @@ func (s suite) rebase(t *testing.T) {
 	p, id := testhelpers.LayerFile(t, map[string]string{"app/x": "x"})
 	must(t, img.AddLayer(p))
 	oldIDs := testhelpers.DiffIDs(t, old)
+	// A new base that does not exist (a typo) is refused, nothing changed.
+	typo := s.h.FreshName(t)
+	missing := s.h.NewImage(t, typo, imgutil.FromBaseImage(typo))
+	if err := img.Rebase(oldIDs[len(oldIDs)-1], missing); !errors.Is(err, imgutil.ErrNotFound) {
+		t.Fatalf("Rebase onto a missing base = %v, want ErrNotFound", err)
+	}
+	if top, _ := img.TopLayer(); top != id {
+		t.Fatalf("a refused Rebase changed the image (top layer %s)", top)
+	}
 	nb := s.h.NewImage(t, newName, imgutil.FromBaseImage(newName))
 	must(t, img.Rebase(oldIDs[len(oldIDs)-1], nb))
 	got := s.saveAndRead(t, img)
