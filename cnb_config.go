@@ -5,6 +5,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"unicode"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -112,14 +113,37 @@ func (i *CNBImageCore) set(f func(c *v1.ConfigFile)) error {
 
 // SetArchitecture sets the config's architecture.
 func (i *CNBImageCore) SetArchitecture(s string) error {
+	if err := checkPlatformField("architecture", s); err != nil {
+		return err
+	}
 	return i.set(func(c *v1.ConfigFile) { c.Architecture = s })
 }
 
+// checkPlatformField refuses a platform value that is no name: one with a
+// "/", "..", white space or control characters (it would make a wrong
+// platform string, or a path, downstream).
+func checkPlatformField(field, s string) error {
+	bad := strings.Contains(s, "/") || strings.Contains(s, "..") ||
+		strings.IndexFunc(s, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0
+	if bad {
+		return fmt.Errorf("platform %s %q: %w", field, s, errInvalid)
+	}
+	return nil
+}
+
 // SetOS sets the config's OS.
-func (i *CNBImageCore) SetOS(s string) error { return i.set(func(c *v1.ConfigFile) { c.OS = s }) }
+func (i *CNBImageCore) SetOS(s string) error {
+	if err := checkPlatformField("os", s); err != nil {
+		return err
+	}
+	return i.set(func(c *v1.ConfigFile) { c.OS = s })
+}
 
 // SetOSVersion sets the config's OS version.
 func (i *CNBImageCore) SetOSVersion(s string) error {
+	if err := checkPlatformField("os version", s); err != nil {
+		return err
+	}
 	return i.set(func(c *v1.ConfigFile) { c.OSVersion = s })
 }
 
@@ -130,6 +154,9 @@ func (i *CNBImageCore) SetOSFeatures(s []string) error {
 
 // SetVariant sets the config's architecture variant.
 func (i *CNBImageCore) SetVariant(s string) error {
+	if err := checkPlatformField("variant", s); err != nil {
+		return err
+	}
 	return i.set(func(c *v1.ConfigFile) { c.Variant = s })
 }
 
@@ -150,7 +177,8 @@ func (i *CNBImageCore) SetWorkingDir(dir string) error {
 
 // SetEnv sets the environment variable key to val, in place if it is set.
 func (i *CNBImageCore) SetEnv(key, val string) error {
-	if key == "" || strings.Contains(key, "=") {
+	if key == "" || strings.ContainsRune(key, '=') ||
+		strings.IndexFunc(key, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0 {
 		return fmt.Errorf("environment variable name %q: %w", key, errInvalid)
 	}
 	return i.set(func(c *v1.ConfigFile) {
@@ -166,6 +194,9 @@ func (i *CNBImageCore) SetEnv(key, val string) error {
 
 // SetLabel sets label key to val.
 func (i *CNBImageCore) SetLabel(key, val string) error {
+	if key == "" {
+		return fmt.Errorf("empty label key: %w", errInvalid)
+	}
 	return i.set(func(c *v1.ConfigFile) {
 		if c.Config.Labels == nil {
 			c.Config.Labels = map[string]string{}

@@ -111,6 +111,12 @@ func NewCNBImage(options ImageOptions) (*CNBImageCore, error) {
 
 // newCore returns an editable image starting from o.Base (or from scratch).
 func newCore(o coreOptions) (*CNBImageCore, error) {
+	for field, v := range map[string]string{"os": o.Platform.OS, "architecture": o.Platform.Architecture,
+		"variant": o.Platform.Variant, "os version": o.Platform.OSVersion} {
+		if err := checkPlatformField(field, v); err != nil {
+			return nil, err
+		}
+	}
 	img := &CNBImageCore{
 		previous:        o.Previous,
 		createdAt:       o.CreatedAt,

@@ -2,6 +2,7 @@ package imgutil_test
 
 import (
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 
@@ -155,5 +156,32 @@ func TestCoreIsALiveV1Image(t *testing.T) {
 	}
 	if err := validate.Image(img); err != nil {
 		t.Fatalf("the core is not a valid image: %v", err)
+	}
+}
+
+// TestBadInputIsRefusedEarly: values that would make a wrong platform, a
+// broken config or a hung read are refused at once with ErrInvalidArgument.
+func TestBadInputIsRefusedEarly(t *testing.T) {
+	if _, err := imgutil.NewCNBImage(imgutil.ImageOptions{Platform: imgutil.Platform{OS: "linux/amd64"}}); !errors.Is(err, imgutil.ErrInvalidArgument) {
+		t.Errorf("a platform OS with a slash = %v, want ErrInvalidArgument", err)
+	}
+	img, err := imgutil.NewCNBImage(imgutil.ImageOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, err := range map[string]error{
+		"SetOS(..)":                  img.SetOS(".."),
+		"SetArchitecture(a b)":       img.SetArchitecture("a b"),
+		"SetVariant(v\\n)":           img.SetVariant("v\n"),
+		"SetOSVersion(1/2)":          img.SetOSVersion("1/2"),
+		"SetLabel(empty)":            img.SetLabel("", "v"),
+		"SetEnv(A B)":                img.SetEnv("A B", "x"),
+		"SetEnv(A\\nB)":              img.SetEnv("A\nB", "x"),
+		"AddLayerWithDiffID(sha512)": img.AddLayerWithDiffID("/dev/null", "sha512:"+strings.Repeat("a", 128)),
+		"AddLayer(device)":           img.AddLayer("/dev/zero"),
+	} {
+		if !errors.Is(err, imgutil.ErrInvalidArgument) {
+			t.Errorf("%s = %v, want ErrInvalidArgument", name, err)
+		}
 	}
 }

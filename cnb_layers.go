@@ -17,6 +17,9 @@ func parseDiffID(diffID string) (v1.Hash, error) {
 	if err != nil {
 		return v1.Hash{}, fmt.Errorf("parsing diff ID %q: %w: %w", diffID, errInvalid, err)
 	}
+	if h.Algorithm != "sha256" {
+		return v1.Hash{}, fmt.Errorf("diff ID %q: only sha256 digests name layers: %w", diffID, errInvalid)
+	}
 	return h, nil
 }
 

@@ -60,6 +60,9 @@ func FromFile(path string, mediaType types.MediaType) (*File, error) {
 // error matching imgerr.ErrDiffIDMismatch. So a layer sent to a daemon or
 // written to a layout is read once. A gzip file is scanned as FromFile does.
 func FromFileWithDiffID(path string, diffID v1.Hash, mediaType types.MediaType) (*File, error) {
+	if err := checkRegular(path); err != nil {
+		return nil, err
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("opening layer file: %w", err)

@@ -38,6 +38,9 @@ var gzipMagic = []byte{0x1f, 0x8b}
 // entries are checked with CheckHeader. A missing file matches
 // fs.ErrNotExist; bad content matches imgerr.ErrInvalidArgument.
 func ScanFile(path string) (Info, error) {
+	if err := checkRegular(path); err != nil {
+		return Info{}, err
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return Info{}, fmt.Errorf("opening layer file: %w", err)
@@ -117,4 +120,18 @@ func (c *countingHash) Write(p []byte) (int, error) {
 
 func (c *countingHash) sum() (v1.Hash, int64) {
 	return v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(c.h.Sum(nil))}, c.n
+}
+
+// checkRegular refuses a layer path that is not a regular file (a device
+// would read for ever, a FIFO block): ErrInvalidArgument. A missing file
+// matches fs.ErrNotExist.
+func checkRegular(path string) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return fmt.Errorf("opening layer file: %w", err)
+	}
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("layer file %s is not a regular file: %w", path, imgerr.ErrInvalidArgument)
+	}
+	return nil
 }
