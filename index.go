@@ -15,6 +15,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/imgbridge/imgutil/internal/userfile"
 )
 
 // ImageIndex is an editable multi-platform index: a list of manifests with
@@ -348,7 +350,7 @@ func (h *CNBIndex) SaveDir() error {
 	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
 		return fmt.Errorf("creating index directory: %w", err)
 	}
-	tmp, err := os.MkdirTemp(filepath.Dir(dir), ".imgutil-index-*")
+	tmp, err := userfile.MkdirTemp(filepath.Dir(dir), ".imgutil-index-*")
 	if err != nil {
 		return fmt.Errorf("creating index directory: %w", err)
 	}

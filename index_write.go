@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/imgbridge/imgutil/internal/userfile"
 )
 
 // writeIndexLayout writes ii as an OCI layout in the empty directory dir:
@@ -122,7 +124,7 @@ func writeBlobBytes(dir string, d v1.Hash, b []byte) error {
 
 // writeBlob writes r to path through a temp file renamed into place.
 func writeBlob(path string, r io.Reader) error {
-	f, err := os.CreateTemp(filepath.Dir(path), ".blob-*")
+	f, err := userfile.CreateTemp(filepath.Dir(path), ".blob-*")
 	if err != nil {
 		return err
 	}

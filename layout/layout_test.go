@@ -1,17 +1,21 @@
 package layout_test
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -393,6 +397,78 @@ func TestConcurrentSavesIntoOneLayout(t *testing.T) {
 		must(t, err)
 		if got, _ := saved.Digest(); got != want {
 			t.Fatalf("round %d: the layout holds %s, want the completed image %s", round, got, want)
+		}
+	}
+}
+
+// TestLayerFileChangedAfterAdd: a layer file rewritten between AddLayer and
+// Save (or SaveFile) fails with ErrDiffIDMismatch and leaves nothing behind.
+func TestLayerFileChangedAfterAdd(t *testing.T) {
+	for _, gz := range []bool{false, true} {
+		p, _ := testhelpers.LayerFile(t, map[string]string{"a": "original"})
+		if gz {
+			p = gzipFile(t, p)
+		}
+		dir := filepath.Join(t.TempDir(), "app")
+		img, err := layout.NewImage(dir)
+		must(t, err)
+		must(t, img.AddLayer(p))
+		other, _ := testhelpers.LayerFile(t, map[string]string{"a": "rewritten"})
+		if gz {
+			other = gzipFile(t, other)
+		}
+		b, err := os.ReadFile(other)
+		must(t, err)
+		must(t, os.WriteFile(p, b, 0o644))
+		if err := img.Save(); !errors.Is(err, imgutil.ErrDiffIDMismatch) {
+			t.Errorf("gzip %v: Save of a changed layer file = %v, want ErrDiffIDMismatch", gz, err)
+		}
+		if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("gzip %v: the failed save left %s", gz, dir)
+		}
+		if out, err := img.SaveFile(); !errors.Is(err, imgutil.ErrDiffIDMismatch) {
+			os.Remove(out)
+			t.Errorf("gzip %v: SaveFile of a changed layer file = %v, want ErrDiffIDMismatch", gz, err)
+		}
+	}
+}
+
+func gzipFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	must(t, err)
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	_, err = zw.Write(b)
+	must(t, err)
+	must(t, zw.Close())
+	out := path + ".gz"
+	must(t, os.WriteFile(out, buf.Bytes(), 0o644))
+	return out
+}
+
+// TestUserFileModes: blobs, index.json and exported archives get the modes
+// other tools give files (0666 less the umask), not private ones.
+func TestUserFileModes(t *testing.T) {
+	umask := syscall.Umask(0)
+	syscall.Umask(umask)
+	want := fs.FileMode(0o666 &^ umask)
+	dir := filepath.Join(t.TempDir(), "app")
+	img, err := layout.NewImage(dir)
+	must(t, err)
+	p, _ := testhelpers.LayerFile(t, map[string]string{"m": "m"})
+	must(t, img.AddLayer(p))
+	must(t, img.Save())
+	out, err := img.SaveFile()
+	must(t, err)
+	defer os.Remove(out)
+	blobs, err := filepath.Glob(filepath.Join(dir, "blobs", "sha256", "*"))
+	must(t, err)
+	for _, f := range append(blobs, filepath.Join(dir, "index.json"), out) {
+		fi, err := os.Stat(f)
+		must(t, err)
+		if fi.Mode().Perm() != want {
+			t.Errorf("%s has mode %v, want %v", f, fi.Mode().Perm(), want)
 		}
 	}
 }

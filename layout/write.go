@@ -19,6 +19,7 @@ import (
 
 	"github.com/imgbridge/imgutil"
 	"github.com/imgbridge/imgutil/internal/layer"
+	"github.com/imgbridge/imgutil/internal/userfile"
 )
 
 // parallelLayers is how many layer blobs are written at once.
@@ -222,7 +223,7 @@ func (w *writer) writeLayer(l v1.Layer) error {
 // writeStream writes a blob through a temp file and renames it to the
 // digest that write returns.
 func (w *writer) writeStream(write func(io.Writer) (v1.Hash, error)) error {
-	f, err := os.CreateTemp(filepath.Join(w.dir, "blobs", "sha256"), ".partial-*")
+	f, err := userfile.CreateTemp(filepath.Join(w.dir, "blobs", "sha256"), ".partial-*")
 	if err != nil {
 		return fmt.Errorf("writing blob: %w", err)
 	}
@@ -282,7 +283,7 @@ func writeIndexJSON(dir string, index *v1.IndexManifest) error {
 
 // writeFileAtomic writes data to a temp file beside path and renames it.
 func writeFileAtomic(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), ".partial-*")
+	f, err := userfile.CreateTemp(filepath.Dir(path), ".partial-*")
 	if err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}

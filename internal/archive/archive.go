@@ -15,6 +15,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/imgbridge/imgutil"
+	"github.com/imgbridge/imgutil/internal/userfile"
 )
 
 // Entry is one file of an archive. Open streams its Size bytes; Data holds
@@ -167,7 +168,7 @@ func WriteFile(dir, pattern string, entries []Entry) (string, error) {
 	if dir == "" {
 		dir = os.TempDir()
 	}
-	f, err := os.CreateTemp(dir, ".imgutil-partial-*")
+	f, err := userfile.CreateTemp(dir, ".imgutil-partial-*")
 	if err != nil {
 		return "", fmt.Errorf("creating archive: %w", err)
 	}
@@ -180,7 +181,7 @@ func WriteFile(dir, pattern string, entries []Entry) (string, error) {
 		os.Remove(partial)
 		return "", fmt.Errorf("writing archive: %w", err)
 	}
-	final, err := os.CreateTemp(dir, pattern)
+	final, err := userfile.CreateTemp(dir, pattern)
 	if err == nil {
 		err = final.Close()
 	}

@@ -119,47 +119,46 @@ func (f *File) uncompressedType() bool {
 	return f.mediaType == types.OCIUncompressedLayer || f.mediaType == types.DockerUncompressedLayer
 }
 
-// Uncompressed opens the layer as a plain tar.
+// Uncompressed opens the layer as a plain tar. Every full read checks the
+// bytes against the diffID (and size) recorded when the layer was added: a
+// file changed since fails at the end with ErrDiffIDMismatch, so no image
+// is written whose layer does not hash to its diffID.
 func (f *File) Uncompressed() (io.ReadCloser, error) {
 	fh, err := os.Open(f.path)
 	if err != nil {
 		return nil, fmt.Errorf("opening layer file: %w", err)
 	}
 	if !f.info.Gzip {
-		if f.verify {
-			return &verifier{f: fh, h: sha256.New(), want: f.info.DiffID, size: f.info.Size, path: f.path}, nil
-		}
-		return fh, nil
+		return &verifier{r: fh, c: fh, h: sha256.New(), want: f.info.DiffID, size: f.info.Size, path: f.path, what: "diff ID"}, nil
 	}
 	zr, err := gzip.NewReader(fh)
 	if err != nil {
 		fh.Close()
 		return nil, fmt.Errorf("reading layer file %s: %w", f.path, err)
 	}
-	return readCloser{Reader: zr, close: func() error { _ = zr.Close(); return fh.Close() }}, nil
+	closer := readCloser{Reader: zr, close: func() error { _ = zr.Close(); return fh.Close() }}
+	return &verifier{r: zr, c: closer, h: sha256.New(), want: f.info.DiffID, size: f.info.Size, path: f.path, what: "diff ID"}, nil
 }
 
 // Compressed opens the layer in the form its media type names: the file as
-// it is when that form matches, else gzip-compressed on the fly.
+// it is when that form matches (checked against the digest recorded when
+// the layer was added), else gzip-compressed on the fly.
 func (f *File) Compressed() (io.ReadCloser, error) {
-	if f.info.Gzip || f.uncompressedType() {
-		if f.info.Gzip && f.uncompressedType() {
-			return f.Uncompressed()
+	if !f.info.Gzip || f.uncompressedType() {
+		if !f.info.Gzip && !f.uncompressedType() {
+			rc, err := f.Uncompressed()
+			if err != nil {
+				return nil, err
+			}
+			return Gzip(rc), nil
 		}
-		if !f.info.Gzip {
-			return f.Uncompressed()
-		}
-		fh, err := os.Open(f.path)
-		if err != nil {
-			return nil, fmt.Errorf("opening layer file: %w", err)
-		}
-		return fh, nil
+		return f.Uncompressed()
 	}
-	rc, err := f.Uncompressed()
+	fh, err := os.Open(f.path)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("opening layer file: %w", err)
 	}
-	return Gzip(rc), nil
+	return &verifier{r: fh, c: fh, h: sha256.New(), want: f.info.Digest, size: f.info.FileSize, path: f.path, what: "digest"}, nil
 }
 
 // Digest is the sha256 of what Compressed returns.
@@ -279,28 +278,32 @@ type readCloser struct {
 
 func (r readCloser) Close() error { return r.close() }
 
-// verifier reads a layer file and, at its end, checks it has the diffID and
-// size the caller gave: a mismatch is returned instead of io.EOF.
+// verifier reads a layer and, at its end, checks it has the diffID (or
+// digest) and size recorded for it: a mismatch is returned instead of
+// io.EOF.
 type verifier struct {
-	f    *os.File
+	r    io.Reader
+	c    io.Closer
 	h    hash.Hash
 	n    int64
 	want v1.Hash
 	size int64
 	path string
+	what string
 }
 
 func (v *verifier) Read(p []byte) (int, error) {
-	n, err := v.f.Read(p)
+	n, err := v.r.Read(p)
 	v.h.Write(p[:n])
 	v.n += int64(n)
 	if errors.Is(err, io.EOF) {
 		got := v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(v.h.Sum(nil))}
 		if got != v.want || v.n != v.size {
-			return n, fmt.Errorf("layer file %s has diff ID %s (%d bytes), not %s (%d bytes): %w", v.path, got, v.n, v.want, v.size, imgerr.ErrDiffIDMismatch)
+			return n, fmt.Errorf("layer file %s has %s %s (%d bytes), not %s (%d bytes): %w",
+				v.path, v.what, got, v.n, v.want, v.size, imgerr.ErrDiffIDMismatch)
 		}
 	}
 	return n, err
 }
 
-func (v *verifier) Close() error { return v.f.Close() }
+func (v *verifier) Close() error { return v.c.Close() }

@@ -1,0 +1,52 @@
+// Package userfile creates the files a user keeps (layout blobs, index.json,
+// exported archives) with the modes other tools give them: 0666 and 0777
+// less the umask (0644 and 0755 under the usual 022), where os.CreateTemp
+// and os.MkdirTemp make them private (0600, 0700).
+package userfile
+
+import (
+	"crypto/rand"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// CreateTemp is os.CreateTemp with mode 0666 less the umask.
+func CreateTemp(dir, pattern string) (*os.File, error) {
+	for range 100 {
+		f, err := os.OpenFile(name(dir, pattern), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o666)
+		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		return f, err
+	}
+	return nil, &fs.PathError{Op: "createtemp", Path: filepath.Join(dir, pattern), Err: fs.ErrExist}
+}
+
+// MkdirTemp is os.MkdirTemp with mode 0777 less the umask.
+func MkdirTemp(dir, pattern string) (string, error) {
+	for range 100 {
+		n := name(dir, pattern)
+		err := os.Mkdir(n, 0o777)
+		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		return n, err
+	}
+	return "", &fs.PathError{Op: "mkdirtemp", Path: filepath.Join(dir, pattern), Err: fs.ErrExist}
+}
+
+// name puts a random string where pattern has its last "*" (at its end if
+// none), as os.CreateTemp does.
+func name(dir, pattern string) string {
+	if dir == "" {
+		dir = os.TempDir()
+	}
+	prefix, suffix := pattern, ""
+	if i := strings.LastIndex(pattern, "*"); i >= 0 {
+		prefix, suffix = pattern[:i], pattern[i+1:]
+	}
+	return filepath.Join(dir, prefix+strings.ToLower(rand.Text()[:12])+suffix)
+}
