@@ -234,6 +234,9 @@ func (f *fetcher) download(ctx context.Context, dir, imageID string, allIDs []v1
 				continue // a layer of the image nobody needs: never read
 			}
 		}
+		if hex, ok := podmanLayer(hdr.Name); ok && known[hex] && !f.wanted(imageID, v1.Hash{Algorithm: "sha256", Hex: hex}) {
+			continue // Podman names layers by diffID: an unwanted one is never read
+		}
 		src := archive.ReportingReader(tr, hdr.Name, hdr.Size, f.reporter())
 		d, lf, keep, err := spool(src, dir, func(d v1.Hash) bool { return f.wanted(imageID, d) })
 		if err != nil {
@@ -250,7 +253,19 @@ func (f *fetcher) download(ctx context.Context, dir, imageID string, allIDs []v1
 // <id>/layer.tar or a blob (spool tells layers from JSON by their first
 // bytes, before writing anything).
 func maybeLayer(hdr *tar.Header) bool {
-	return strings.HasSuffix(hdr.Name, "/layer.tar") || strings.HasPrefix(hdr.Name, "blobs/")
+	_, podman := podmanLayer(hdr.Name)
+	return podman || strings.HasSuffix(hdr.Name, "/layer.tar") || strings.HasPrefix(hdr.Name, "blobs/")
+}
+
+// podmanLayer reports whether name is a layer as Podman's save writes it:
+// <diffID hex>.tar at the archive's root (its v1 directories' layer.tar
+// are symbolic links to it), and returns the hex.
+func podmanLayer(name string) (string, bool) {
+	hex, ok := strings.CutSuffix(strings.TrimPrefix(name, "./"), ".tar")
+	if !ok || len(hex) != 64 || strings.Trim(hex, "0123456789abcdef") != "" {
+		return "", false
+	}
+	return hex, true
 }
 
 // spool writes the layer r (plain or gzip tar) uncompressed into dir while

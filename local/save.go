@@ -69,7 +69,21 @@ func (s *Store) save(ctx context.Context, img *imgutil.CNBImageCore, name string
 	}
 	omit := func(i int) bool { return held[i] }
 	var id string
-	if containerd && s.supports(ctx, manifestsAPI) {
+	podman := false
+	if len(opened) > 0 && !containerd {
+		if podman, err = s.podman(ctx); err != nil {
+			return "", allFailed(err)
+		}
+	}
+	if podman {
+		// Podman refuses a docker archive that leaves a layer out, but
+		// takes an OCI one whose missing blobs its store holds.
+		id, err = s.loadPodman(ctx, b, name)
+		if retryable(ctx, err) {
+			id, err = s.load(ctx, b, tag, false, nil)
+		}
+		omitted = 0
+	} else if containerd && s.supports(ctx, manifestsAPI) {
 		// Reference the blobs the store holds; fall back to sending every
 		// layer when that cannot be proven right.
 		id, err = s.loadOCI(ctx, b, name)

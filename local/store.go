@@ -32,6 +32,8 @@ type Store struct {
 	info     once[daemonInfo]
 	// snapshotter is whether the daemon uses the containerd image store.
 	snapshotter once[bool]
+	// isPodman is whether the daemon is Podman's service.
+	isPodman once[bool]
 	// requested is set once a request succeeded: a negotiating client then
 	// knows the API version it speaks.
 	requested atomic.Bool

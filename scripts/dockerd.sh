@@ -8,7 +8,9 @@
 #   scripts/dockerd.sh all      also start a current dockerd (moby v2, built
 #                               from the Go module proxy once and cached) with
 #                               the containerd image store and with the classic
-#                               store; print `export` lines for DOCKER_HOST and
+#                               store, and Podman's Docker-compatible service
+#                               (Debian's podman, installed if needed);
+#                               print `export` lines for DOCKER_HOST and
 #                               IMGUTIL_DOCKER_HOSTS (name=host,...), listing
 #                               every daemon that answers
 #   scripts/dockerd.sh stop     stop every daemon this script started
@@ -80,6 +82,35 @@ start() {
   launch dockerd "$(command -v dockerd)"
 }
 
+# launch_podman: start Podman's Docker-compatible service on private paths
+# under $CACHE/podman and print its host once it answers (Debian's podman,
+# installed if needed).
+launch_podman() {
+  local state="$CACHE/podman"
+  local sock="$state/podman.sock"
+  if [ -S "$sock" ] && answers "unix://$sock"; then echo "unix://$sock"; return; fi
+  if ! command -v podman >/dev/null; then
+    log "installing Debian's podman"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >&2
+    apt-get install -y -qq podman >&2
+  fi
+  stop_one "$state"
+  mkdir -p "$state/root" "$state/run"
+  rm -f "$sock"
+  log "starting podman on unix://$sock (log: $state/podman.log)"
+  nohup podman --root "$state/root" --runroot "$state/run" --storage-driver overlay \
+    system service --time=0 "unix://$sock" >"$state/podman.log" 2>&1 </dev/null &
+  echo $! >"$state/docker.pid"
+  for _ in $(seq 1 120); do
+    if answers "unix://$sock"; then echo "unix://$sock"; return; fi
+    sleep 0.5
+  done
+  log "podman did not answer within 60s; last log lines:"
+  tail -n 20 "$state/podman.log" >&2
+  return 1
+}
+
 build_moby() {
   [ -x "$MOBY_BIN" ] && return 0
   command -v go >/dev/null || { log "no Go toolchain: cannot build moby $MOBY_VERSION"; return 1; }
@@ -104,13 +135,18 @@ all() {
   else
     log "moby dockerd unavailable: only Debian's daemon will run the tests"
   fi
+  if h=$(launch_podman); then
+    hosts+=("podman=$h")
+  else
+    log "podman unavailable: the tests will not run against it"
+  fi
   local IFS=,
   echo "export DOCKER_HOST=$primary"
   echo "export IMGUTIL_DOCKER_HOSTS=${hosts[*]}"
 }
 
 stop() {
-  for s in dockerd moby-containerd moby-classic; do stop_one "$CACHE/$s"; done
+  for s in dockerd moby-containerd moby-classic podman; do stop_one "$CACHE/$s"; done
 }
 
 case "${1:-start}" in
