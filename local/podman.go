@@ -6,39 +6,56 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
-	"github.com/moby/moby/client"
 
 	"github.com/imgbridge/imgutil"
 	"github.com/imgbridge/imgutil/internal/archive"
 	"github.com/imgbridge/imgutil/internal/built"
 )
 
-// fetchPodman asks the daemon's version whether it is Podman's
-// Docker-compatible service.
-func fetchPodman(ctx context.Context, c DockerClient) (bool, error) {
-	v, err := c.ServerVersion(ctx, client.ServerVersionOptions{})
-	if err != nil {
-		return false, daemonError("asking the daemon its version", err)
-	}
-	for _, comp := range v.Components {
-		if strings.Contains(strings.ToLower(comp.Name), "podman") {
-			return true, nil
-		}
-	}
-	return false, nil
+// podmanHosts are the daemons (by host) found to take partial loads only
+// as OCI archives (Podman's service): a Store talking to one starts there.
+// Learning it costs one refused load; asking (ServerVersion, Info) costs
+// more than a second on Podman.
+var podmanHosts sync.Map
+
+// refusedAsPartial reports whether a load failed because the archive left
+// out layers: Podman's words for a docker archive with a layer left out.
+func refusedAsPartial(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "layer tarfiles are missing")
 }
 
-// podman reports whether the daemon is Podman. Only daemons of an API older
-// than 1.48 are asked (Podman speaks 1.41; current dockerds are known by
-// their API version without a call).
-func (s *Store) podman(ctx context.Context) (bool, error) {
-	if s.supports(ctx, manifestsAPI) {
-		return false, nil
+// daemonHost is the host the caller's client talks to, when it says.
+func (s *Store) daemonHost() string {
+	if c, ok := s.client.c.(interface{ DaemonHost() string }); ok {
+		return c.DaemonHost()
 	}
-	return s.isPodman.get(ctx, func(ctx context.Context) (bool, error) { return fetchPodman(ctx, s.client) })
+	return ""
+}
+
+// podmanLike reports whether the daemon takes partial loads only as OCI
+// archives.
+func (s *Store) podmanLike() bool {
+	if s.podman.Load() {
+		return true
+	}
+	if h := s.daemonHost(); h != "" {
+		if _, ok := podmanHosts.Load(h); ok {
+			s.podman.Store(true)
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Store) setPodmanLike() {
+	s.podman.Store(true)
+	if h := s.daemonHost(); h != "" {
+		podmanHosts.Store(h, true)
+	}
 }
 
 // loadPodman loads b into Podman as an OCI archive that leaves out the

@@ -69,13 +69,8 @@ func (s *Store) save(ctx context.Context, img *imgutil.CNBImageCore, name string
 	}
 	omit := func(i int) bool { return held[i] }
 	var id string
-	podman := false
-	if len(opened) > 0 && !containerd {
-		if podman, err = s.podman(ctx); err != nil {
-			return "", allFailed(err)
-		}
-	}
-	if podman {
+	switch {
+	case len(opened) > 0 && !containerd && s.podmanLike():
 		// Podman refuses a docker archive that leaves a layer out, but
 		// takes an OCI one whose missing blobs its store holds.
 		id, err = s.loadPodman(ctx, b, name)
@@ -83,15 +78,21 @@ func (s *Store) save(ctx context.Context, img *imgutil.CNBImageCore, name string
 			id, err = s.load(ctx, b, tag, false, nil)
 		}
 		omitted = 0
-	} else if containerd && s.supports(ctx, manifestsAPI) {
+	case containerd && s.supports(ctx, manifestsAPI):
 		// Reference the blobs the store holds; fall back to sending every
 		// layer when that cannot be proven right.
 		id, err = s.loadOCI(ctx, b, name)
 		if retryable(ctx, err) {
 			id, err = s.load(ctx, b, tag, false, nil)
 		}
-	} else {
+	default:
 		id, err = s.load(ctx, b, tag, classic, omit)
+		if omitted > 0 && refusedAsPartial(err) {
+			// Podman's answer to a docker archive with a layer left out:
+			// it takes an OCI archive instead (remembered for the daemon).
+			s.setPodmanLike()
+			id, err = s.loadPodman(ctx, b, name)
+		}
 	}
 	if omitted > 0 && retryable(ctx, err) {
 		// A daemon that refuses a partial archive (or lost a layer since it

@@ -27,13 +27,14 @@ import (
 // removes images, and holds the layers read from the daemon in a temp
 // directory until Close. It is safe for concurrent use.
 type Store struct {
-	client   DockerClient
+	client   *serialClient
 	platform imgutil.Platform
 	info     once[daemonInfo]
 	// snapshotter is whether the daemon uses the containerd image store.
 	snapshotter once[bool]
-	// isPodman is whether the daemon is Podman's service.
-	isPodman once[bool]
+	// podman is set once the daemon is known to take partial loads only
+	// as OCI archives (Podman's service).
+	podman atomic.Bool
 	// requested is set once a request succeeded: a negotiating client then
 	// knows the API version it speaks.
 	requested atomic.Bool
@@ -123,8 +124,8 @@ func (s *Store) daemon(ctx context.Context) (daemonInfo, error) {
 // version both know), else the daemon's (ServerVersion, which is slow on
 // current daemons: it asks containerd and runc theirs).
 func (s *Store) apiVersion(ctx context.Context) (string, error) {
-	if c, ok := s.client.(interface{ ClientVersion() string }); ok && s.requested.Load() {
-		if v := c.ClientVersion(); v != "" {
+	if s.requested.Load() {
+		if v := s.client.ClientVersion(); v != "" {
 			return v, nil
 		}
 	}
@@ -137,6 +138,10 @@ func (s *Store) supports(ctx context.Context, v string) bool {
 	return err == nil && versionAtLeast(have, v)
 }
 
+// containerdStoreAPI is the first API version of a daemon that may keep
+// images in the containerd image store.
+const containerdStoreAPI = "1.43"
+
 // containerdStore reports whether the daemon keeps images in the containerd
 // image store. Inspected images tell from API 1.48: only that store gives
 // image descriptors. Info (slow) is asked only of older daemons.
@@ -148,6 +153,12 @@ func (s *Store) containerdStore(ctx context.Context, opened []*daemonImage) (boo
 		if s.supports(ctx, manifestsAPI) {
 			return false, nil
 		}
+	}
+	// The containerd image store came with Docker 24 (API 1.43): older
+	// daemons (Debian's 20.10, Podman's 1.41 service) are not asked Info,
+	// which is slow (over half a second on Podman).
+	if !s.supports(ctx, containerdStoreAPI) {
+		return false, nil
 	}
 	return s.snapshotter.get(ctx, func(ctx context.Context) (bool, error) { return fetchContainerdStore(ctx, s.client) })
 }
