@@ -125,10 +125,10 @@ func (f *fetcher) fetch(ctx context.Context, imageID string, allIDs []v1.Hash, s
 		return nil
 	}
 	if f.dir == "" {
-		dir, err := os.MkdirTemp("", "imgutil-local-*")
+		dir, err := layerDir()
 		if err != nil {
 			f.mu.Unlock()
-			return fmt.Errorf("creating layer directory: %w", err)
+			return err
 		}
 		f.dir = dir
 	}

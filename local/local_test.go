@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -555,4 +556,25 @@ func testFoundAndDeleteByOpenedID(t *testing.T, cli *client.Client) {
 		t.Error("an image opened from a missing base is Found")
 	}
 	must(t, missing.Delete())
+}
+
+// TestStaleLayerDirsAreSwept: a process that read layers and exited without
+// Close (as callers of the existing library do) leaves a directory that the
+// next process removes; a directory of a live process is left alone.
+func TestStaleLayerDirsAreSwept(t *testing.T) {
+	dead := exec.Command("true")
+	must(t, dead.Run())
+	stale := filepath.Join(os.TempDir(), fmt.Sprintf("imgutil-local-%d-abc", dead.Process.Pid))
+	live := filepath.Join(os.TempDir(), fmt.Sprintf("imgutil-local-%d-abc", os.Getppid()))
+	for _, d := range []string{stale, live} {
+		must(t, os.MkdirAll(filepath.Join(d, "layer"), 0o700))
+	}
+	defer os.RemoveAll(live)
+	local.SweepStale()
+	if _, err := os.Stat(stale); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the directory of a process that is gone was not removed: %v", err)
+	}
+	if _, err := os.Stat(live); err != nil {
+		t.Errorf("the directory of a running process was removed: %v", err)
+	}
 }

@@ -1,0 +1,4 @@
+package local
+
+// SweepStale exposes the removal of stale layer directories to the tests.
+var SweepStale = sweepStale
