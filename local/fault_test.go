@@ -32,6 +32,8 @@ type faultProxy struct {
 	cutLoadAfter atomic.Int64
 	slowLoad     atomic.Bool
 	cutSaveAfter atomic.Int64
+	// loads and saves count the ImageLoad and ImageSave requests.
+	loads, saves atomic.Int64
 }
 
 var errCut = errors.New("connection cut by the test")
@@ -88,7 +90,11 @@ func startFaultProxy(t *testing.T, daemon *client.Client) *faultProxy {
 	must(t, err)
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r = r.WithContext(context.WithValue(r.Context(), proxyKey{}, p))
+		if strings.HasSuffix(r.URL.Path, "/images/get") {
+			p.saves.Add(1)
+		}
 		if strings.HasSuffix(r.URL.Path, "/images/load") {
+			p.loads.Add(1)
 			switch {
 			case p.failLoad.Load():
 				w.Header().Set("Content-Type", "application/json")
@@ -171,6 +177,11 @@ func testFaults(t *testing.T, cli *client.Client) {
 			}
 			if tc.want != "" && !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("error %q does not say %q", err, tc.want)
+			}
+			if tc.name == "DaemonErrorOnLoad" && (p.loads.Load() != 1 || p.saves.Load() != 0) {
+				// A failure that is no refusal of the partial archive is the
+				// answer: nothing is read back nor sent again.
+				t.Errorf("after a daemon error the save made %d loads and %d image reads, want 1 and 0", p.loads.Load(), p.saves.Load())
 			}
 			t.Logf("%s: %v", tc.name, err)
 			if got := imageID(t, cli, name); got != before {

@@ -3,6 +3,7 @@ package local
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -22,10 +23,36 @@ import (
 // more than a second on Podman.
 var podmanHosts sync.Map
 
-// refusedAsPartial reports whether a load failed because the archive left
-// out layers: Podman's words for a docker archive with a layer left out.
-func refusedAsPartial(err error) bool {
+// podmanRefusal reports whether a load failed as Podman fails a docker
+// archive with a layer left out.
+func podmanRefusal(err error) bool {
 	return err != nil && strings.Contains(err.Error(), "layer tarfiles are missing")
+}
+
+// refusedAsPartial reports whether a load failed because the archive left
+// out a layer the daemon lacks, in the words of each daemon: the classic
+// store cannot open the missing layer.tar in its import dir, the
+// containerd store cannot resolve it, Podman says tarfiles are missing.
+// Only then is it worth sending every layer; any other failure is the
+// answer.
+func refusedAsPartial(err error) bool {
+	if err == nil {
+		return false
+	}
+	msg := err.Error()
+	return podmanRefusal(err) ||
+		(strings.Contains(msg, "docker-import-") && strings.Contains(msg, "no such file or directory")) ||
+		(strings.Contains(msg, "failed to resolve layers") && strings.Contains(msg, "not found")) ||
+		// Podman, for an OCI archive leaving out a blob its store lacks.
+		(strings.Contains(msg, "reading blob") && strings.Contains(msg, "no such file"))
+}
+
+// worthSendingAll reports whether a partial load failed in a way that
+// sending every layer can mend: the daemon refused the archive as partial,
+// or took it but lacks some of its content (errNotAvailable). A daemon
+// error of another kind, or a cancel, is the answer.
+func worthSendingAll(ctx context.Context, err error) bool {
+	return retryable(ctx, err) && (refusedAsPartial(err) || errors.Is(err, errNotAvailable))
 }
 
 // daemonHost is the host the caller's client talks to, when it says.

@@ -74,7 +74,7 @@ func (s *Store) save(ctx context.Context, img *imgutil.CNBImageCore, name string
 		// Podman refuses a docker archive that leaves a layer out, but
 		// takes an OCI one whose missing blobs its store holds.
 		id, err = s.loadPodman(ctx, b, name)
-		if retryable(ctx, err) {
+		if worthSendingAll(ctx, err) {
 			id, err = s.load(ctx, b, tag, false, nil)
 		}
 		omitted = 0
@@ -82,21 +82,26 @@ func (s *Store) save(ctx context.Context, img *imgutil.CNBImageCore, name string
 		// Reference the blobs the store holds; fall back to sending every
 		// layer when that cannot be proven right.
 		id, err = s.loadOCI(ctx, b, name)
-		if retryable(ctx, err) {
+		if worthSendingAll(ctx, err) {
 			id, err = s.load(ctx, b, tag, false, nil)
 		}
 	default:
 		id, err = s.load(ctx, b, tag, classic, omit)
-		if omitted > 0 && refusedAsPartial(err) {
+		if omitted > 0 && podmanRefusal(err) {
 			// Podman's answer to a docker archive with a layer left out:
 			// it takes an OCI archive instead (remembered for the daemon).
 			s.setPodmanLike()
 			id, err = s.loadPodman(ctx, b, name)
+			if worthSendingAll(ctx, err) {
+				id, err = s.load(ctx, b, tag, false, nil)
+			}
+			omitted = 0
 		}
 	}
-	if omitted > 0 && retryable(ctx, err) {
-		// A daemon that refuses a partial archive (or lost a layer since it
-		// was inspected) gets one archive with every layer.
+	if omitted > 0 && worthSendingAll(ctx, err) {
+		// A daemon that refused the partial archive as partial (it lost a
+		// layer since it was inspected) gets one archive with every layer;
+		// any other failure is the answer, not a reason to re-send all.
 		id, err = s.load(ctx, b, tag, classic, nil)
 	}
 	if err != nil {
