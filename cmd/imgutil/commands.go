@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -116,7 +117,7 @@ Examples:
 			return err
 		}
 	}
-	if err := img.SaveAs(dst.name, targetNames(tags)...); err != nil {
+	if err := saveAs(img, dst.name, targetNames(tags)...); err != nil {
 		return err
 	}
 	return saved(img)
@@ -212,7 +213,7 @@ Examples:
 			return err
 		}
 	}
-	if err := img.Save(); err != nil {
+	if err := saveAs(img, img.Name()); err != nil {
 		return err
 	}
 	return saved(img)
@@ -294,7 +295,7 @@ Example:
 	if !img.Found() {
 		return fmt.Errorf("image %s: %w", ts[0], imgutil.ErrNotFound)
 	}
-	tmp, err := img.SaveFile()
+	tmp, err := saveFile(img)
 	if err != nil {
 		return err
 	}
@@ -304,6 +305,28 @@ Example:
 	}
 	fmt.Printf("exported %s to %s\n", ts[0], *out)
 	return nil
+}
+
+// saveAs saves img under name and more, under the command's context where
+// the backend takes one (a signal then stops the save and leaves nothing).
+func saveAs(img imgutil.Image, name string, more ...string) error {
+	if c, ok := img.(interface {
+		SaveAsContext(context.Context, string, ...string) error
+	}); ok {
+		return c.SaveAsContext(cliCtx, name, more...)
+	}
+	return img.SaveAs(name, more...)
+}
+
+// saveFile is img.SaveFile under the command's context where the backend
+// takes one.
+func saveFile(img imgutil.Image) (string, error) {
+	if c, ok := img.(interface {
+		SaveFileContext(context.Context) (string, error)
+	}); ok {
+		return c.SaveFileContext(cliCtx)
+	}
+	return img.SaveFile()
 }
 
 // moveFile renames src to dst, copying across file systems.
@@ -386,7 +409,7 @@ Example:
 	if err := img.Rebase(oldCfg.RootFS.DiffIDs[len(oldCfg.RootFS.DiffIDs)-1].String(), nb); err != nil {
 		return err
 	}
-	if err := img.Save(); err != nil {
+	if err := saveAs(img, img.Name()); err != nil {
 		return err
 	}
 	return saved(img)
@@ -420,7 +443,7 @@ Examples:
 		return err
 	}
 	defer done()
-	if err := img.Save(); err != nil {
+	if err := saveAs(img, img.Name()); err != nil {
 		return err
 	}
 	return saved(img)

@@ -5,10 +5,17 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
+	"os/signal"
+	"sync/atomic"
+	"syscall"
 )
+
+// cliCtx is the context of the running command: a signal cancels it.
+var cliCtx = context.Background()
 
 // usageError is a command line mistake: exit code 2.
 type usageError struct{ msg string }
@@ -41,7 +48,27 @@ func run(args []string) int {
 		fmt.Fprintf(os.Stderr, "imgutil: unknown command %q (imgutil --help lists them)\n", args[0])
 		return 2
 	}
-	if err := cmd.run(args[1:]); err != nil {
+	// SIGINT and SIGTERM cancel the command's work: what it was writing is
+	// removed, and the exit code says which signal (130, 143).
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var got atomic.Value
+	go func() {
+		if s, ok := <-sigs; ok {
+			got.Store(s)
+			cancel()
+		}
+	}()
+	cliCtx = ctx
+	err := cmd.run(args[1:])
+	if s, ok := got.Load().(syscall.Signal); ok {
+		fmt.Fprintf(os.Stderr, "imgutil %s: interrupted (%v)\n", args[0], s)
+		return 128 + int(s)
+	}
+	if err != nil {
 		fmt.Fprintf(os.Stderr, "imgutil %s: %v\n", args[0], oneLine(err))
 		var u usageError
 		if errors.As(err, &u) {

@@ -11,7 +11,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/moby/moby/client"
 
@@ -196,5 +198,44 @@ func TestCopyAcrossStores(t *testing.T) {
 	want, _ := src.Digest()
 	if got, _ := reg.Get(t, "cli/from-layout:latest").Digest(); got != want {
 		t.Errorf("layout copy has digest %s, the source %s", got, want)
+	}
+}
+
+// TestInterruptedExportLeavesNothing: SIGINT mid-export stops the command
+// with exit 130 and leaves no temp file nor partial output.
+func TestInterruptedExportLeavesNothing(t *testing.T) {
+	cli := testhelpers.DockerClient(t)
+	name := "imgutil-cli/interrupted:" + strings.ToLower(testhelpers.RandString(8))
+	img, err := random.Image(64<<20, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testhelpers.DockerPut(t, cli, name, img)
+	tmp := t.TempDir()
+	out := filepath.Join(t.TempDir(), "out.tar")
+	cmd := exec.Command(bin, "export", "-o", out, "docker://"+name)
+	cmd.Env = append(os.Environ(), "TMPDIR="+tmp, "DOCKER_HOST="+cli.DaemonHost())
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Interrupt once the export has started writing.
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if entries, _ := os.ReadDir(tmp); len(entries) > 0 {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	_ = cmd.Process.Signal(os.Interrupt)
+	err = cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 130 {
+		t.Fatalf("interrupted export: %v, want exit 130", err)
+	}
+	if entries, _ := os.ReadDir(tmp); len(entries) > 0 {
+		t.Errorf("the interrupted export left %d temp entries (first %s)", len(entries), entries[0].Name())
+	}
+	if _, err := os.Stat(out); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the interrupted export left its output %s", out)
 	}
 }

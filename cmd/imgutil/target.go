@@ -85,7 +85,7 @@ func (s *session) open(t target, ops ...imgutil.ImageOption) (imgutil.Image, fun
 		if err != nil {
 			return nil, nil, err
 		}
-		img, err := local.NewImage(t.name, cli, ops...)
+		img, err := local.NewImageContext(cliCtx, t.name, cli, ops...)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -94,7 +94,7 @@ func (s *session) open(t target, ops ...imgutil.ImageOption) (imgutil.Image, fun
 		img, err := layout.NewImage(t.name, ops...)
 		return img, func() {}, err
 	default:
-		img, err := remote.NewImage(t.name, authn.DefaultKeychain, ops...)
+		img, err := remote.NewImageContext(cliCtx, t.name, authn.DefaultKeychain, ops...)
 		return img, func() {}, err
 	}
 }
