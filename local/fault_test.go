@@ -1,6 +1,7 @@
 package local_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -34,7 +35,23 @@ type faultProxy struct {
 	cutSaveAfter atomic.Int64
 	// loads and saves count the ImageLoad and ImageSave requests.
 	loads, saves atomic.Int64
+	// lateLoadAnswer lets the daemon finish a load whatever the client does,
+	// then holds its answer back, signalling answerHeld: a cancel then
+	// comes after the archive was taken.
+	lateLoadAnswer atomic.Bool
+	answerHeld     chan struct{}
 }
+
+// heldWriter keeps a response until release.
+type heldWriter struct {
+	header http.Header
+	code   int
+	body   bytes.Buffer
+}
+
+func (h *heldWriter) Header() http.Header         { return h.header }
+func (h *heldWriter) Write(b []byte) (int, error) { return h.body.Write(b) }
+func (h *heldWriter) WriteHeader(code int)        { h.code = code }
 
 var errCut = errors.New("connection cut by the test")
 
@@ -100,6 +117,17 @@ func startFaultProxy(t *testing.T, daemon *client.Client) *faultProxy {
 				w.Header().Set("Content-Type", "application/json")
 				w.WriteHeader(http.StatusInternalServerError)
 				_, _ = w.Write([]byte(`{"message":"injected load failure"}`))
+				return
+			case p.lateLoadAnswer.Load():
+				held := &heldWriter{header: http.Header{}, code: http.StatusOK}
+				rp.ServeHTTP(held, r.WithContext(context.WithoutCancel(r.Context())))
+				close(p.answerHeld)
+				time.Sleep(2 * time.Second)
+				for k, v := range held.header {
+					w.Header()[k] = v
+				}
+				w.WriteHeader(held.code)
+				_, _ = w.Write(held.body.Bytes())
 				return
 			case p.cutLoadAfter.Load() > 0 || p.slowLoad.Load():
 				left := p.cutLoadAfter.Load()
@@ -205,6 +233,34 @@ func testFaults(t *testing.T, cli *client.Client) {
 		}
 	})
 
+	t.Run("CancelAfterTheLoad", func(t *testing.T) {
+		before := imageID(t, cli, name)
+		p := startFaultProxy(t, cli)
+		p.answerHeld = make(chan struct{})
+		p.lateLoadAnswer.Store(true)
+		img := newImage(t, p.client, name, local.FromBaseImage(f.base))
+		l, _ := testhelpers.RandomLayerFile(t, 1<<20)
+		must(t, img.AddLayer(l))
+		ctx, cancel := context.WithCancel(context.Background())
+		go func() { <-p.answerHeld; cancel() }()
+		err := img.SaveAsContext(ctx, name)
+		after := imageID(t, cli, name)
+		// The answer must be true: the tag moved and the save says so, or
+		// it did not and the save failed.
+		switch {
+		case err == nil && after == before:
+			t.Errorf("the save succeeded but %s still points at %s", name, before)
+		case err != nil && after != before:
+			t.Errorf("the save failed (%v) but %s moved to %s", err, name, after)
+		}
+		if err == nil {
+			id, _ := img.Identifier()
+			if "sha256:"+id.String() != after {
+				t.Errorf("Identifier() = %s, the daemon has %s", id, after)
+			}
+		}
+		assertNoStagingTags(t, cli)
+	})
 	t.Run("CancelMidLoad", func(t *testing.T) {
 		before := imageID(t, cli, name)
 		p := startFaultProxy(t, cli)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/distribution/reference"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -103,13 +104,17 @@ func (s *Store) loadOCI(ctx context.Context, b *built.Built, name string) (strin
 			entries[i].Size = int64(len(entries[i].Data))
 		}
 	}
+	// Untag the staging name whatever happens, even when the caller gave up
+	// after the archive was taken (a fresh short context); the image stays
+	// under name when it got there.
+	defer func() {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		_, _ = s.client.ImageRemove(rctx, staging, client.ImageRemoveOptions{})
+	}()
 	if err := s.stream(ctx, archive.Reporting(entries, s.reporter("save"))); err != nil {
 		return "", err
 	}
-	// Untag the staging name whatever happens; the image stays under name.
-	defer func() {
-		_, _ = s.client.ImageRemove(context.WithoutCancel(ctx), staging, client.ImageRemoveOptions{})
-	}()
 	if err := s.checkAvailable(ctx, staging, manifestDigest); err != nil {
 		return "", err
 	}

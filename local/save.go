@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"slices"
+	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/moby/moby/client"
@@ -158,6 +159,13 @@ func (s *Store) load(ctx context.Context, b *built.Built, tag string, classic bo
 		return "", err
 	}
 	if err := s.stream(ctx, archive.Reporting(entries, s.reporter("save"))); err != nil {
+		if ctx.Err() != nil {
+			// Cancelled late, the load may have landed all the same: say
+			// what is true.
+			if id, ok := s.landed(b, tag); ok {
+				return id, nil
+			}
+		}
 		return "", err
 	}
 	res, err := s.inspect(ctx, tag)
@@ -177,6 +185,23 @@ func (s *Store) load(ctx context.Context, b *built.Built, tag string, classic bo
 		return "", fmt.Errorf("after the load %s is image %s, not %s", tag, res.ID, want)
 	}
 	return res.ID, nil
+}
+
+// landed reports whether tag names the image b, by its config digest (the
+// image ID on classic stores and Podman), asking with a fresh short context:
+// the caller's was cancelled after the archive may have been taken.
+func (s *Store) landed(b *built.Built, tag string) (string, bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res, err := s.inspect(ctx, tag)
+	if err != nil || res.ID != b.ConfigDigest().String() {
+		return "", false
+	}
+	want := make([]string, len(b.Config.RootFS.DiffIDs))
+	for i, d := range b.Config.RootFS.DiffIDs {
+		want[i] = d.String()
+	}
+	return res.ID, slices.Equal(res.RootFS.Layers, want)
 }
 
 // errLoadEnded closes the archive pipe once the daemon has answered.
