@@ -49,61 +49,21 @@ func (s *Store) loadOCI(ctx context.Context, b *built.Built, name string) (strin
 		}
 		send = append(send, l)
 	}
-	if err := s.prefetch(ctx, send); err != nil {
+	var staging string
+	entries, rawManifest, manifestDigest, err := s.partialOCI(ctx, b, descs, omit, send, func(manifestDigest v1.Hash) map[string]string {
+		// The archive names a staging tag: the user's name moves only once
+		// the image is proven complete.
+		staging = "docker.io/imgutil-staging/" + manifestDigest.Hex[:16] + ":" + strings.ToLower(rand.Text()[:10])
+		return map[string]string{"io.containerd.image.name": staging}
+	})
+	if err != nil {
 		return "", err
 	}
-	entries := []archive.Entry{{Name: "oci-layout", Data: []byte(`{"imageLayoutVersion":"1.0.0"}`)}}
-	seen := map[v1.Hash]bool{}
-	for i, l := range b.Layers {
-		if omit[i] {
-			continue
-		}
-		e, d, err := blobFor(l, family)
-		if err != nil {
-			return "", fmt.Errorf("layer %d: %w", i, err)
-		}
-		descs[i] = d
-		if !seen[d.Digest] {
-			seen[d.Digest] = true
-			entries = append(entries, e)
-		}
-	}
-	cfgDigest := b.ConfigDigest()
-	m := v1.Manifest{
-		SchemaVersion: 2, MediaType: b.ManifestType(), Layers: descs, Annotations: b.Annotations(),
-		Config: v1.Descriptor{MediaType: b.ConfigType(), Size: int64(len(b.RawConfig)), Digest: cfgDigest},
-	}
-	rawManifest, err := json.Marshal(m)
-	if err != nil {
-		return "", fmt.Errorf("encoding manifest: %w", err)
-	}
-	manifestDigest := sha256Of(rawManifest)
 	named, err := reference.ParseNormalizedNamed(name)
 	if err != nil {
 		return "", fmt.Errorf("image name %q: %w: %w", name, imgutil.ErrInvalidArgument, err)
 	}
 	named = reference.TagNameOnly(named)
-	// The archive names a staging tag: the user's name moves only once the
-	// image is proven complete.
-	staging := "docker.io/imgutil-staging/" + manifestDigest.Hex[:16] + ":" + strings.ToLower(rand.Text()[:10])
-	index := v1.IndexManifest{SchemaVersion: 2, MediaType: types.OCIImageIndex, Manifests: []v1.Descriptor{{
-		MediaType: b.ManifestType(), Size: int64(len(rawManifest)), Digest: manifestDigest,
-		Annotations: map[string]string{"io.containerd.image.name": staging},
-	}}}
-	rawIndex, err := json.Marshal(index)
-	if err != nil {
-		return "", fmt.Errorf("encoding index: %w", err)
-	}
-	entries = append(entries,
-		archive.Entry{Name: blobPath(cfgDigest), Data: b.RawConfig},
-		archive.Entry{Name: blobPath(manifestDigest), Data: rawManifest},
-		archive.Entry{Name: "index.json", Data: rawIndex},
-	)
-	for i := range entries {
-		if entries[i].Open == nil {
-			entries[i].Size = int64(len(entries[i].Data))
-		}
-	}
 	// Untag the staging name whatever happens, even when the caller gave up
 	// after the archive was taken (a fresh short context); the image stays
 	// under name when it got there.
@@ -123,6 +83,63 @@ func (s *Store) loadOCI(ctx context.Context, b *built.Built, name string) (strin
 	}
 	s.manifests.put(rawManifest)
 	return manifestDigest.String(), nil
+}
+
+// partialOCI returns the entries of an OCI-layout archive of b whose
+// manifest describes layer i by descs[i] and leaves its blob out where
+// omit[i], carrying the other layers (send, read from the daemon first
+// where needed), the config and the manifest; the index names it with the
+// annotations index gives for the manifest digest.
+func (s *Store) partialOCI(ctx context.Context, b *built.Built, descs []v1.Descriptor, omit []bool, send []v1.Layer,
+	index func(manifestDigest v1.Hash) map[string]string) (entries []archive.Entry, rawManifest []byte, manifestDigest v1.Hash, err error) {
+	if err := s.prefetch(ctx, send); err != nil {
+		return nil, nil, v1.Hash{}, err
+	}
+	family := imgutil.MediaTypesOf(b.ManifestType())
+	entries = []archive.Entry{{Name: "oci-layout", Data: []byte(`{"imageLayoutVersion":"1.0.0"}`)}}
+	seen := map[v1.Hash]bool{}
+	for i, l := range b.Layers {
+		if omit[i] {
+			continue
+		}
+		e, d, err := blobFor(l, family)
+		if err != nil {
+			return nil, nil, v1.Hash{}, fmt.Errorf("layer %d: %w", i, err)
+		}
+		descs[i] = d
+		if !seen[d.Digest] {
+			seen[d.Digest] = true
+			entries = append(entries, e)
+		}
+	}
+	cfgDigest := b.ConfigDigest()
+	m := v1.Manifest{
+		SchemaVersion: 2, MediaType: b.ManifestType(), Layers: descs, Annotations: b.Annotations(),
+		Config: v1.Descriptor{MediaType: b.ConfigType(), Size: int64(len(b.RawConfig)), Digest: cfgDigest},
+	}
+	if rawManifest, err = json.Marshal(m); err != nil {
+		return nil, nil, v1.Hash{}, fmt.Errorf("encoding manifest: %w", err)
+	}
+	manifestDigest = sha256Of(rawManifest)
+	idx := v1.IndexManifest{SchemaVersion: 2, MediaType: types.OCIImageIndex, Manifests: []v1.Descriptor{{
+		MediaType: b.ManifestType(), Size: int64(len(rawManifest)), Digest: manifestDigest,
+		Annotations: index(manifestDigest),
+	}}}
+	rawIndex, err := json.Marshal(idx)
+	if err != nil {
+		return nil, nil, v1.Hash{}, fmt.Errorf("encoding index: %w", err)
+	}
+	entries = append(entries,
+		archive.Entry{Name: blobPath(cfgDigest), Data: b.RawConfig},
+		archive.Entry{Name: blobPath(manifestDigest), Data: rawManifest},
+		archive.Entry{Name: "index.json", Data: rawIndex},
+	)
+	for i := range entries {
+		if entries[i].Open == nil {
+			entries[i].Size = int64(len(entries[i].Data))
+		}
+	}
+	return entries, rawManifest, manifestDigest, nil
 }
 
 // checkAvailable proves the image under name is manifestDigest with all

@@ -2,10 +2,7 @@ package local
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
-	"slices"
 	"strings"
 	"sync"
 
@@ -112,70 +109,15 @@ func (s *Store) loadPodman(ctx context.Context, b *built.Built, name string) (st
 		}
 		send = append(send, l)
 	}
-	if err := s.prefetch(ctx, send); err != nil {
-		return "", err
-	}
-	entries := []archive.Entry{{Name: "oci-layout", Data: []byte(`{"imageLayoutVersion":"1.0.0"}`)}}
-	seen := map[v1.Hash]bool{}
-	for i, l := range b.Layers {
-		if omit[i] {
-			continue
-		}
-		e, d, err := blobFor(l, family)
-		if err != nil {
-			return "", fmt.Errorf("layer %d: %w", i, err)
-		}
-		descs[i] = d
-		if !seen[d.Digest] {
-			seen[d.Digest] = true
-			entries = append(entries, e)
-		}
-	}
-	cfgDigest := b.ConfigDigest()
-	m := v1.Manifest{
-		SchemaVersion: 2, MediaType: b.ManifestType(), Layers: descs, Annotations: b.Annotations(),
-		Config: v1.Descriptor{MediaType: b.ConfigType(), Size: int64(len(b.RawConfig)), Digest: cfgDigest},
-	}
-	rawManifest, err := json.Marshal(m)
-	if err != nil {
-		return "", fmt.Errorf("encoding manifest: %w", err)
-	}
-	manifestDigest := built.SHA256(rawManifest)
 	tag, err := archive.Tag(name)
 	if err != nil {
 		return "", err
 	}
-	index := v1.IndexManifest{SchemaVersion: 2, MediaType: types.OCIImageIndex, Manifests: []v1.Descriptor{{
-		MediaType: b.ManifestType(), Size: int64(len(rawManifest)), Digest: manifestDigest,
-		Annotations: map[string]string{"org.opencontainers.image.ref.name": tag},
-	}}}
-	rawIndex, err := json.Marshal(index)
+	entries, _, _, err := s.partialOCI(ctx, b, descs, omit, send, func(v1.Hash) map[string]string {
+		return map[string]string{"org.opencontainers.image.ref.name": tag}
+	})
 	if err != nil {
-		return "", fmt.Errorf("encoding index: %w", err)
-	}
-	entries = append(entries,
-		archive.Entry{Name: blobPath(cfgDigest), Data: b.RawConfig},
-		archive.Entry{Name: blobPath(manifestDigest), Data: rawManifest},
-		archive.Entry{Name: "index.json", Data: rawIndex},
-	)
-	for i := range entries {
-		if entries[i].Open == nil {
-			entries[i].Size = int64(len(entries[i].Data))
-		}
-	}
-	if err := s.stream(ctx, archive.Reporting(entries, s.reporter("save"))); err != nil {
 		return "", err
 	}
-	res, err := s.inspect(ctx, tag)
-	if err != nil {
-		return "", fmt.Errorf("finding the loaded image: %w", err)
-	}
-	var diffIDs []string
-	for _, d := range b.Config.RootFS.DiffIDs {
-		diffIDs = append(diffIDs, d.String())
-	}
-	if !slices.Equal(res.RootFS.Layers, diffIDs) || res.ID != cfgDigest.String() {
-		return "", fmt.Errorf("after the load %s is image %s with layers %v, not %s with %v", tag, res.ID, res.RootFS.Layers, cfgDigest, diffIDs)
-	}
-	return res.ID, nil
+	return s.loadAndCheck(ctx, entries, b, tag, true)
 }

@@ -158,33 +158,49 @@ func (s *Store) load(ctx context.Context, b *built.Built, tag string, classic bo
 	if err != nil {
 		return "", err
 	}
+	// A classic store's image ID is the config digest (a containerd store's
+	// is the digest of a manifest the daemon wrote for the archive).
+	return s.loadAndCheck(ctx, entries, b, tag, classic)
+}
+
+// loadAndCheck streams entries into the daemon and proves tag then names
+// the image b (see checkLoaded). Cancelled late, the load may have landed
+// all the same: then it says so.
+func (s *Store) loadAndCheck(ctx context.Context, entries []archive.Entry, b *built.Built, tag string, byConfig bool) (string, error) {
 	if err := s.stream(ctx, archive.Reporting(entries, s.reporter("save"))); err != nil {
 		if ctx.Err() != nil {
-			// Cancelled late, the load may have landed all the same: say
-			// what is true.
 			if id, ok := s.landed(b, tag); ok {
 				return id, nil
 			}
 		}
 		return "", err
 	}
+	return s.checkLoaded(ctx, b, tag, byConfig)
+}
+
+// checkLoaded proves tag names the image b after a load: the same layers
+// and, when byConfig (classic stores, Podman: the image ID is the config
+// digest), the same config. It returns the image ID.
+func (s *Store) checkLoaded(ctx context.Context, b *built.Built, tag string, byConfig bool) (string, error) {
 	res, err := s.inspect(ctx, tag)
 	if err != nil {
 		return "", fmt.Errorf("finding the loaded image: %w", err)
 	}
-	var diffIDs []string
-	for _, d := range b.Config.RootFS.DiffIDs {
-		diffIDs = append(diffIDs, d.String())
+	if want := diffIDStrings(b); !slices.Equal(res.RootFS.Layers, want) {
+		return "", fmt.Errorf("after the load %s has layers %v, not %v", tag, res.RootFS.Layers, want)
 	}
-	if !slices.Equal(res.RootFS.Layers, diffIDs) {
-		return "", fmt.Errorf("after the load %s has layers %v, not %v", tag, res.RootFS.Layers, diffIDs)
-	}
-	// A classic store's image ID is the config digest (a containerd store's
-	// is the digest of a manifest the daemon wrote for the archive).
-	if want := b.ConfigDigest().String(); classic && res.ID != want {
+	if want := b.ConfigDigest().String(); byConfig && res.ID != want {
 		return "", fmt.Errorf("after the load %s is image %s, not %s", tag, res.ID, want)
 	}
 	return res.ID, nil
+}
+
+func diffIDStrings(b *built.Built) []string {
+	out := make([]string, len(b.Config.RootFS.DiffIDs))
+	for i, d := range b.Config.RootFS.DiffIDs {
+		out[i] = d.String()
+	}
+	return out
 }
 
 // landed reports whether tag names the image b, by its config digest (the
@@ -193,15 +209,8 @@ func (s *Store) load(ctx context.Context, b *built.Built, tag string, classic bo
 func (s *Store) landed(b *built.Built, tag string) (string, bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	res, err := s.inspect(ctx, tag)
-	if err != nil || res.ID != b.ConfigDigest().String() {
-		return "", false
-	}
-	want := make([]string, len(b.Config.RootFS.DiffIDs))
-	for i, d := range b.Config.RootFS.DiffIDs {
-		want[i] = d.String()
-	}
-	return res.ID, slices.Equal(res.RootFS.Layers, want)
+	id, err := s.checkLoaded(ctx, b, tag, true)
+	return id, err == nil
 }
 
 // errLoadEnded closes the archive pipe once the daemon has answered.
