@@ -85,6 +85,18 @@ Examples:
 		return usageError{"no --layer given"}
 	}
 	dst := ts[0]
+	// Every extra name is checked before anything is saved.
+	var extra []string
+	for _, tag := range tags {
+		t, err := parseTarget(tag)
+		if err != nil {
+			return err
+		}
+		if t.kind != dst.kind {
+			return usageError{fmt.Sprintf("--tag %s is not in the store of %s", t, dst)}
+		}
+		extra = append(extra, t.name)
+	}
 	s := &session{}
 	defer s.close()
 	from := dst
@@ -117,7 +129,7 @@ Examples:
 			return err
 		}
 	}
-	if err := saveAs(img, dst.name, targetNames(tags)...); err != nil {
+	if err := saveAs(img, dst.name, extra...); err != nil {
 		return err
 	}
 	return saved(img)
@@ -142,16 +154,6 @@ func layerFile(path, prefix, out string) (string, error) {
 		err = cerr
 	}
 	return out, err
-}
-
-func targetNames(tags []string) []string {
-	var out []string
-	for _, t := range tags {
-		if tt, err := parseTarget(t); err == nil {
-			out = append(out, tt.name)
-		}
-	}
-	return out
 }
 
 func runMutate(args []string) error {
@@ -284,6 +286,9 @@ Example:
 	}
 	if *out == "" {
 		return usageError{"-o FILE is required"}
+	}
+	if fi, err := os.Stat(*out); err == nil && fi.IsDir() {
+		return usageError{fmt.Sprintf("-o %s is a directory, not a file to write", *out)}
 	}
 	s := &session{}
 	defer s.close()

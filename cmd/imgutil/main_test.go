@@ -147,6 +147,21 @@ func TestErrors(t *testing.T) {
 	if code != 1 || strings.Count(strings.TrimSpace(errOut), "\n") != 0 || !strings.Contains(errOut, "not found") {
 		t.Errorf("inspect of a missing image: exit %d, stderr %q; want 1 and one line saying not found", code, errOut)
 	}
+	// Usage mistakes exit 2, before anything is opened or saved.
+	dir := t.TempDir()
+	for _, args := range [][]string{
+		{"inspect", "docker://Not A Valid:Ref:"},
+		{"append", "--layer", dir, "--tag", "", "oci:" + filepath.Join(dir, "app")},
+		{"append", "--layer", dir, "--tag", "oci:" + filepath.Join(dir, "other"), "docker://imgutil-cli/never:saved"},
+		{"export", "-o", dir, "oci:" + filepath.Join(dir, "app")},
+	} {
+		if _, errOut, code := cli(t, nil, args...); code != 2 {
+			t.Errorf("imgutil %q: exit %d (%s), want 2", args, code, errOut)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "app")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a refused append saved something")
+	}
 	if out, _, code := cli(t, nil, "--help"); code != 0 || !strings.Contains(out, "docker://") {
 		t.Errorf("--help: exit %d: %s", code, out)
 	}

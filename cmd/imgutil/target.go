@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/google/go-containerregistry/pkg/name"
 	"os"
 	"strings"
 
@@ -22,16 +23,28 @@ type target struct {
 }
 
 func parseTarget(s string) (target, error) {
+	var t target
 	switch {
 	case s == "":
 		return target{}, usageError{"empty image target"}
 	case strings.HasPrefix(s, "docker://"):
-		return target{"docker", strings.TrimPrefix(s, "docker://")}, nil
+		t = target{"docker", strings.TrimPrefix(s, "docker://")}
 	case strings.HasPrefix(s, "oci:"):
-		return target{"oci", strings.TrimPrefix(s, "oci:")}, nil
+		t = target{"oci", strings.TrimPrefix(s, "oci:")}
 	default:
-		return target{"registry", s}, nil
+		t = target{"registry", s}
 	}
+	if t.name == "" {
+		return target{}, usageError{fmt.Sprintf("image target %q names nothing", s)}
+	}
+	// A name that is no image reference is a usage mistake (exit 2),
+	// found before anything is opened or saved.
+	if t.kind != "oci" {
+		if _, err := name.ParseReference(t.name, name.WeakValidation); err != nil {
+			return target{}, usageError{fmt.Sprintf("image target %q: %v", s, err)}
+		}
+	}
+	return t, nil
 }
 
 func (t target) String() string {
