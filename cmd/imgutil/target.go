@@ -2,9 +2,10 @@ package main
 
 import (
 	"fmt"
-	"github.com/google/go-containerregistry/pkg/name"
 	"os"
 	"strings"
+
+	"github.com/google/go-containerregistry/pkg/name"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
