@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
@@ -26,12 +27,20 @@ func (m *multi) Set(v string) error { *m = append(*m, v); return nil }
 func newFlags(name, args, help string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(os.Stderr)
+	fs.DurationVar(&commandTimeout, "timeout", 30*time.Minute, "give up after this long (a hung daemon or registry); 0: never")
 	fs.Usage = func() {
 		fmt.Fprintf(os.Stderr, "Usage: imgutil %s [OPTIONS] %s\n\n%s\n\nOptions:\n", name, args, help)
 		fs.PrintDefaults()
 	}
 	return fs
 }
+
+// commandTimeout is the --timeout every command takes; cancelTimeout
+// releases its timer.
+var (
+	commandTimeout time.Duration
+	cancelTimeout  = func() {}
+)
 
 // parse parses args and returns the n positional targets.
 func parse(fs *flag.FlagSet, args []string, n int) ([]target, error) {
@@ -40,6 +49,9 @@ func parse(fs *flag.FlagSet, args []string, n int) ([]target, error) {
 			os.Exit(0)
 		}
 		return nil, usageError{err.Error()}
+	}
+	if commandTimeout > 0 {
+		cliCtx, cancelTimeout = context.WithTimeout(cliCtx, commandTimeout)
 	}
 	if fs.NArg() != n {
 		fs.Usage()
@@ -292,7 +304,7 @@ Example:
 	}
 	s := &session{}
 	defer s.close()
-	img, done, err := s.open(ts[0], imgutil.FromBaseImage(ts[0].name))
+	img, done, err := s.open(ts[0], imgutil.FromBaseImage(ts[0].name), imgutil.WithHistory())
 	if err != nil {
 		return err
 	}

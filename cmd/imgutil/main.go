@@ -64,6 +64,7 @@ func run(args []string) int {
 	}()
 	cliCtx = ctx
 	err := cmd.run(args[1:])
+	cancelTimeout()
 	if s, ok := got.Load().(syscall.Signal); ok {
 		fmt.Fprintf(os.Stderr, "imgutil %s: interrupted (%v)\n", args[0], s)
 		return 128 + int(s)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -252,5 +253,29 @@ func TestInterruptedExportLeavesNothing(t *testing.T) {
 	}
 	if _, err := os.Stat(out); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("the interrupted export left its output %s", out)
+	}
+}
+
+// TestTimeoutOnAHungRegistry: a registry that never answers does not hang
+// the command: --timeout ends it with an error.
+func TestTimeoutOnAHungRegistry(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close() // accept and never answer
+		}
+	}()
+	start := time.Now()
+	_, errOut, code := cli(t, nil, "inspect", "--timeout", "2s", l.Addr().String()+"/hung/app:latest")
+	if code != 1 || time.Since(start) > 30*time.Second {
+		t.Fatalf("inspect of a hung registry: exit %d after %v: %s", code, time.Since(start), errOut)
 	}
 }
