@@ -96,6 +96,9 @@ launch_podman() {
     apt-get install -y -qq podman >&2
   fi
   stop_one "$state"
+  # The runroot holds only the state of a running service: a killed one's
+  # is stale.
+  rm -rf "$state/run"
   mkdir -p "$state/root" "$state/run"
   rm -f "$sock"
   log "starting podman on unix://$sock (log: $state/podman.log)"
