@@ -11,14 +11,21 @@
 //     new blobs; the load is staged under a temporary tag and the image's
 //     name moves only once the daemon reports all its content available,
 //     else every layer is sent. The stored manifests this needs are kept in
-//     a content-addressed cache (ManifestCacheEnv).
+//     a content-addressed cache (ManifestCacheEnv);
+//   - on Podman's Docker-compatible service, an OCI archive that leaves out
+//     the layers its store holds by diffID (Podman refuses a docker archive
+//     with a layer left out; that refusal is how it is recognised).
+//
+// Every call on the caller's Docker client is made one at a time: a client
+// may serve a single request at once.
 //
 // Layers of the base or previous image are read from the daemon only when
 // their bytes are needed (GetLayer, a reused layer on a new chain, SaveFile,
 // a copy to another store): one streamed ImageSave per image, shared by
 // concurrent requests, keeping only the layers asked for. They live in a temp
 // directory that belongs to the Store: Image.Close (or Store.Close for a
-// Store shared through NewImageInStore) removes it.
+// Store shared through NewImageInStore) removes it, and a later process
+// removes those of processes that exited without Close.
 //
 // Failures are matchable: imgutil.SaveError per name, imgutil.ErrNotFound,
 // imgutil.ErrLayerNotFound, ErrDaemonUnreachable. FoundE and ContainsE tell
