@@ -9,9 +9,11 @@ import (
 	"io"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/distribution/reference"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/moby/moby/api/types/image"
@@ -91,6 +93,26 @@ func newDaemonImage(s *Store, inspect image.InspectResponse, dockerVersion strin
 		d.layers = append(d.layers, &daemonLayer{image: d, diffID: diffID, index: i, mediaType: types.DockerUncompressedLayer})
 	}
 	return d, nil
+}
+
+// taggedAs reports whether the daemon holds the image under name (as the
+// daemon normalizes names: docker.io/library/, Podman's localhost/).
+func (d *daemonImage) taggedAs(name string) bool {
+	want, err := reference.ParseNormalizedNamed(name)
+	if err != nil {
+		return false
+	}
+	want = reference.TagNameOnly(want)
+	for _, t := range d.inspect.RepoTags {
+		have, err := reference.ParseNormalizedNamed(t)
+		if err != nil {
+			continue
+		}
+		if have.String() == want.String() || strings.TrimPrefix(reference.FamiliarString(have), "localhost/") == reference.FamiliarString(want) {
+			return true
+		}
+	}
+	return false
 }
 
 // ManifestAnnotations tells the editable core there are none to keep,

@@ -86,6 +86,7 @@ func TestLocal(t *testing.T) {
 			{"ConcurrentSavesSharingABase", testConcurrentSavesSharingABase},
 			{"BadInput", testBadInput},
 			{"FoundAndDeleteByOpenedID", testFoundAndDeleteByOpenedID},
+			{"UneditedSaveFileKeepsTheID", testUneditedSaveFileKeepsTheID},
 		} {
 			t.Run(tc.name, func(t *testing.T) { tc.f(t, cli) })
 		}

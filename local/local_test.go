@@ -578,3 +578,22 @@ func TestStaleLayerDirsAreSwept(t *testing.T) {
 		t.Errorf("the directory of a running process was removed: %v", err)
 	}
 }
+
+// testUneditedSaveFileKeepsTheID: an image exported as the daemon holds it
+// (opened as its own base, not edited) loads back as the same image, ID
+// included, on every store (the containerd store's ID is a manifest
+// digest, which only the daemon's own archive keeps).
+func testUneditedSaveFileKeepsTheID(t *testing.T, cli *client.Client) {
+	f := newFixture(t, cli)
+	before := imageID(t, cli, f.previous)
+	img := newImage(t, cli, f.previous, local.FromBaseImage(f.previous))
+	file, err := img.SaveFile()
+	must(t, err)
+	t.Cleanup(func() { os.Remove(file) })
+	_, err = cli.ImageRemove(context.Background(), f.previous, client.ImageRemoveOptions{Force: true})
+	must(t, err)
+	testhelpers.DockerLoad(t, cli, file)
+	if after := imageID(t, cli, f.previous); after != before {
+		t.Fatalf("the exported image loads back as %s, was %s", after, before)
+	}
+}

@@ -269,6 +269,20 @@ func (s *Store) saveFile(ctx context.Context, img *imgutil.CNBImageCore, name st
 	if err != nil {
 		return "", err
 	}
+	if d, ok := img.UnderlyingImage().(*daemonImage); ok && d.taggedAs(name) {
+		// The image as the daemon holds it, under its own name: the
+		// daemon's own archive, streamed to the file (loaded back, it is
+		// the same image, ID included, on every store).
+		return archive.WriteFileFrom("", "imgutil-local-*.tar", func(w io.Writer) error {
+			rc, err := s.client.ImageSave(ctx, []string{name}, s.saveOptions(ctx, d.id)...)
+			if err != nil {
+				return daemonError("saving image "+name, err)
+			}
+			defer rc.Close()
+			_, err = io.Copy(w, archive.ReportingReader(rc, name, 0, s.reporter("export")))
+			return err
+		})
+	}
 	b, err := img.BuildForSave()
 	if err != nil {
 		return "", err

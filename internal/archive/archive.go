@@ -165,6 +165,11 @@ func Docker(rawConfig []byte, configDigest v1.Hash, layers []v1.Layer, tags []st
 // tar is written under a hidden temp name and renamed once complete: on
 // failure no file is left.
 func WriteFile(dir, pattern string, entries []Entry) (string, error) {
+	return WriteFileFrom(dir, pattern, func(w io.Writer) error { return Write(w, entries) })
+}
+
+// WriteFileFrom is WriteFile for an archive write produces.
+func WriteFileFrom(dir, pattern string, write func(w io.Writer) error) (string, error) {
 	if dir == "" {
 		dir = os.TempDir()
 	}
@@ -173,7 +178,7 @@ func WriteFile(dir, pattern string, entries []Entry) (string, error) {
 		return "", fmt.Errorf("creating archive: %w", err)
 	}
 	partial := f.Name()
-	err = Write(f, entries)
+	err = write(f)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
