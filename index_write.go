@@ -3,7 +3,6 @@ package imgutil
 import (
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -115,27 +114,9 @@ func writeLayerBlob(dir string, l v1.Layer) error {
 		return fmt.Errorf("reading layer %s: %w", d, err)
 	}
 	defer rc.Close()
-	return writeBlob(path, rc)
+	return userfile.WriteAtomic(path, rc)
 }
 
 func writeBlobBytes(dir string, d v1.Hash, b []byte) error {
 	return os.WriteFile(filepath.Join(dir, "blobs", d.Algorithm, d.Hex), b, 0o644)
-}
-
-// writeBlob writes r to path through a temp file renamed into place.
-func writeBlob(path string, r io.Reader) error {
-	f, err := userfile.CreateTemp(filepath.Dir(path), ".blob-*")
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(f, r); err != nil {
-		f.Close()
-		os.Remove(f.Name())
-		return err
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(f.Name())
-		return err
-	}
-	return os.Rename(f.Name(), path)
 }

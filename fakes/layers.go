@@ -1,8 +1,6 @@
 package fakes
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -11,29 +9,17 @@ import (
 	"slices"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-)
 
-// fileDiffID is "sha256:" and the hex sha256 of the file's bytes.
-func fileDiffID(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", fmt.Errorf("opening layer %s: %w", path, err)
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", fmt.Errorf("reading layer %s: %w", path, err)
-	}
-	return "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
-}
+	"github.com/imgbridge/imgutil/internal/layer"
+)
 
 // AddLayer adds the layer file at path, keyed by the sha256 of its bytes.
 func (i *Image) AddLayer(path string) error {
-	diffID, err := fileDiffID(path)
+	diffID, err := layer.FileSHA256(path)
 	if err != nil {
-		return err
+		return fmt.Errorf("reading layer %s: %w", path, err)
 	}
-	return i.AddLayerWithDiffIDAndHistory(path, diffID, v1.History{})
+	return i.AddLayerWithDiffIDAndHistory(path, diffID.String(), v1.History{})
 }
 
 // AddLayerWithDiffID adds the layer file at path, keyed by diffID.

@@ -1,6 +1,7 @@
 package layout
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -283,19 +284,7 @@ func writeIndexJSON(dir string, index *v1.IndexManifest) error {
 
 // writeFileAtomic writes data to a temp file beside path and renames it.
 func writeFileAtomic(path string, data []byte) error {
-	f, err := userfile.CreateTemp(filepath.Dir(path), ".partial-*")
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	_, err = f.Write(data)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), path)
-	}
-	if err != nil {
-		os.Remove(f.Name())
+	if err := userfile.WriteAtomic(path, bytes.NewReader(data)); err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	return nil

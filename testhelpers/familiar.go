@@ -8,8 +8,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -35,6 +33,7 @@ import (
 
 	"github.com/imgbridge/imgutil"
 	"github.com/imgbridge/imgutil/internal/jsonstream"
+	ilayer "github.com/imgbridge/imgutil/internal/layer"
 	"github.com/imgbridge/imgutil/layer"
 )
 
@@ -122,13 +121,9 @@ func CreateSingleFileLayerTar(layerPath, txt, osType string) (string, error) {
 // FileDiffID is "sha256:" and the hex sha256 of the file at path.
 func FileDiffID(t *testing.T, path string) string {
 	t.Helper()
-	f, err := os.Open(path)
+	d, err := ilayer.FileSHA256(path)
 	AssertNil(t, err)
-	defer f.Close()
-	h := sha256.New()
-	_, err = io.Copy(h, f)
-	AssertNil(t, err)
-	return "sha256:" + hex.EncodeToString(h.Sum(nil))
+	return d.String()
 }
 
 // RandomLayer writes into tmpDir a layer holding one file of random

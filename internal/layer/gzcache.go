@@ -101,9 +101,9 @@ func (c *gzipCache) put(diffID v1.Hash, s gzipSum) {
 	}
 }
 
-// fileDiffID hashes the file at path (a plain tar): the check a cached sum
-// needs when the caller gave the diffID instead of it being read.
-func fileDiffID(path string) (v1.Hash, error) {
+// FileSHA256 is the sha256 digest of the file at path: a plain tar's
+// diffID.
+func FileSHA256(path string) (v1.Hash, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return v1.Hash{}, err

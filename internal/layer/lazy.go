@@ -40,7 +40,7 @@ func (f *File) knownFromCache() bool {
 		return false
 	}
 	if f.verify {
-		if d, err := fileDiffID(f.path); err != nil || d != f.info.DiffID {
+		if d, err := FileSHA256(f.path); err != nil || d != f.info.DiffID {
 			return false
 		}
 	}

@@ -7,6 +7,7 @@ package userfile
 import (
 	"crypto/rand"
 	"errors"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -49,4 +50,24 @@ func name(dir, pattern string) string {
 		prefix, suffix = pattern[:i], pattern[i+1:]
 	}
 	return filepath.Join(dir, prefix+strings.ToLower(rand.Text()[:12])+suffix)
+}
+
+// WriteAtomic writes what r holds to path through a temp file beside it
+// renamed into place: a reader of path sees the whole file or none.
+func WriteAtomic(path string, r io.Reader) error {
+	f, err := CreateTemp(filepath.Dir(path), ".partial-*")
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(f, r)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), path)
+	}
+	if err != nil {
+		os.Remove(f.Name())
+	}
+	return err
 }
