@@ -305,7 +305,7 @@ func testConcurrentReads(t *testing.T, cli *client.Client) {
 		if fail {
 			counting.failSave = errors.New("injected save failure")
 		}
-		store := local.NewStore(counting)
+		store := local.NewStore(testhelpers.NewSingleConnClient(t, counting))
 		img, err := local.NewImageInStore(context.Background(), store, freshName(t, cli), local.FromBaseImage(f.previous))
 		must(t, err)
 		errs := make(chan error, 8)

@@ -25,9 +25,12 @@ func freshName(t *testing.T, cli client.APIClient) string {
 	return name
 }
 
+// newImage opens name through a client that serves one request at a time
+// (as the lifecycle's may): every test of the package proves the library
+// never overlaps calls on the caller's client.
 func newImage(t *testing.T, cli local.DockerClient, name string, ops ...imgutil.ImageOption) *local.Image {
 	t.Helper()
-	img, err := local.NewImage(name, cli, ops...)
+	img, err := local.NewImage(name, testhelpers.NewSingleConnClient(t, cli), ops...)
 	if err != nil {
 		t.Fatalf("NewImage(%s): %v", name, err)
 	}

@@ -311,7 +311,7 @@ func testVanishedLayerFileTagsNothing(t *testing.T, cli *client.Client) {
 
 func testConcurrentSavesSharingABase(t *testing.T, cli *client.Client) {
 	f := newFixture(t, cli)
-	store := local.NewStore(f.cli)
+	store := local.NewStore(testhelpers.NewSingleConnClient(t, f.cli))
 	t.Cleanup(func() { must(t, store.Close()) })
 	names := []string{freshName(t, f.cli), freshName(t, f.cli)}
 	var wg sync.WaitGroup

@@ -55,12 +55,18 @@ launch() {
     -H "unix://$sock" --pidfile "$state/docker.pid" \
     --bridge none --iptables=false --ip6tables=false \
     >"$state/dockerd.log" 2>&1 </dev/null &
+  await "$name" "$sock" "$state/dockerd.log"
+}
+
+# await NAME SOCKET LOG: print the host once the daemon on SOCKET answers;
+# after 60s, show LOG's last lines and fail.
+await() {
   for _ in $(seq 1 120); do
-    if answers "unix://$sock"; then echo "unix://$sock"; return; fi
+    if answers "unix://$2"; then echo "unix://$2"; return; fi
     sleep 0.5
   done
-  log "$name did not answer within 60s; last log lines:"
-  tail -n 20 "$state/dockerd.log" >&2
+  log "$1 did not answer within 60s; last log lines:"
+  tail -n 20 "$3" >&2
   return 1
 }
 
@@ -105,13 +111,7 @@ launch_podman() {
   nohup podman --root "$state/root" --runroot "$state/run" --storage-driver overlay \
     system service --time=0 "unix://$sock" >"$state/podman.log" 2>&1 </dev/null &
   echo $! >"$state/docker.pid"
-  for _ in $(seq 1 120); do
-    if answers "unix://$sock"; then echo "unix://$sock"; return; fi
-    sleep 0.5
-  done
-  log "podman did not answer within 60s; last log lines:"
-  tail -n 20 "$state/podman.log" >&2
-  return 1
+  await podman "$sock" "$state/podman.log"
 }
 
 build_moby() {

@@ -240,7 +240,7 @@ func TestLifecycleExportDaemon(t *testing.T) {
 
 		// The lifecycle's client when the socket is root's: one request
 		// at a time, a second concurrent one fails.
-		single := newSingleConnClient(cli)
+		single := testhelpers.NewSingleConnClient(t, cli)
 		var ids []string
 		for build, rebuild := range []bool{false, true} {
 			img, err := local.NewImage(app, single,
@@ -270,8 +270,8 @@ func TestLifecycleExportDaemon(t *testing.T) {
 			testhelpers.CheckImage(t, read)
 			checkGoldenConfig(t, read, "lifecycle-config-daemon.json")
 		}
-		if single.overlaps.Load() > 0 {
-			t.Errorf("%d calls overlapped on a single-connection client", single.overlaps.Load())
+		if single.Overlaps() > 0 {
+			t.Errorf("%d calls overlapped on a single-connection client", single.Overlaps())
 		}
 		if ids[0] != ids[1] {
 			t.Errorf("the rebuild of the same inputs is image %s, the build was %s", ids[1], ids[0])
