@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/partial"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/imgbridge/imgutil"
@@ -32,10 +33,58 @@ func (s sparseImage) mark(l v1.Layer) v1.Layer {
 	if err != nil {
 		return l
 	}
-	if _, err := os.Stat(filepath.Join(s.dir, "blobs", d.Algorithm, d.Hex)); errors.Is(err, fs.ErrNotExist) {
+	path := filepath.Join(s.dir, "blobs", d.Algorithm, d.Hex)
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
 		return &absentLayer{Layer: l, digest: d, dir: s.dir}
 	}
-	return l
+	return &blobLayer{Layer: l, path: path}
+}
+
+// blobLayer is a layer whose blob is in its layout: archives copy the file.
+type blobLayer struct {
+	v1.Layer
+	path string
+	// mediaType overrides the layer's own when set (WithMediaType).
+	mediaType types.MediaType
+}
+
+// Source is the blob, trusted by its name (the layout's content address),
+// as the stored form; as the uncompressed one only when it is that.
+func (b *blobLayer) Source(compressed bool) (string, v1.Hash, bool) {
+	mt, err := b.MediaType()
+	if !compressed && (err != nil || (mt != types.OCIUncompressedLayer && mt != types.DockerUncompressedLayer)) {
+		return "", v1.Hash{}, false
+	}
+	return b.path, v1.Hash{}, true
+}
+
+func (b *blobLayer) MediaType() (types.MediaType, error) {
+	if b.mediaType != "" {
+		return b.mediaType, nil
+	}
+	return b.Layer.MediaType()
+}
+
+// Descriptor is the layer's descriptor in its manifest (annotations and
+// URLs included), under the media type shown.
+func (b *blobLayer) Descriptor() (*v1.Descriptor, error) {
+	d, err := partial.Descriptor(b.Layer)
+	if err != nil {
+		return nil, err
+	}
+	c := *d
+	if b.mediaType != "" {
+		c.MediaType = b.mediaType
+	}
+	return &c, nil
+}
+
+// WithMediaType keeps the blob under another media type of the same
+// compression.
+func (b *blobLayer) WithMediaType(mt types.MediaType) v1.Layer {
+	c := *b
+	c.mediaType = mt
+	return &c
 }
 
 func (s sparseImage) Layers() ([]v1.Layer, error) {

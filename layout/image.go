@@ -204,5 +204,5 @@ func (i *Image) SaveFile() (string, error) {
 			tags = append(tags, tag)
 		}
 	}
-	return archive.WriteImageFile(b.RawConfig, b.ConfigDigest(), b.Layers, tags, "imgutil-layout-*.tar", archive.Reporter(i.progress, "export"))
+	return archive.WriteImageFile(b, tags, "imgutil-layout-*.tar", archive.Reporter(i.progress, "export"))
 }

@@ -267,6 +267,13 @@ func (l *daemonLayer) Uncompressed() (io.ReadCloser, error) {
 	return f, nil
 }
 
+// Source is the layer file, once read from the daemon (hashed then: it
+// is trusted by its name), in either form (both are uncompressed).
+func (l *daemonLayer) Source(bool) (string, v1.Hash, bool) {
+	lf, ok := l.image.store.fetcher.file(l.diffID)
+	return lf.path, v1.Hash{}, ok
+}
+
 // Compressed returns the uncompressed bytes: the layer's media type says so.
 func (l *daemonLayer) Compressed() (io.ReadCloser, error) { return l.Uncompressed() }
 

@@ -90,6 +90,7 @@ func TestLocal(t *testing.T) {
 			{"BadInput", testBadInput},
 			{"FoundAndDeleteByOpenedID", testFoundAndDeleteByOpenedID},
 			{"UneditedSaveFileKeepsTheID", testUneditedSaveFileKeepsTheID},
+			{"LayoutSaveFileKeepsTheID", testLayoutSaveFileKeepsTheID},
 		} {
 			t.Run(tc.name, func(t *testing.T) { tc.f(t, cli) })
 		}

@@ -290,5 +290,5 @@ func (s *Store) saveFile(ctx context.Context, img *imgutil.CNBImageCore, name st
 	if err := s.prefetch(ctx, b.Layers); err != nil {
 		return "", err
 	}
-	return archive.WriteImageFile(b.RawConfig, b.ConfigDigest(), b.Layers, []string{tag}, "imgutil-local-*.tar", s.reporter("export"))
+	return archive.WriteImageFile(b, []string{tag}, "imgutil-local-*.tar", s.reporter("export"))
 }

@@ -482,5 +482,5 @@ func (i *Image) SaveFile() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return archive.WriteImageFile(b.RawConfig, b.ConfigDigest(), b.Layers, []string{tag}, "imgutil-remote-*.tar", archive.Reporter(i.progress, "export"))
+	return archive.WriteImageFile(b, []string{tag}, "imgutil-remote-*.tar", archive.Reporter(i.progress, "export"))
 }

@@ -2,62 +2,312 @@ package archive
 
 import (
 	"archive/tar"
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"sync/atomic"
 	"time"
 
+	"github.com/distribution/reference"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/imgbridge/imgutil"
+	"github.com/imgbridge/imgutil/internal/built"
+	"github.com/imgbridge/imgutil/internal/imgerr"
 	"github.com/imgbridge/imgutil/internal/userfile"
 )
 
 // Entry is one file of an archive. Open streams its Size bytes; Data holds
-// them instead for small files.
+// them instead for small files; Path names a file holding exactly them.
 type Entry struct {
 	Name string
 	Size int64
 	Data []byte
 	Open func() (io.ReadCloser, error)
+	// Path is a file whose bytes are the entry's (a layer file, a blob):
+	// where the archive is a file too, the kernel copies them
+	// (copy_file_range), never passing through this process.
+	Path string
+	// Verify, with Path, is the sha256 the bytes must have (a file the
+	// caller may have changed since it was added): the bytes written are
+	// hashed, and a mismatch fails the write with imgerr.ErrDiffIDMismatch.
+	// Zero for a file trusted by its name (a blob named by its digest).
+	Verify v1.Hash
+
+	// progress, when set, is told how many bytes of a Path entry were
+	// written once they are (see Reporting).
+	progress func(done int64)
 }
 
 // Write streams entries to w as a tar. An entry whose content is not exactly
 // Size bytes long fails the write.
+//
+// Headers are written by archive/tar; content goes straight to w, so that
+// a file copied into a file is copied by the kernel. Path entries with
+// Verify are checked by hashing what was written, read back from w (a
+// file) by one goroutine while the next entries are copied.
 func Write(w io.Writer, entries []Entry) error {
-	tw := tar.NewWriter(w)
+	out, _ := w.(*os.File)
+	cw := &tarWriter{w: w, out: out}
 	for _, e := range entries {
-		if err := writeEntry(tw, e); err != nil {
+		if err := cw.entry(e); err != nil {
+			cw.abort()
 			return fmt.Errorf("writing %s: %w", e.Name, err)
 		}
 	}
-	return tw.Close()
+	if err := cw.write(make([]byte, 2*blockSize)); err != nil {
+		cw.abort()
+		return err
+	}
+	return cw.wait()
 }
 
-func writeEntry(tw *tar.Writer, e Entry) error {
-	hdr := &tar.Header{Name: e.Name, Mode: 0o644, Size: e.Size, Typeflag: tar.TypeReg, ModTime: time.Unix(0, 0)}
-	if err := tw.WriteHeader(hdr); err != nil {
+const blockSize = 512
+
+// tarWriter writes tar entries to w, keeping its position.
+type tarWriter struct {
+	w   io.Writer
+	out *os.File // w, when it is a file
+	pos int64
+	buf []byte
+
+	// checks are regions written to hash, one at a time, in order, by a
+	// goroutine that sends the first failure to result when checks closes;
+	// failed holds it as soon as it is known.
+	checks chan check
+	result chan error
+	failed atomic.Pointer[error]
+}
+
+type check struct {
+	name      string
+	off, size int64
+	want      v1.Hash
+}
+
+func (t *tarWriter) write(p []byte) error {
+	n, err := t.w.Write(p)
+	t.pos += int64(n)
+	return err
+}
+
+func (t *tarWriter) entry(e Entry) error {
+	var hdr bytes.Buffer
+	tw := tar.NewWriter(&hdr)
+	// Only the header is taken from archive/tar (content follows apart).
+	if err := tw.WriteHeader(&tar.Header{Name: e.Name, Mode: 0o644, Size: e.Size, Typeflag: tar.TypeReg, ModTime: time.Unix(0, 0)}); err != nil {
 		return err
 	}
-	if e.Open == nil {
-		_, err := tw.Write(e.Data)
+	if err := t.write(hdr.Bytes()); err != nil {
 		return err
 	}
+	var err error
+	switch {
+	case e.Path != "":
+		err = t.file(e)
+	case e.Open != nil:
+		err = t.stream(e)
+	default:
+		if int64(len(e.Data)) != e.Size {
+			return tooLong(e.Size)
+		}
+		err = t.write(e.Data)
+	}
+	if err != nil {
+		return err
+	}
+	if pad := (blockSize - e.Size%blockSize) % blockSize; pad > 0 {
+		return t.write(make([]byte, pad))
+	}
+	return nil
+}
+
+func tooLong(size int64) error {
+	return fmt.Errorf("content is not %d bytes long: %w", size, imgutil.ErrInvalidArgument)
+}
+
+// stream copies Size bytes of e.Open, and makes sure there are no more.
+func (t *tarWriter) stream(e Entry) error {
 	rc, err := e.Open()
 	if err != nil {
 		return err
 	}
 	defer rc.Close()
-	n, err := io.CopyBuffer(tw, rc, make([]byte, 1<<20))
-	if errors.Is(err, tar.ErrWriteTooLong) || (err == nil && n != e.Size) {
-		return fmt.Errorf("content is not %d bytes long: %w", e.Size, imgutil.ErrInvalidArgument)
+	if t.buf == nil {
+		t.buf = make([]byte, 1<<20)
 	}
-	return err
+	n, err := io.CopyBuffer(onlyWriter{t}, io.LimitReader(rc, e.Size), t.buf)
+	if err != nil {
+		return err
+	}
+	if n != e.Size {
+		return tooLong(e.Size)
+	}
+	// A reader that checks its content at its end (a layer file verifying
+	// its diffID) reports there: read to it.
+	if m, err := rc.Read(t.buf[:1]); m > 0 {
+		return tooLong(e.Size)
+	} else if err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	return nil
+}
+
+// onlyWriter hides everything but Write (io.CopyBuffer uses the buffer).
+type onlyWriter struct{ t *tarWriter }
+
+func (o onlyWriter) Write(p []byte) (int, error) {
+	n, err := o.t.w.Write(p)
+	o.t.pos += int64(n)
+	return n, err
+}
+
+// file copies the file e.Path: by the kernel when the archive is a file
+// (the bytes written then checked against e.Verify from the archive), else
+// through a verifying read.
+func (t *tarWriter) file(e Entry) error {
+	f, err := os.Open(e.Path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if fi.Size() != e.Size {
+		if e.Verify != (v1.Hash{}) {
+			return fmt.Errorf("file %s is %d bytes, not %d: %w", e.Path, fi.Size(), e.Size, imgerr.ErrDiffIDMismatch)
+		}
+		return tooLong(e.Size)
+	}
+	if t.out == nil {
+		var r io.Reader = f
+		if e.Verify != (v1.Hash{}) {
+			r = &hashing{r: f, h: sha256.New()}
+		}
+		err := t.stream(Entry{Size: e.Size, Open: func() (io.ReadCloser, error) { return io.NopCloser(r), nil }})
+		if h, ok := r.(*hashing); ok && err == nil {
+			err = mismatch(e.Path, e.Verify, h.sum())
+		}
+		if err == nil && e.progress != nil {
+			e.progress(e.Size)
+		}
+		return err
+	}
+	start := t.pos
+	// Both ends are files, nothing wraps them: copy_file_range.
+	n, err := io.CopyN(t.out, f, e.Size)
+	t.pos += n
+	if err != nil {
+		return err
+	}
+	if e.progress != nil {
+		e.progress(n)
+	}
+	if e.Verify != (v1.Hash{}) {
+		return t.check(check{name: e.Path, off: start, size: e.Size, want: e.Verify})
+	}
+	return nil
+}
+
+func mismatch(path string, want, got v1.Hash) error {
+	if got != want {
+		return fmt.Errorf("layer file %s has sha256 %s, not %s: %w", path, got, want, imgerr.ErrDiffIDMismatch)
+	}
+	return nil
+}
+
+// check queues a region of the archive to be hashed against its digest;
+// it fails when an earlier check has.
+func (t *tarWriter) check(c check) error {
+	if t.checks == nil {
+		t.checks = make(chan check, 64)
+		t.result = make(chan error, verifiers)
+		for range verifiers {
+			go t.verify(t.checks, t.result)
+		}
+	}
+	if err := t.failed.Load(); err != nil {
+		return *err
+	}
+	t.checks <- c
+	return nil
+}
+
+// verifiers is how many regions are hashed at once: sha256 (about 1.6
+// GB/s a core) is slower than the kernel's copy, so several layers are
+// checked side by side.
+var verifiers = max(1, min(runtime.GOMAXPROCS(0), 4))
+
+// verify hashes each region it takes, reading it back from the file; a
+// mismatch is recorded (no more regions are read by anyone) and each
+// verifier sends its first failure, or nil, once the queue is closed.
+func (t *tarWriter) verify(checks <-chan check, result chan<- error) {
+	buf := make([]byte, 1<<20)
+	var failed error
+	for c := range checks {
+		if failed != nil || t.failed.Load() != nil {
+			continue
+		}
+		h := sha256.New()
+		if _, err := io.CopyBuffer(h, io.NewSectionReader(t.out, c.off, c.size), buf); err != nil {
+			failed = fmt.Errorf("reading back %s: %w", c.name, err)
+		} else {
+			failed = mismatch(c.name, c.want, v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(h.Sum(nil))})
+		}
+		if failed != nil {
+			t.failed.Store(&failed)
+		}
+	}
+	result <- failed
+}
+
+// wait returns once every queued check is done, with the first failure.
+func (t *tarWriter) wait() error {
+	if t.checks == nil {
+		return nil
+	}
+	close(t.checks)
+	t.checks = nil
+	var first error
+	for range verifiers {
+		if err := <-t.result; first == nil {
+			first = err
+		}
+	}
+	t.result = nil
+	return first
+}
+
+// abort stops the checks after a failed write.
+func (t *tarWriter) abort() { _ = t.wait() }
+
+// hashing hashes what is read through it.
+type hashing struct {
+	r io.Reader
+	h hash.Hash
+}
+
+func (h *hashing) Read(p []byte) (int, error) {
+	n, err := h.r.Read(p)
+	h.h.Write(p[:n])
+	return n, err
+}
+
+func (h *hashing) sum() v1.Hash {
+	return v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(h.h.Sum(nil))}
 }
 
 // dockerManifest is one image of a docker-archive manifest.json.
@@ -67,42 +317,59 @@ type dockerManifest struct {
 	Layers   []string
 }
 
+// Source is a layer whose bytes, in one form, are a file as it is (a
+// layer file, a layout blob): the path, and the sha256 the bytes must have
+// when the file is not trusted by its name (zero when it is).
+type Source interface {
+	Source(compressed bool) (path string, verify v1.Hash, ok bool)
+}
+
 // layerEntries returns the archive entries of layers, all in one form:
 // uncompressed tars when every layer knows its uncompressed size without
 // work (a daemon's layers, new layer files), else the stored (compressed)
-// blobs. Some readers of docker archives assume one form for all layers.
-func layerEntries(layers []v1.Layer) ([]Entry, error) {
-	entries := make([]Entry, len(layers))
+// blobs, which compressed says. Some readers of docker archives assume one
+// form for all layers.
+func layerEntries(layers []v1.Layer) (entries []Entry, compressed bool, err error) {
+	entries = make([]Entry, len(layers))
 	sizes := make([]int64, len(layers))
-	uncompressed := true
 	for i, l := range layers {
 		u, ok := l.(interface{ UncompressedSize() (int64, error) })
 		if !ok {
-			uncompressed = false
+			compressed = true
 			break
 		}
 		size, err := u.UncompressedSize()
 		if err != nil {
-			return nil, fmt.Errorf("layer %d: %w", i, err)
+			return nil, false, fmt.Errorf("layer %d: %w", i, err)
 		}
 		sizes[i] = size
 	}
 	for i, l := range layers {
-		if !uncompressed {
+		if compressed {
 			e, err := compressedEntry(l)
 			if err != nil {
-				return nil, fmt.Errorf("layer %d: %w", i, err)
+				return nil, false, fmt.Errorf("layer %d: %w", i, err)
 			}
 			entries[i] = e
 			continue
 		}
 		d, err := l.DiffID()
 		if err != nil {
-			return nil, fmt.Errorf("layer %d: getting diff ID: %w", i, err)
+			return nil, false, fmt.Errorf("layer %d: getting diff ID: %w", i, err)
 		}
 		entries[i] = Entry{Name: blobName(d), Size: sizes[i], Open: l.Uncompressed}
+		fromFile(&entries[i], l, false)
 	}
-	return entries, nil
+	return entries, compressed, nil
+}
+
+// fromFile makes e copy the file l's bytes are in, when there is one.
+func fromFile(e *Entry, l v1.Layer, compressed bool) {
+	if s, ok := l.(Source); ok {
+		if path, verify, ok := s.Source(compressed); ok {
+			e.Path, e.Verify, e.Open = path, verify, nil
+		}
+	}
 }
 
 func compressedEntry(l v1.Layer) (Entry, error) {
@@ -114,7 +381,9 @@ func compressedEntry(l v1.Layer) (Entry, error) {
 	if err != nil {
 		return Entry{}, fmt.Errorf("getting layer size: %w", err)
 	}
-	return Entry{Name: blobName(d), Size: size, Open: l.Compressed}, nil
+	e := Entry{Name: blobName(d), Size: size, Open: l.Compressed}
+	fromFile(&e, l, true)
+	return e, nil
 }
 
 func blobName(h v1.Hash) string { return "blobs/" + h.Algorithm + "/" + h.Hex }
@@ -141,7 +410,7 @@ func Docker(rawConfig []byte, configDigest v1.Hash, layers []v1.Layer, tags []st
 		sent = append(sent, l)
 		sentAt = append(sentAt, i)
 	}
-	les, err := layerEntries(sent)
+	les, _, err := layerEntries(sent)
 	if err != nil {
 		return nil, err
 	}
@@ -186,21 +455,16 @@ func WriteFileFrom(dir, pattern string, write func(w io.Writer) error) (string, 
 		os.Remove(partial)
 		return "", fmt.Errorf("writing archive: %w", err)
 	}
-	final, err := userfile.CreateTemp(dir, pattern)
-	if err == nil {
-		err = final.Close()
-	}
-	if err == nil {
-		err = os.Rename(partial, final.Name())
-	}
+	final, err := userfile.LinkTemp(partial, dir, pattern)
 	if err != nil {
 		os.Remove(partial)
-		if final != nil {
-			os.Remove(final.Name())
+		if final != "" {
+			// Named, but the partial name could not be removed: keep one.
+			os.Remove(final)
 		}
 		return "", fmt.Errorf("writing archive: %w", err)
 	}
-	return filepath.Clean(final.Name()), nil
+	return filepath.Clean(final), nil
 }
 
 // Tag returns ref as a tag for a manifest.json RepoTags list
@@ -214,17 +478,93 @@ func Tag(ref string) (string, error) {
 	return t.Name(), nil
 }
 
-// WriteImageFile writes a docker archive of one image (all layers written,
+// WriteImageFile writes an archive of the image b (all layers written,
 // tagged with tags) as a new file in the temp directory named after
 // pattern, through WriteFile: no partial file is left on failure.
 //
+// It is a docker archive (manifest.json), which every daemon loads. When
+// the layers are written as stored (compressed blobs, as in a registry or
+// a layout), it is an OCI layout as well, holding b's manifest: a
+// containerd image store then loads the very manifest, so the image gets
+// the same ID (the manifest digest) it has where it came from.
+//
 // report, when not nil, receives progress (see Reporting).
-func WriteImageFile(rawConfig []byte, configDigest v1.Hash, layers []v1.Layer, tags []string, pattern string, report func(item string, done, total int64)) (string, error) {
-	entries, err := Docker(rawConfig, configDigest, layers, tags, nil)
+func WriteImageFile(b *built.Built, tags []string, pattern string, report func(item string, done, total int64)) (string, error) {
+	entries, err := ImageEntries(b, tags)
 	if err != nil {
 		return "", fmt.Errorf("saving image to file: %w", err)
 	}
 	return WriteFile("", pattern, Reporting(entries, report))
+}
+
+// ImageEntries returns the entries of the archive WriteImageFile writes.
+func ImageEntries(b *built.Built, tags []string) ([]Entry, error) {
+	les, compressed, err := layerEntries(b.Layers)
+	if err != nil {
+		return nil, err
+	}
+	cfg := Entry{Name: blobName(b.ConfigDigest()), Size: int64(len(b.RawConfig)), Data: b.RawConfig}
+	m := dockerManifest{Config: cfg.Name, RepoTags: tags}
+	entries := []Entry{cfg}
+	seen := map[string]bool{cfg.Name: true}
+	for _, e := range les {
+		m.Layers = append(m.Layers, e.Name)
+		if !seen[e.Name] {
+			seen[e.Name] = true
+			entries = append(entries, e)
+		}
+	}
+	raw, err := json.Marshal([]dockerManifest{m})
+	if err != nil {
+		return nil, fmt.Errorf("encoding manifest.json: %w", err)
+	}
+	entries = append(entries, Entry{Name: "manifest.json", Size: int64(len(raw)), Data: raw})
+	if !compressed {
+		return entries, nil
+	}
+	rawManifest, err := b.RawManifest()
+	if err != nil {
+		return nil, err
+	}
+	md := built.SHA256(rawManifest)
+	idx := v1.IndexManifest{SchemaVersion: 2, MediaType: types.OCIImageIndex}
+	desc := v1.Descriptor{MediaType: b.ManifestType(), Size: int64(len(rawManifest)), Digest: md}
+	for _, t := range tags {
+		d := desc
+		d.Annotations = map[string]string{"io.containerd.image.name": containerdName(t), "org.opencontainers.image.ref.name": refName(t)}
+		idx.Manifests = append(idx.Manifests, d)
+	}
+	if len(tags) == 0 {
+		idx.Manifests = append(idx.Manifests, desc)
+	}
+	rawIndex, err := json.Marshal(idx)
+	if err != nil {
+		return nil, fmt.Errorf("encoding index.json: %w", err)
+	}
+	layout := []byte(`{"imageLayoutVersion":"1.0.0"}`)
+	return append(entries,
+		Entry{Name: blobName(md), Size: int64(len(rawManifest)), Data: rawManifest},
+		Entry{Name: "oci-layout", Size: int64(len(layout)), Data: layout},
+		Entry{Name: "index.json", Size: int64(len(rawIndex)), Data: rawIndex},
+	), nil
+}
+
+// containerdName is tag as a containerd image store names images
+// (docker.io/library/name:tag).
+func containerdName(tag string) string {
+	named, err := reference.ParseNormalizedNamed(tag)
+	if err != nil {
+		return tag
+	}
+	return reference.TagNameOnly(named).String()
+}
+
+// refName is the tag part of a tag (what an OCI layout's ref name holds).
+func refName(tag string) string {
+	if t, err := name.NewTag(tag, name.WeakValidation); err == nil {
+		return t.TagStr()
+	}
+	return tag
 }
 
 // Reporter adapts a progress function of the public API to Reporting, for
@@ -248,6 +588,11 @@ func Reporting(entries []Entry, report func(item string, done, total int64)) []E
 	out := make([]Entry, len(entries))
 	for i, e := range entries {
 		out[i] = e
+		if e.Path != "" {
+			item, total := itemOf(e.Name), e.Size
+			out[i].progress = func(done int64) { report(item, done, total) }
+			continue
+		}
 		if e.Open == nil {
 			continue
 		}

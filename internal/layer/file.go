@@ -140,6 +140,20 @@ func (f *File) Uncompressed() (io.ReadCloser, error) {
 	return &verifier{r: zr, c: closer, h: sha256.New(), want: f.info.DiffID, size: f.info.Size, path: f.path, what: "diff ID"}, nil
 }
 
+// Source returns the file when it holds the layer's bytes in the form
+// asked for (compressed: the form its media type names) as they are, with
+// the sha256 they must have: the file may have changed since it was added,
+// so whoever copies it checks what it copied.
+func (f *File) Source(compressed bool) (string, v1.Hash, bool) {
+	switch {
+	case !f.info.Gzip && (!compressed || f.uncompressedType()):
+		return f.path, f.info.DiffID, true
+	case f.info.Gzip && compressed && !f.uncompressedType():
+		return f.path, f.info.Digest, true
+	}
+	return "", v1.Hash{}, false
+}
+
 // Compressed opens the layer in the form its media type names: the file as
 // it is when that form matches (checked against the digest recorded when
 // the layer was added), else gzip-compressed on the fly.

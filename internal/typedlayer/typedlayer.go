@@ -15,6 +15,17 @@ type layer struct {
 
 func (t layer) MediaType() (types.MediaType, error) { return t.mediaType, nil }
 
+// Source is the inner layer's file, when it has one: retyping keeps the
+// compression, so the bytes are the same.
+func (t layer) Source(compressed bool) (string, v1.Hash, bool) {
+	if s, ok := t.Layer.(interface {
+		Source(bool) (string, v1.Hash, bool)
+	}); ok {
+		return s.Source(compressed)
+	}
+	return "", v1.Hash{}, false
+}
+
 // retyper is a layer that makes its own copy with another media type,
 // keeping what it knows (a layer file's memoized digest).
 type retyper interface {

@@ -26,6 +26,26 @@ func CreateTemp(dir, pattern string) (*os.File, error) {
 	return nil, &fs.PathError{Op: "createtemp", Path: filepath.Join(dir, pattern), Err: fs.ErrExist}
 }
 
+// LinkTemp gives the complete file at src a new name in dir made from
+// pattern (as CreateTemp), never one that exists, and removes src: the
+// file appears whole under its final name. A link, not a rename over a
+// placeholder: on ext4 a rename that replaces a file forces the new file's
+// data to disk at once (auto_da_alloc), which costs an export its speed.
+func LinkTemp(src, dir, pattern string) (string, error) {
+	for range 100 {
+		n := name(dir, pattern)
+		err := os.Link(src, n)
+		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		if err != nil {
+			return "", err
+		}
+		return n, os.Remove(src)
+	}
+	return "", &fs.PathError{Op: "linktemp", Path: filepath.Join(dir, pattern), Err: fs.ErrExist}
+}
+
 // MkdirTemp is os.MkdirTemp with mode 0777 less the umask.
 func MkdirTemp(dir, pattern string) (string, error) {
 	for range 100 {
