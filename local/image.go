@@ -37,6 +37,8 @@ type Image struct {
 	// lastID is the ID of the image saved last, else of the base image the
 	// image was opened from ("" for an image from scratch never saved).
 	lastID string
+	// savedConfig is the config digest of the image saved last.
+	savedConfig v1.Hash
 }
 
 var (
@@ -248,10 +250,10 @@ func (i *Image) SaveAs(name string, additionalNames ...string) error {
 
 // SaveAsContext is SaveAs with a context.
 func (i *Image) SaveAsContext(ctx context.Context, name string, additionalNames ...string) error {
-	id, err := i.store.save(ctx, i.CNBImageCore, name, additionalNames...)
+	id, cfg, err := i.store.save(ctx, i.CNBImageCore, name, additionalNames...)
 	if id != "" {
 		i.mu.Lock()
-		i.lastID = id
+		i.lastID, i.savedConfig = id, cfg
 		i.mu.Unlock()
 	}
 	return err
@@ -266,7 +268,7 @@ func (i *Image) SaveFile() (string, error) {
 // SaveFileContext is SaveFile with a context: layers still to be read from
 // the daemon are read under it, and no partial file is left if it ends.
 func (i *Image) SaveFileContext(ctx context.Context) (string, error) {
-	return i.store.saveFile(ctx, i.CNBImageCore, i.Name())
+	return i.store.saveFile(ctx, i, i.Name())
 }
 
 // GetLayerContext is GetLayer with a context for reading the layer from

@@ -23,10 +23,17 @@ import (
 // daemon is not known to hold are sent (on the classic store). Names that
 // failed are listed in an imgutil.SaveError; a failed load moves no tag.
 func (s *Store) Save(img *Image, withName string, withAdditionalNames ...string) (string, error) {
-	return s.save(context.Background(), img.CNBImageCore, withName, withAdditionalNames...)
+	id, cfg, err := s.save(context.Background(), img.CNBImageCore, withName, withAdditionalNames...)
+	if id != "" {
+		img.mu.Lock()
+		img.lastID, img.savedConfig = id, cfg
+		img.mu.Unlock()
+	}
+	return id, err
 }
 
-func (s *Store) save(ctx context.Context, img *imgutil.CNBImageCore, name string, extras ...string) (string, error) {
+// save is Save; it also returns the config digest of the image saved.
+func (s *Store) save(ctx context.Context, img *imgutil.CNBImageCore, name string, extras ...string) (string, v1.Hash, error) {
 	allFailed := func(err error) imgutil.SaveError {
 		var se imgutil.SaveError
 		for _, n := range append([]string{name}, extras...) {
@@ -36,11 +43,11 @@ func (s *Store) save(ctx context.Context, img *imgutil.CNBImageCore, name string
 	}
 	tag, err := archive.Tag(name)
 	if err != nil {
-		return "", allFailed(err)
+		return "", v1.Hash{}, allFailed(err)
 	}
 	b, err := img.BuildForSave()
 	if err != nil {
-		return "", allFailed(err)
+		return "", v1.Hash{}, allFailed(err)
 	}
 	// Layers of images read from this daemon may be left out of the load.
 	// How depends on the store: only there is it worth asking which.
@@ -53,7 +60,7 @@ func (s *Store) save(ctx context.Context, img *imgutil.CNBImageCore, name string
 	containerd := false
 	if len(opened) > 0 {
 		if containerd, err = s.containerdStore(ctx, opened); err != nil {
-			return "", allFailed(err)
+			return "", v1.Hash{}, allFailed(err)
 		}
 	}
 	classic := len(opened) > 0 && !containerd
@@ -106,7 +113,7 @@ func (s *Store) save(ctx context.Context, img *imgutil.CNBImageCore, name string
 		id, err = s.load(ctx, b, tag, classic, nil)
 	}
 	if err != nil {
-		return "", allFailed(err)
+		return "", v1.Hash{}, allFailed(err)
 	}
 	s.remember(b.Config.RootFS.DiffIDs, b.Layers)
 
@@ -117,9 +124,9 @@ func (s *Store) save(ctx context.Context, img *imgutil.CNBImageCore, name string
 		}
 	}
 	if len(se.Errors) > 0 {
-		return id, se
+		return id, b.ConfigDigest(), se
 	}
-	return id, nil
+	return id, b.ConfigDigest(), nil
 }
 
 // retryable reports whether a failed load may succeed sent another way:
@@ -261,34 +268,51 @@ func ours(werr error) bool {
 // SaveFile writes image as a `docker load`-able tar tagged withName in the
 // temp directory and returns its path; no partial file is left on failure.
 func (s *Store) SaveFile(image *Image, withName string) (string, error) {
-	return s.saveFile(context.Background(), image.CNBImageCore, withName)
+	return s.saveFile(context.Background(), image, withName)
 }
 
-func (s *Store) saveFile(ctx context.Context, img *imgutil.CNBImageCore, name string) (string, error) {
+// saveFile writes the archive of img. An image the daemon holds as it is
+// under name (opened unedited, or saved and not edited since) is written
+// as the daemon's own archive: loaded back it is the same image, ID
+// included, on every store (a containerd store's ID is the digest of its
+// manifest, which only its own archive carries). Else the archive is built
+// here, with the layers read from the daemon.
+func (s *Store) saveFile(ctx context.Context, img *Image, name string) (string, error) {
 	tag, err := archive.Tag(name)
 	if err != nil {
 		return "", err
 	}
 	if d, ok := img.UnderlyingImage().(*daemonImage); ok && d.taggedAs(name) {
-		// The image as the daemon holds it, under its own name: the
-		// daemon's own archive, streamed to the file (loaded back, it is
-		// the same image, ID included, on every store).
-		return archive.WriteFileFrom("", "imgutil-local-*.tar", func(w io.Writer) error {
-			rc, err := s.client.ImageSave(ctx, []string{name}, s.saveOptions(ctx, d.id)...)
-			if err != nil {
-				return daemonError("saving image "+name, err)
-			}
-			defer rc.Close()
-			_, err = io.Copy(w, archive.ReportingReader(rc, name, 0, s.reporter("export")))
-			return err
-		})
+		return s.daemonArchive(ctx, name, d.id)
 	}
 	b, err := img.BuildForSave()
 	if err != nil {
 		return "", err
 	}
+	img.mu.Lock()
+	lastID, savedConfig := img.lastID, img.savedConfig
+	img.mu.Unlock()
+	if lastID != "" && b.ConfigDigest() == savedConfig {
+		if res, err := s.inspect(ctx, name); err == nil && res.ID == lastID {
+			return s.daemonArchive(ctx, name, lastID)
+		}
+	}
 	if err := s.prefetch(ctx, b.Layers); err != nil {
 		return "", err
 	}
 	return archive.WriteImageFile(b, []string{tag}, "imgutil-local-*.tar", s.reporter("export"))
+}
+
+// daemonArchive streams the daemon's archive of the image id, asked for by
+// name (so that the archive names it), into a new file.
+func (s *Store) daemonArchive(ctx context.Context, name, id string) (string, error) {
+	return archive.WriteFileFrom("", "imgutil-local-*.tar", func(w io.Writer) error {
+		rc, err := s.client.ImageSave(ctx, []string{name}, s.saveOptions(ctx, id)...)
+		if err != nil {
+			return daemonError("saving image "+name, err)
+		}
+		defer rc.Close()
+		_, err = io.Copy(w, archive.ReportingReader(rc, name, 0, s.reporter("export")))
+		return err
+	})
 }
