@@ -12,7 +12,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 
@@ -89,7 +91,12 @@ func (f *fetcher) imageLock(imageID string) *sync.Mutex {
 // stored maps the blob digests the image is stored with to diffIDs, when
 // known (the containerd store keeps compressed blobs): blobs of unwanted
 // layers are then skipped without being read.
-func (f *fetcher) fetch(ctx context.Context, imageID string, allIDs []v1.Hash, stored map[string]v1.Hash, diffIDs ...v1.Hash) error {
+//
+// probe, when not nil, loads an image of the first n layers of the image
+// and returns its name and nonce (see Store.probeImage): when every layer wanted
+// lies in the image's lower three quarters, that image is read instead.
+func (f *fetcher) fetch(ctx context.Context, imageID string, allIDs []v1.Hash, stored map[string]v1.Hash,
+	probe prober, manifest v1.Hash, learnt func([]byte), diffIDs ...v1.Hash) error {
 	// Say what is wanted before waiting: a download of the image already
 	// running takes it too, if its stream has not passed it yet.
 	f.mu.Lock()
@@ -133,9 +140,23 @@ func (f *fetcher) fetch(ctx context.Context, imageID string, allIDs []v1.Hash, s
 		f.dir = dir
 	}
 	dir := f.dir
+	last := -1
+	for i, d := range allIDs {
+		if f.wants[imageID][d] || slices.Contains(diffIDs, d) {
+			last = i
+		}
+	}
 	f.mu.Unlock()
 
-	err := f.download(ctx, dir, imageID, allIDs, stored)
+	src := source{name: imageID, ids: allIDs, manifest: manifest, learnt: learnt}
+	if probe != nil && probeWorthIt(last, len(allIDs)) {
+		// A failed probe costs nothing but the try: the image is read.
+		if name, nonce, release, err := probe(ctx, last+1); err == nil {
+			defer release()
+			src = source{name: name, nonce: nonce, ids: allIDs[:last+1]}
+		}
+	}
+	err := f.download(ctx, dir, src, imageID, stored)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err == nil && !f.heldLocked(diffIDs) {
@@ -189,6 +210,14 @@ func (f *fetcher) keep(imageID string, d v1.Hash, lf layerFile) bool {
 	return true
 }
 
+// onlyWants reports whether d is the one layer of imageID still wanted.
+func (f *fetcher) onlyWants(imageID string, d v1.Hash) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	w := f.wants[imageID]
+	return len(w) == 1 && w[d]
+}
+
 // done reports whether nothing more is wanted of imageID.
 func (f *fetcher) done(imageID string) bool {
 	f.mu.Lock()
@@ -196,13 +225,33 @@ func (f *fetcher) done(imageID string) bool {
 	return len(f.wants[imageID]) == 0
 }
 
-// download streams ImageSave of imageID and keeps the layers wanted of it
-// (the want set may grow while the stream runs), closing the stream as
-// soon as nothing more is wanted.
-func (f *fetcher) download(ctx context.Context, dir, imageID string, allIDs []v1.Hash, stored map[string]v1.Hash) error {
+// prober loads a probe image of an image's first n layers (see
+// Store.probeImage).
+type prober func(ctx context.Context, n int) (name, nonce string, release func(), err error)
+
+// source is the image a download reads: the image itself, or a probe
+// image of its lower layers, whose nonce marks its top layer's legacy json.
+type source struct {
+	name, nonce string
+	// ids are the diffIDs of the image read.
+	ids []v1.Hash
+	// manifest, when not zero, is the digest of the manifest the image is
+	// stored with (the containerd store): its blob, met in the stream,
+	// names every layer blob after it, which is then skipped unread
+	// unless wanted; learnt passes it on (to the Store's cache).
+	manifest v1.Hash
+	learnt   func(raw []byte)
+}
+
+// download streams ImageSave of src (imageID, or a probe image of its
+// lower layers) and keeps the layers wanted of imageID (the want set may
+// grow while the stream runs), closing the stream as soon as nothing more
+// is wanted.
+func (f *fetcher) download(ctx context.Context, dir string, src source, imageID string, stored map[string]v1.Hash) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	rc, err := f.client.ImageSave(ctx, []string{imageID}, f.saveOpts(ctx, imageID)...)
+	allIDs := src.ids
+	rc, err := f.client.ImageSave(ctx, []string{src.name}, f.saveOpts(ctx, imageID)...)
 	if err != nil {
 		return daemonError("saving image", err)
 	}
@@ -213,6 +262,8 @@ func (f *fetcher) download(ctx context.Context, dir, imageID string, allIDs []v1
 		known[d.Hex] = true
 	}
 	tr := tar.NewReader(rc)
+	// top is the legacy directory of the probe image's top layer, once seen.
+	var top string
 	for !f.done(imageID) {
 		hdr, err := tr.Next()
 		if errors.Is(err, io.EOF) {
@@ -221,8 +272,41 @@ func (f *fetcher) download(ctx context.Context, dir, imageID string, allIDs []v1
 		if err != nil {
 			return fmt.Errorf("reading image archive: %w", err)
 		}
+		if src.nonce != "" && hdr.Typeflag == tar.TypeReg && path.Base(hdr.Name) == "json" && hdr.Size < 1<<20 {
+			// A legacy archive's layer directory: its json, before its
+			// layer.tar, holds the image config only for the top layer.
+			raw, err := io.ReadAll(tr)
+			if err != nil {
+				return fmt.Errorf("reading %s: %w", hdr.Name, err)
+			}
+			if bytes.Contains(raw, []byte(src.nonce)) {
+				top = path.Dir(hdr.Name)
+			}
+			continue
+		}
+		if stored == nil && src.manifest.Hex != "" && hdr.Name == "blobs/sha256/"+src.manifest.Hex && hdr.Size < maxManifestSize {
+			if m, raw, ok := readManifest(tr, src.manifest); ok && len(m.Layers) == len(allIDs) {
+				stored = map[string]v1.Hash{}
+				for i, l := range m.Layers {
+					stored[l.Digest.Hex] = allIDs[i]
+				}
+				if src.learnt != nil {
+					src.learnt(raw)
+				}
+			}
+			continue
+		}
 		if hdr.Typeflag != tar.TypeReg || !maybeLayer(hdr) {
 			continue
+		}
+		if src.nonce != "" && path.Base(hdr.Name) == "layer.tar" {
+			if d := src.ids[len(src.ids)-1]; path.Dir(hdr.Name) == top {
+				if !f.wanted(imageID, d) {
+					continue
+				}
+			} else if f.onlyWants(imageID, d) {
+				continue // a lower layer, when only the top one is wanted: never read
+			}
 		}
 		base := filepath.Base(hdr.Name)
 		if strings.HasPrefix(hdr.Name, "blobs/sha256/") {
@@ -247,6 +331,16 @@ func (f *fetcher) download(ctx context.Context, dir, imageID string, allIDs []v1
 		}
 	}
 	return nil
+}
+
+// readManifest reads the manifest blob r and checks it against digest.
+func readManifest(r io.Reader, digest v1.Hash) (*v1.Manifest, []byte, bool) {
+	raw, err := io.ReadAll(r)
+	if err != nil || sha256Of(raw) != digest {
+		return nil, nil, false
+	}
+	m, err := v1.ParseManifest(bytes.NewReader(raw))
+	return m, raw, err == nil
 }
 
 // maybeLayer reports whether an archive entry may hold a layer: a legacy

@@ -91,6 +91,7 @@ func TestLocal(t *testing.T) {
 			{"FoundAndDeleteByOpenedID", testFoundAndDeleteByOpenedID},
 			{"UneditedSaveFileKeepsTheID", testUneditedSaveFileKeepsTheID},
 			{"LayoutSaveFileKeepsTheID", testLayoutSaveFileKeepsTheID},
+			{"GetLayerReadsTheLowerLayers", testGetLayerReadsTheLowerLayers},
 		} {
 			t.Run(tc.name, func(t *testing.T) { tc.f(t, cli) })
 		}

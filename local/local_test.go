@@ -63,6 +63,10 @@ type countingClient struct {
 	loads     atomic.Int64
 	saves     atomic.Int64
 	failSave  error
+
+	// mu guards saved: the names ImageSave was asked for.
+	mu    sync.Mutex
+	saved []string
 }
 
 type countingReader struct {
@@ -83,6 +87,9 @@ func (c *countingClient) ImageLoad(ctx context.Context, input io.Reader, opts ..
 
 func (c *countingClient) ImageSave(ctx context.Context, images []string, opts ...client.ImageSaveOption) (client.ImageSaveResult, error) {
 	c.saves.Add(1)
+	c.mu.Lock()
+	c.saved = append(c.saved, images...)
+	c.mu.Unlock()
 	if c.failSave != nil {
 		return nil, c.failSave
 	}

@@ -2,12 +2,21 @@ package local_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/moby/moby/client"
 
+	"github.com/imgbridge/imgutil/local"
 	"github.com/imgbridge/imgutil/layout"
 	"github.com/imgbridge/imgutil/testhelpers"
 )
@@ -50,5 +59,67 @@ func testLayoutSaveFileKeepsTheID(t *testing.T, cli *client.Client) {
 	}
 	if res.Config.Labels["from"] != "layout" {
 		t.Fatalf("loaded image labels %v", res.Config.Labels)
+	}
+}
+
+// testGetLayerReadsTheLowerLayers: a layer low in a big image is read from
+// a short-lived image of the layers up to it (the daemon then exports only
+// those), hashes to its diffID, and the short-lived image is gone after.
+// On the containerd store that needs the image's stored manifest, learnt
+// by the first read: the second Store reads through the probe.
+func testGetLayerReadsTheLowerLayers(t *testing.T, cli *client.Client) {
+	name := freshName(t, cli)
+	img := empty.Image
+	var diffIDs []string
+	var wantedBlob string
+	for i := range 8 {
+		p, id := testhelpers.RandomLayerFile(t, 64<<10)
+		l, err := tarball.LayerFromFile(p)
+		must(t, err)
+		img, err = mutate.AppendLayers(img, l)
+		must(t, err)
+		diffIDs = append(diffIDs, id)
+		if i == 1 {
+			d, err := l.Digest()
+			must(t, err)
+			wantedBlob = d.String()
+		}
+	}
+	testhelpers.DockerPut(t, cli, name, img)
+	// The containerd store streams blobs in digest order: the first read
+	// learns the manifest only if its blob comes before the wanted one.
+	learnt := true
+	if containerdStore(t, cli) {
+		res, err := cli.ImageInspect(context.Background(), name)
+		must(t, err)
+		learnt = res.Descriptor != nil && res.Descriptor.Digest.String() < wantedBlob
+	}
+	for round := range 2 {
+		counting := &countingClient{Client: cli}
+		opened, err := local.NewImage(name, counting, local.FromBaseImage(name))
+		must(t, err)
+		rc, err := opened.GetLayer(diffIDs[1])
+		must(t, err)
+		h := sha256.New()
+		_, err = io.Copy(h, rc)
+		must(t, err)
+		must(t, rc.Close())
+		if got := "sha256:" + hex.EncodeToString(h.Sum(nil)); got != diffIDs[1] {
+			t.Fatalf("layer read has diffID %s, want %s", got, diffIDs[1])
+		}
+		must(t, opened.Close())
+		probed := slices.ContainsFunc(counting.saved, func(n string) bool { return strings.HasPrefix(n, "imgutil-probe/") })
+		if !probed && ((round == 1 && learnt) || !containerdStore(t, cli)) {
+			t.Fatalf("round %d: the layer was read from %v, not a probe image", round, counting.saved)
+		}
+	}
+	list, err := cli.ImageList(context.Background(), client.ImageListOptions{All: true})
+	must(t, err)
+	for _, im := range list.Items {
+		for _, tag := range im.RepoTags {
+			if strings.Contains(tag, "imgutil-probe") || strings.Contains(tag, "imgutil-staging") {
+				t.Fatalf("a probe image survived: %s", tag)
+			}
+		}
 	}
 }

@@ -291,7 +291,22 @@ func (s *Store) prefetch(ctx context.Context, layers []v1.Layer) error {
 		}
 	}
 	for img, ids := range byImage {
-		if err := s.fetcher.fetch(ctx, img.id, img.cfg.RootFS.DiffIDs, s.storedDiffIDs(ctx, img), ids...); err != nil {
+		var probe prober
+		var manifest v1.Hash
+		stored := s.storedDiffIDs(ctx, img)
+		containerd, err := s.containerdStore(ctx, []*daemonImage{img})
+		switch {
+		case err != nil:
+		case !containerd || (stored != nil && s.supports(ctx, manifestsAPI)):
+			probe = func(ctx context.Context, n int) (string, string, func(), error) {
+				return s.probeImage(ctx, img, n, containerd)
+			}
+		case stored == nil:
+			// Its manifest, met in the stream, names the blobs after it
+			// (and is kept for the next time).
+			manifest, _ = s.manifestDigest(ctx, img)
+		}
+		if err := s.fetcher.fetch(ctx, img.id, img.cfg.RootFS.DiffIDs, stored, probe, manifest, s.manifests.put, ids...); err != nil {
 			return err
 		}
 	}
