@@ -53,6 +53,9 @@ func writeLayout(dir string, img toWrite, withoutLayers bool, annotations map[st
 		return v1.Descriptor{}, err
 	}
 	defer unlock()
+	// Saves take turns: a partial blob of a process that is gone (killed
+	// mid-save) is removed.
+	userfile.SweepStale(filepath.Join(dir, "blobs", "sha256"), blobPartialPrefix)
 	w := &writer{dir: dir}
 	defer func() {
 		if err == nil {
@@ -221,10 +224,14 @@ func (w *writer) writeLayer(l v1.Layer) error {
 	})
 }
 
+// blobPartialPrefix starts the names of blobs being written:
+// .partial-<pid>-<random>, in the layout's blobs/sha256.
+const blobPartialPrefix = ".partial-"
+
 // writeStream writes a blob through a temp file and renames it to the
 // digest that write returns.
 func (w *writer) writeStream(write func(io.Writer) (v1.Hash, error)) error {
-	f, err := userfile.CreateTemp(filepath.Join(w.dir, "blobs", "sha256"), ".partial-*")
+	f, err := userfile.CreateTemp(filepath.Join(w.dir, "blobs", "sha256"), userfile.OwnedPattern(blobPartialPrefix))
 	if err != nil {
 		return fmt.Errorf("writing blob: %w", err)
 	}

@@ -234,31 +234,113 @@ func must2(b testing.TB, err error) {
 // against the layer's size, and the temp entries left after Close (must
 // be 0).
 func BenchmarkGetLayer(b *testing.B) {
-	size := int64(16 << 20)
-	if os.Getenv("IMGUTIL_BENCH_SMALL") != "" {
-		size /= 10
-	}
-	dir := b.TempDir()
-	img := empty.Image
-	var diffIDs []string
-	for range 8 {
-		p, id := testhelpers.RandomLayerFile(b, int(size))
-		l, err := tarball.LayerFromFile(p)
-		must2(b, err)
-		img, err = mutate.AppendLayers(img, l)
-		must2(b, err)
-		diffIDs = append(diffIDs, id)
-	}
-	const name = "imgutil-bench/layers:latest"
-	tag, err := gname.NewTag(name)
-	must2(b, err)
-	archivePath := filepath.Join(dir, "layers.tar")
-	must2(b, tarball.WriteToFile(archivePath, tag, img))
+	name, diffIDs, size := layersImage(b)
 	for _, d := range testhelpers.DockerDaemons(b) {
-		testhelpers.DockerLoad(b, d.Client, archivePath)
+		testhelpers.DockerLoad(b, d.Client, layersArchive.path)
 		testhelpers.DockerCleanup(b, d.Client, name)
 		b.Run(d.Name, func(b *testing.B) { benchGetLayer(b, d.Client, name, diffIDs[2], size) })
 	}
+}
+
+// layersArchive is an image of 8 layers of 16 MiB (IMGUTIL_BENCH_SMALL=1:
+// 1.6 MiB) as a docker archive, built once per run.
+var layersArchive struct {
+	once    sync.Once
+	path    string
+	diffIDs []string
+	size    int64
+	err     error
+}
+
+const layersImageName = "imgutil-bench/layers:latest"
+
+func layersImage(b *testing.B) (string, []string, int64) {
+	layersArchive.once.Do(func() {
+		size := int64(16 << 20)
+		if os.Getenv("IMGUTIL_BENCH_SMALL") != "" {
+			size /= 10
+		}
+		dir, err := os.MkdirTemp("", "bench-layers-*")
+		if err != nil {
+			layersArchive.err = err
+			return
+		}
+		img := empty.Image
+		var diffIDs []string
+		for range 8 {
+			p, id := testhelpers.RandomLayerFile(b, int(size))
+			l, err := tarball.LayerFromFile(p)
+			if err == nil {
+				img, err = mutate.AppendLayers(img, l)
+			}
+			if err != nil {
+				layersArchive.err = err
+				return
+			}
+			diffIDs = append(diffIDs, id)
+		}
+		tag, err := gname.NewTag(layersImageName)
+		if err != nil {
+			layersArchive.err = err
+			return
+		}
+		layersArchive.path = filepath.Join(dir, "layers.tar")
+		layersArchive.diffIDs, layersArchive.size = diffIDs, size
+		layersArchive.err = tarball.WriteToFile(layersArchive.path, tag, img)
+	})
+	if layersArchive.err != nil {
+		b.Fatal(layersArchive.err)
+	}
+	b.Cleanup(func() { os.RemoveAll(filepath.Dir(layersArchive.path)) })
+	return layersImageName, layersArchive.diffIDs, layersArchive.size
+}
+
+// BenchmarkSaveFile exports a daemon image of 8 layers of 16 MiB with
+// SaveFile (opened as its own base, not edited, as `imgutil export` does)
+// against a bare ImageSave streamed to a file, per daemon (goal: ≤ 1.1×).
+func BenchmarkSaveFile(b *testing.B) {
+	name, _, _ := layersImage(b)
+	for _, d := range testhelpers.DockerDaemons(b) {
+		testhelpers.DockerLoad(b, d.Client, layersArchive.path)
+		testhelpers.DockerCleanup(b, d.Client, name)
+		b.Run(d.Name, func(b *testing.B) { benchSaveFile(b, d.Client, name) })
+	}
+}
+
+func benchSaveFile(b *testing.B, cli *client.Client, image string) {
+	ctx := context.Background()
+	var ours, bare []time.Duration
+	for i := 0; i < b.N; i++ {
+		start := time.Now()
+		img, err := local.NewImage(image, cli, local.FromBaseImage(image))
+		must2(b, err)
+		out, err := img.SaveFile()
+		must2(b, err)
+		ours = append(ours, time.Since(start))
+		must2(b, img.Close())
+		must2(b, os.Remove(out))
+
+		b.StopTimer()
+		start = time.Now()
+		f, err := os.CreateTemp("", "bare-save-*.tar")
+		must2(b, err)
+		res, err := cli.ImageSave(ctx, []string{image})
+		must2(b, err)
+		_, err = io.Copy(f, res)
+		must2(b, err)
+		res.Close()
+		must2(b, f.Close())
+		bare = append(bare, time.Since(start))
+		must2(b, os.Remove(f.Name()))
+		b.StartTimer()
+	}
+	o, l := median(ours), median(bare)
+	b.ReportMetric(o.Seconds(), "savefile-s")
+	b.ReportMetric(l.Seconds(), "bare-save-s")
+	b.ReportMetric(float64(o)/float64(l), "ratio")
+	b.ReportMetric(0, "ns/op")
+	fmt.Printf("BENCH savefile %-16s ours=%v bare-save-to-file=%v ratio=%.2fx rounds=%d\n",
+		b.Name(), o.Round(time.Millisecond), l.Round(time.Millisecond), float64(o)/float64(l), len(ours))
 }
 
 func benchGetLayer(b *testing.B, cli *client.Client, image, diffID string, size int64) {

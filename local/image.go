@@ -271,6 +271,15 @@ func (i *Image) SaveFileContext(ctx context.Context) (string, error) {
 	return i.store.saveFile(ctx, i, i.Name())
 }
 
+// GetLayer returns the layer diffID of the image (its base's or previous
+// image's, or one added) as a plain tar. A daemon layer not held yet is
+// read from the daemon, exporting only as much of its image as it must:
+// on daemons that build a whole archive before sending it, only the
+// layers up to the one wanted (see the README).
+func (i *Image) GetLayer(diffID string) (io.ReadCloser, error) {
+	return i.GetLayerContext(context.Background(), diffID)
+}
+
 // GetLayerContext is GetLayer with a context for reading the layer from
 // the daemon (one ImageSave stream of its image) when it is not held yet.
 func (i *Image) GetLayerContext(ctx context.Context, diffID string) (io.ReadCloser, error) {
@@ -282,7 +291,7 @@ func (i *Image) GetLayerContext(ctx context.Context, diffID string) (io.ReadClos
 	if err != nil {
 		return nil, err
 	}
-	if err := i.store.prefetch(ctx, []v1.Layer{l}); err != nil {
+	if err := i.store.fetchLayers(ctx, []v1.Layer{l}, true); err != nil {
 		return nil, err
 	}
 	rc, err := l.Uncompressed()

@@ -16,8 +16,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/moby/moby/client"
 
-	"github.com/imgbridge/imgutil/local"
 	"github.com/imgbridge/imgutil/layout"
+	"github.com/imgbridge/imgutil/local"
 	"github.com/imgbridge/imgutil/testhelpers"
 )
 

@@ -280,6 +280,14 @@ func (s *Store) hasChain(c v1.Hash) bool {
 // prefetch reads from the daemon every daemon layer among layers that is
 // not held yet: one ImageSave per source image.
 func (s *Store) prefetch(ctx context.Context, layers []v1.Layer) error {
+	return s.fetchLayers(ctx, layers, false)
+}
+
+// fetchLayers is prefetch; with lowOnly (a read of one layer, as GetLayer
+// makes) the daemon may be asked for only the layers up to it (see
+// probeImage). Other reads (a save, a push) soon want every layer of the
+// image: one full stream serves them all.
+func (s *Store) fetchLayers(ctx context.Context, layers []v1.Layer, lowOnly bool) error {
 	byImage := map[*daemonImage][]v1.Hash{}
 	for _, l := range layers {
 		dl, ok := l.(*daemonLayer)
@@ -297,11 +305,11 @@ func (s *Store) prefetch(ctx context.Context, layers []v1.Layer) error {
 		containerd, err := s.containerdStore(ctx, []*daemonImage{img})
 		switch {
 		case err != nil:
-		case !containerd || (stored != nil && s.supports(ctx, manifestsAPI)):
+		case lowOnly && (!containerd || (stored != nil && s.supports(ctx, manifestsAPI))):
 			probe = func(ctx context.Context, n int) (string, string, func(), error) {
 				return s.probeImage(ctx, img, n, containerd)
 			}
-		case stored == nil:
+		case containerd && stored == nil:
 			// Its manifest, met in the stream, names the blobs after it
 			// (and is kept for the next time).
 			manifest, _ = s.manifestDigest(ctx, img)

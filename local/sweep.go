@@ -1,14 +1,11 @@
 package local
 
 import (
-	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
-	"strconv"
-	"strings"
 	"sync"
-	"syscall"
+
+	"github.com/imgbridge/imgutil/internal/userfile"
 )
 
 // tempPrefix starts the names of the directories where Stores keep layers
@@ -21,7 +18,7 @@ const tempPrefix = "imgutil-local-"
 // daemon, after removing those left by processes that are gone.
 func layerDir() (string, error) {
 	sweepOnce.Do(sweepStale)
-	dir, err := os.MkdirTemp("", fmt.Sprintf("%s%d-*", tempPrefix, os.Getpid()))
+	dir, err := os.MkdirTemp("", userfile.OwnedPattern(tempPrefix))
 	if err != nil {
 		return "", fmt.Errorf("creating layer directory: %w", err)
 	}
@@ -31,25 +28,5 @@ func layerDir() (string, error) {
 var sweepOnce sync.Once
 
 // sweepStale removes the layer directories of processes that no longer
-// run. A directory whose process may still run (or whose name says
-// nothing) is left alone.
-func sweepStale() {
-	entries, err := os.ReadDir(os.TempDir())
-	if err != nil {
-		return
-	}
-	for _, e := range entries {
-		rest, ok := strings.CutPrefix(e.Name(), tempPrefix)
-		if !ok || !e.IsDir() {
-			continue
-		}
-		pidText, _, ok := strings.Cut(rest, "-")
-		pid, err := strconv.Atoi(pidText)
-		if !ok || err != nil || pid <= 0 || pid == os.Getpid() {
-			continue
-		}
-		if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
-			_ = os.RemoveAll(filepath.Join(os.TempDir(), e.Name()))
-		}
-	}
-}
+// run.
+func sweepStale() { userfile.SweepStale(os.TempDir(), tempPrefix) }

@@ -450,7 +450,9 @@ func (i *Image) push(ctx context.Context, img v1.Image, n string, pushed map[str
 		go func() {
 			defer close(done)
 			for u := range updates {
-				i.progress(imgutil.Progress{Phase: "push", Complete: u.Complete, Total: u.Total})
+				// go-containerregistry reports the whole push, not
+				// each blob: the item is the image pushed.
+				i.progress(imgutil.Progress{Phase: "push", Item: n, Complete: u.Complete, Total: u.Total})
 			}
 		}()
 		defer func() { <-done }()

@@ -16,6 +16,7 @@ import (
 
 	"github.com/imgbridge/imgutil"
 	"github.com/imgbridge/imgutil/internal/layer"
+	"github.com/imgbridge/imgutil/internal/userfile"
 )
 
 // multi is a repeatable string flag.
@@ -42,23 +43,37 @@ var (
 	cancelTimeout  = func() {}
 )
 
-// parse parses args and returns the n positional targets.
+// parse parses args and returns the n positional targets. Flags may come
+// before or after the targets (`imgutil export docker://app -o app.tar`);
+// after "--" everything is a target.
 func parse(fs *flag.FlagSet, args []string, n int) ([]target, error) {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			os.Exit(0)
+	var positional []string
+	for rest := args; ; {
+		if err := fs.Parse(rest); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				os.Exit(0)
+			}
+			return nil, usageError{err.Error()}
 		}
-		return nil, usageError{err.Error()}
+		left := fs.Args()
+		if used := len(rest) - len(left); used > 0 && rest[used-1] == "--" {
+			positional = append(positional, left...)
+			break
+		}
+		if len(left) == 0 {
+			break
+		}
+		positional, rest = append(positional, left[0]), left[1:]
 	}
 	if commandTimeout > 0 {
 		cliCtx, cancelTimeout = context.WithTimeout(cliCtx, commandTimeout)
 	}
-	if fs.NArg() != n {
+	if len(positional) != n {
 		fs.Usage()
-		return nil, usageError{fmt.Sprintf("want %d image target(s), got %d", n, fs.NArg())}
+		return nil, usageError{fmt.Sprintf("want %d image target(s), got %d", n, len(positional))}
 	}
 	var ts []target
-	for _, a := range fs.Args() {
+	for _, a := range positional {
 		t, err := parseTarget(a)
 		if err != nil {
 			return nil, err
@@ -127,7 +142,9 @@ Examples:
 		return err
 	}
 	defer done()
-	tmp, err := os.MkdirTemp("", "imgutil-cli-*")
+	// Named for this process: a later run removes it if this one is killed.
+	userfile.SweepStale(os.TempDir(), "imgutil-cli-")
+	tmp, err := os.MkdirTemp("", userfile.OwnedPattern("imgutil-cli-"))
 	if err != nil {
 		return err
 	}

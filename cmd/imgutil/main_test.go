@@ -112,8 +112,13 @@ func TestLayoutCommands(t *testing.T) {
 	if got.Config.Labels["version"] != "1.2" {
 		t.Fatalf("after mutate: labels %v", got.Config.Labels)
 	}
+	// Flags may follow the target.
+	ok(t, nil, "mutate", app, "--label", "after=target")
+	if got, _ := inspect(t, nil, app); got.Config.Labels["after"] != "target" || got.Config.Labels["version"] != "1.2" {
+		t.Fatalf("after mutate with flags after the target: labels %v", got.Config.Labels)
+	}
 	out := filepath.Join(dir, "app.tar")
-	ok(t, nil, "export", "-o", out, app)
+	ok(t, nil, "export", app, "-o", out)
 	loaded, err := tarball.ImageFromPath(out, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -30,10 +30,8 @@ func (p *progressPrinter) update(u imgutil.Progress) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	item := u.Item
-	if i := strings.IndexByte(item, ':'); i >= 0 && len(item) > i+13 {
-		item = item[:i+13]
-	} else if len(item) > 20 {
-		item = item[:20]
+	if strings.HasPrefix(item, "sha256:") && len(item) > 19 {
+		item = item[:19] // a blob: its short digest
 	}
 	done := u.Total > 0 && u.Complete >= u.Total
 	if !p.terminal {

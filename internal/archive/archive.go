@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -437,12 +438,27 @@ func WriteFile(dir, pattern string, entries []Entry) (string, error) {
 	return WriteFileFrom(dir, pattern, func(w io.Writer) error { return Write(w, entries) })
 }
 
+// partialPrefix starts the names of archives being written:
+// .imgutil-partial-<pid>-<random>, removed by a later write in the same
+// directory once the process is gone (killed mid-write).
+const partialPrefix = ".imgutil-partial-"
+
+// swept are the directories already swept by this process.
+var swept sync.Map
+
+func sweepPartials(dir string) {
+	if _, done := swept.LoadOrStore(dir, true); !done {
+		userfile.SweepStale(dir, partialPrefix)
+	}
+}
+
 // WriteFileFrom is WriteFile for an archive write produces.
 func WriteFileFrom(dir, pattern string, write func(w io.Writer) error) (string, error) {
 	if dir == "" {
 		dir = os.TempDir()
 	}
-	f, err := userfile.CreateTemp(dir, ".imgutil-partial-*")
+	sweepPartials(dir)
+	f, err := userfile.CreateTemp(dir, userfile.OwnedPattern(partialPrefix))
 	if err != nil {
 		return "", fmt.Errorf("creating archive: %w", err)
 	}
