@@ -78,3 +78,8 @@ var ErrUnsafeTar = imgerr.ErrUnsafeTar
 // ErrDiffIDMismatch is matched (errors.Is) when a layer's content does not
 // have the diffID the caller gave. It also matches ErrInvalidArgument.
 var ErrDiffIDMismatch = imgerr.ErrDiffIDMismatch
+
+// ErrTagTakenOver is matched by a save whose image was loaded but whose
+// name another save (of the same name, at the same time) moved to a
+// different image before the answer; the error names both images.
+var ErrTagTakenOver = imgerr.ErrTagTakenOver

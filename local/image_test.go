@@ -92,6 +92,7 @@ func TestLocal(t *testing.T) {
 			{"UneditedSaveFileKeepsTheID", testUneditedSaveFileKeepsTheID},
 			{"LayoutSaveFileKeepsTheID", testLayoutSaveFileKeepsTheID},
 			{"GetLayerReadsTheLowerLayers", testGetLayerReadsTheLowerLayers},
+			{"ConcurrentSavesOfOneName", testConcurrentSavesOfOneName},
 		} {
 			t.Run(tc.name, func(t *testing.T) { tc.f(t, cli) })
 		}

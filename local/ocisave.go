@@ -2,14 +2,10 @@ package local
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
-	"time"
 
-	"github.com/distribution/reference"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/partial"
 	"github.com/google/go-containerregistry/pkg/v1/types"
@@ -49,40 +45,24 @@ func (s *Store) loadOCI(ctx context.Context, b *built.Built, name string) (strin
 		}
 		send = append(send, l)
 	}
-	var staging string
-	entries, rawManifest, manifestDigest, err := s.partialOCI(ctx, b, descs, omit, send, func(manifestDigest v1.Hash) map[string]string {
-		// The archive names a staging tag: the user's name moves only once
-		// the image is proven complete.
-		staging = "docker.io/imgutil-staging/" + manifestDigest.Hex[:16] + ":" + strings.ToLower(rand.Text()[:10])
-		return map[string]string{"io.containerd.image.name": staging}
+	return s.staged(ctx, b, name, func(staging string) (string, error) {
+		entries, rawManifest, manifestDigest, err := s.partialOCI(ctx, b, descs, omit, send, func(v1.Hash) map[string]string {
+			// The archive names the staging tag: the user's name moves only
+			// once the image is proven complete.
+			return map[string]string{"io.containerd.image.name": staging}
+		})
+		if err != nil {
+			return "", err
+		}
+		if err := s.stream(ctx, archive.Reporting(entries, s.reporter("save"))); err != nil {
+			return "", err
+		}
+		if err := s.checkAvailable(ctx, staging, manifestDigest); err != nil {
+			return "", err
+		}
+		s.manifests.put(rawManifest)
+		return manifestDigest.String(), nil
 	})
-	if err != nil {
-		return "", err
-	}
-	named, err := reference.ParseNormalizedNamed(name)
-	if err != nil {
-		return "", fmt.Errorf("image name %q: %w: %w", name, imgutil.ErrInvalidArgument, err)
-	}
-	named = reference.TagNameOnly(named)
-	// Untag the staging name whatever happens, even when the caller gave up
-	// after the archive was taken (a fresh short context); the image stays
-	// under name when it got there.
-	defer func() {
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-		defer cancel()
-		_, _ = s.client.ImageRemove(rctx, staging, client.ImageRemoveOptions{})
-	}()
-	if err := s.stream(ctx, archive.Reporting(entries, s.reporter("save"))); err != nil {
-		return "", err
-	}
-	if err := s.checkAvailable(ctx, staging, manifestDigest); err != nil {
-		return "", err
-	}
-	if _, err := s.client.ImageTag(ctx, client.ImageTagOptions{Source: staging, Target: named.String()}); err != nil {
-		return "", daemonError("tagging "+name, err)
-	}
-	s.manifests.put(rawManifest)
-	return manifestDigest.String(), nil
 }
 
 // partialOCI returns the entries of an OCI-layout archive of b whose

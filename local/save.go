@@ -2,13 +2,16 @@ package local
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"slices"
+	"strings"
 	"time"
 
+	"github.com/distribution/reference"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/moby/moby/client"
 
@@ -150,7 +153,10 @@ func (s *Store) tag(ctx context.Context, id, name string) error {
 
 // load streams an archive of b tagged tag into the daemon and returns the
 // ID the daemon gives the image.
-// classic says the daemon is known to use the classic store.
+// classic says the daemon is known to use the classic store: the image ID
+// is then the config digest, which proves the load whatever happens to the
+// name meanwhile. Otherwise (the containerd store, or a store not known)
+// the archive names a staging tag, proven, then moved to tag (see staged).
 func (s *Store) load(ctx context.Context, b *built.Built, tag string, classic bool, omit func(int) bool) (string, error) {
 	var send []v1.Layer
 	for i, l := range b.Layers {
@@ -161,18 +167,28 @@ func (s *Store) load(ctx context.Context, b *built.Built, tag string, classic bo
 	if err := s.prefetch(ctx, send); err != nil {
 		return "", err
 	}
+	if !classic {
+		return s.staged(ctx, b, tag, func(staging string) (string, error) {
+			entries, err := archive.Docker(b.RawConfig, b.ConfigDigest(), b.Layers, []string{staging}, omit)
+			if err != nil {
+				return "", err
+			}
+			if err := s.stream(ctx, archive.Reporting(entries, s.reporter("save"))); err != nil {
+				return "", err
+			}
+			return s.checkLoaded(ctx, b, staging, false)
+		})
+	}
 	entries, err := archive.Docker(b.RawConfig, b.ConfigDigest(), b.Layers, []string{tag}, omit)
 	if err != nil {
 		return "", err
 	}
-	// A classic store's image ID is the config digest (a containerd store's
-	// is the digest of a manifest the daemon wrote for the archive).
-	return s.loadAndCheck(ctx, entries, b, tag, classic)
+	return s.loadAndCheck(ctx, entries, b, tag, true)
 }
 
-// loadAndCheck streams entries into the daemon and proves tag then names
-// the image b (see checkLoaded). Cancelled late, the load may have landed
-// all the same: then it says so.
+// loadAndCheck streams entries into the daemon and proves the image b was
+// loaded (see checkLoaded). Cancelled late, the load may have landed all
+// the same: then it says so.
 func (s *Store) loadAndCheck(ctx context.Context, entries []archive.Entry, b *built.Built, tag string, byConfig bool) (string, error) {
 	if err := s.stream(ctx, archive.Reporting(entries, s.reporter("save"))); err != nil {
 		if ctx.Err() != nil {
@@ -185,21 +201,101 @@ func (s *Store) loadAndCheck(ctx context.Context, entries []archive.Entry, b *bu
 	return s.checkLoaded(ctx, b, tag, byConfig)
 }
 
-// checkLoaded proves tag names the image b after a load: the same layers
-// and, when byConfig (classic stores, Podman: the image ID is the config
-// digest), the same config. It returns the image ID.
+// checkLoaded proves a load gave the image b, with the same layers, and
+// returns its ID. When byConfig (classic stores, Podman: the image ID is
+// the config digest) the image is found by that ID, so a concurrent save
+// that moves tag meanwhile changes nothing (the image saved stays, under
+// no name); otherwise it is found by tag, which must then be a name no
+// one else loads (a staging tag).
 func (s *Store) checkLoaded(ctx context.Context, b *built.Built, tag string, byConfig bool) (string, error) {
-	res, err := s.inspect(ctx, tag)
+	ref := tag
+	if byConfig {
+		ref = b.ConfigDigest().String()
+	}
+	res, err := s.inspect(ctx, ref)
 	if err != nil {
 		return "", fmt.Errorf("finding the loaded image: %w", err)
 	}
 	if want := diffIDStrings(b); !slices.Equal(res.RootFS.Layers, want) {
-		return "", fmt.Errorf("after the load %s has layers %v, not %v", tag, res.RootFS.Layers, want)
-	}
-	if want := b.ConfigDigest().String(); byConfig && res.ID != want {
-		return "", fmt.Errorf("after the load %s is image %s, not %s", tag, res.ID, want)
+		return "", fmt.Errorf("after the load %s has layers %v, not %v", ref, res.RootFS.Layers, want)
 	}
 	return res.ID, nil
+}
+
+// staged loads an image under a staging tag of its own (load does it and
+// returns the ID, proven), then moves the user's name to it, and removes
+// the staging tag whatever happens (with a fresh short context: the
+// caller's may be cancelled). The name moves only to a complete image.
+// Should another save of the same name move it away before the answer,
+// the image saved is reported if it still exists (classic stores keep it,
+// unnamed); where it went with its names (the containerd store), the
+// error matches imgutil.ErrTagTakenOver.
+func (s *Store) staged(ctx context.Context, b *built.Built, name string, load func(staging string) (string, error)) (string, error) {
+	// Normalized as the daemons name images (an OCI archive's containerd
+	// annotation must be).
+	staging := "docker.io/imgutil-staging/" + b.ConfigDigest().Hex[:16] + ":" + strings.ToLower(rand.Text()[:10])
+	removed := false
+	unstage := func() {
+		if removed {
+			return
+		}
+		removed = true
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		_, _ = s.client.ImageRemove(rctx, staging, client.ImageRemoveOptions{})
+	}
+	defer unstage()
+	id, err := load(staging)
+	if err != nil {
+		return "", err
+	}
+	if err := s.retag(ctx, staging, name); err != nil {
+		return "", err
+	}
+	unstage()
+	return s.stillSaved(ctx, id, name)
+}
+
+// retag names the image source name. The containerd store may refuse when
+// another save moves name at the same moment ("failed to create an image
+// ... after deleting the existing one"): it is tried again, a few times.
+func (s *Store) retag(ctx context.Context, source, name string) error {
+	named, err := reference.ParseNormalizedNamed(name)
+	if err != nil {
+		return fmt.Errorf("image name %q: %w: %w", name, imgutil.ErrInvalidArgument, err)
+	}
+	target := reference.TagNameOnly(named).String()
+	for attempt := 0; ; attempt++ {
+		_, err := s.client.ImageTag(ctx, client.ImageTagOptions{Source: source, Target: target})
+		if err == nil {
+			return nil
+		}
+		if attempt == 4 || ctx.Err() != nil || !strings.Contains(err.Error(), "already exists") {
+			return daemonError("tagging "+name, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Duration(10*(attempt+1)) * time.Millisecond):
+		}
+	}
+}
+
+// stillSaved answers a save that named id name: id, unless another save
+// moved name away and the image is gone with it.
+func (s *Store) stillSaved(ctx context.Context, id, name string) (string, error) {
+	res, err := s.inspect(ctx, name)
+	if err == nil && res.ID == id {
+		return id, nil
+	}
+	if _, ierr := s.client.ImageInspect(ctx, id); ierr == nil {
+		return id, nil // saved; the name has moved on since
+	}
+	now := "nothing"
+	if err == nil {
+		now = res.ID
+	}
+	return "", fmt.Errorf("image %s was saved as %s, but another save moved the name to %s: %w", id, name, now, imgutil.ErrTagTakenOver)
 }
 
 func diffIDStrings(b *built.Built) []string {
@@ -216,8 +312,11 @@ func diffIDStrings(b *built.Built) []string {
 func (s *Store) landed(b *built.Built, tag string) (string, bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	id, err := s.checkLoaded(ctx, b, tag, true)
-	return id, err == nil
+	res, err := s.inspect(ctx, tag)
+	if err != nil || res.ID != b.ConfigDigest().String() || !slices.Equal(res.RootFS.Layers, diffIDStrings(b)) {
+		return "", false
+	}
+	return res.ID, true
 }
 
 // errLoadEnded closes the archive pipe once the daemon has answered.

@@ -36,3 +36,7 @@ func (e ErrLayerNotFound) Is(target error) bool { return target == ErrNotFound }
 // NotFound marks the error as a not-found error for libraries that test for
 // that method (containerd's errdefs).
 func (e ErrLayerNotFound) NotFound() {}
+
+// ErrTagTakenOver says a save loaded its image but, before it could
+// answer, another save moved the name to a different image.
+var ErrTagTakenOver = errors.New("the name was taken over by another save")

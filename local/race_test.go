@@ -1,0 +1,103 @@
+package local_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+
+	"github.com/moby/moby/client"
+
+	"github.com/imgbridge/imgutil"
+	"github.com/imgbridge/imgutil/local"
+	"github.com/imgbridge/imgutil/testhelpers"
+)
+
+// testConcurrentSavesOfOneName: writers save different images (half on a
+// daemon base, half from scratch) to one name at once, a few rounds. Each
+// gets a true answer: the ID of the image it saved, which holds its layer
+// and label, or an error matching imgutil.ErrTagTakenOver (another save
+// moved the name away before the answer). The name ends on a complete
+// image of a writer told it succeeded, and no staging or probe tag is left.
+func testConcurrentSavesOfOneName(t *testing.T, cli *client.Client) {
+	f := newFixture(t, cli)
+	name := freshName(t, cli)
+	const writers = 6
+	var ids []string
+	t.Cleanup(func() {
+		for _, id := range ids {
+			_, _ = cli.ImageRemove(context.Background(), id, client.ImageRemoveOptions{Force: true})
+		}
+	})
+	for round := range 3 {
+		type answer struct {
+			id, diffID string
+			err        error
+		}
+		answers := make([]answer, writers)
+		var wg sync.WaitGroup
+		for w := range writers {
+			p, diffID := testhelpers.RandomLayerFile(t, 32<<10)
+			answers[w].diffID = diffID
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				var opts []imgutil.ImageOption
+				if w%2 == 0 {
+					opts = append(opts, local.FromBaseImage(f.base))
+				}
+				img, err := local.NewImage(name, cli, opts...)
+				if err != nil {
+					answers[w].err = err
+					return
+				}
+				defer img.Close()
+				err = img.AddLayer(p)
+				if err == nil {
+					err = img.SetLabel("writer", fmt.Sprint(round, "-", w))
+				}
+				if err == nil {
+					err = img.Save()
+				}
+				if err == nil {
+					id, ierr := img.Identifier()
+					err = ierr
+					answers[w].id = "sha256:" + id.String()
+				}
+				answers[w].err = err
+			}()
+		}
+		wg.Wait()
+		var succeeded []string
+		for w, a := range answers {
+			if a.err != nil {
+				if !errors.Is(a.err, imgutil.ErrTagTakenOver) {
+					t.Fatalf("round %d writer %d: %v (want success or ErrTagTakenOver)", round, w, a.err)
+				}
+				continue
+			}
+			succeeded = append(succeeded, a.id)
+			ids = append(ids, a.id)
+			res, err := cli.ImageInspect(context.Background(), a.id)
+			if err != nil {
+				// The containerd store drops an image no name points to:
+				// only a later save of the name may have done that.
+				if containerdStore(t, cli) {
+					continue
+				}
+				t.Fatalf("round %d writer %d: saved image %s does not exist: %v", round, w, a.id, err)
+			}
+			if !slices.Contains(res.RootFS.Layers, a.diffID) || res.Config.Labels["writer"] != fmt.Sprint(round, "-", w) {
+				t.Fatalf("round %d writer %d: image %s has layers %v and labels %v, not its own", round, w, a.id, res.RootFS.Layers, res.Config.Labels)
+			}
+		}
+		final := imageID(t, cli, name)
+		if !slices.Contains(succeeded, final) {
+			t.Fatalf("round %d: %s is %s, which no writer was told it saved (%v)", round, name, final, succeeded)
+		}
+		testhelpers.CheckImage(t, testhelpers.DockerRead(t, cli, name))
+	}
+	assertNoStagingTags(t, cli)
+}
