@@ -97,7 +97,8 @@ func runAppend(args []string) error {
 result as TARGET (and each --tag).
 
 Examples:
-  imgutil append --base docker://busybox:latest --layer ./app docker://my-app:latest
+  imgutil append --layer ./rootfs oci:./base          (an image from scratch)
+  imgutil append --base oci:./base --layer ./app --prefix workspace docker://my-app:latest
   imgutil append --base oci:./base --layer app.tar --tag oci:./app-v2 oci:./app`)
 	var layers, tags multi
 	base := fs.String("base", "", "image to start from (default: TARGET itself)")
