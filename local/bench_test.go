@@ -243,56 +243,48 @@ func BenchmarkGetLayer(b *testing.B) {
 }
 
 // layersArchive is an image of 8 layers of 16 MiB (IMGUTIL_BENCH_SMALL=1:
-// 1.6 MiB) as a docker archive, built once per run.
+// 1.6 MiB) as a docker archive, built on first use in a benchmark and
+// removed when that benchmark ends.
 var layersArchive struct {
-	once    sync.Once
+	mu      sync.Mutex
 	path    string
 	diffIDs []string
 	size    int64
-	err     error
 }
 
 const layersImageName = "imgutil-bench/layers:latest"
 
 func layersImage(b *testing.B) (string, []string, int64) {
-	layersArchive.once.Do(func() {
-		size := int64(16 << 20)
-		if os.Getenv("IMGUTIL_BENCH_SMALL") != "" {
-			size /= 10
-		}
-		dir, err := os.MkdirTemp("", "bench-layers-*")
-		if err != nil {
-			layersArchive.err = err
-			return
-		}
-		img := empty.Image
-		var diffIDs []string
-		for range 8 {
-			p, id := testhelpers.RandomLayerFile(b, int(size))
-			l, err := tarball.LayerFromFile(p)
-			if err == nil {
-				img, err = mutate.AppendLayers(img, l)
-			}
-			if err != nil {
-				layersArchive.err = err
-				return
-			}
-			diffIDs = append(diffIDs, id)
-		}
-		tag, err := gname.NewTag(layersImageName)
-		if err != nil {
-			layersArchive.err = err
-			return
-		}
-		layersArchive.path = filepath.Join(dir, "layers.tar")
-		layersArchive.diffIDs, layersArchive.size = diffIDs, size
-		layersArchive.err = tarball.WriteToFile(layersArchive.path, tag, img)
-	})
-	if layersArchive.err != nil {
-		b.Fatal(layersArchive.err)
+	layersArchive.mu.Lock()
+	defer layersArchive.mu.Unlock()
+	if layersArchive.path != "" {
+		return layersImageName, layersArchive.diffIDs, layersArchive.size
 	}
-	b.Cleanup(func() { os.RemoveAll(filepath.Dir(layersArchive.path)) })
-	return layersImageName, layersArchive.diffIDs, layersArchive.size
+	size := int64(16 << 20)
+	if os.Getenv("IMGUTIL_BENCH_SMALL") != "" {
+		size /= 10
+	}
+	img := empty.Image
+	var diffIDs []string
+	for range 8 {
+		p, id := testhelpers.RandomLayerFile(b, int(size))
+		l, err := tarball.LayerFromFile(p)
+		must2(b, err)
+		img, err = mutate.AppendLayers(img, l)
+		must2(b, err)
+		diffIDs = append(diffIDs, id)
+	}
+	tag, err := gname.NewTag(layersImageName)
+	must2(b, err)
+	path := filepath.Join(b.TempDir(), "layers.tar")
+	must2(b, tarball.WriteToFile(path, tag, img))
+	layersArchive.path, layersArchive.diffIDs, layersArchive.size = path, diffIDs, size
+	b.Cleanup(func() {
+		layersArchive.mu.Lock()
+		layersArchive.path = ""
+		layersArchive.mu.Unlock()
+	})
+	return layersImageName, diffIDs, size
 }
 
 // BenchmarkSaveFile exports a daemon image of 8 layers of 16 MiB with

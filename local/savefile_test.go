@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -86,6 +87,8 @@ func testGetLayerReadsTheLowerLayers(t *testing.T, cli *client.Client) {
 		}
 	}
 	testhelpers.DockerPut(t, cli, name, img)
+	ours := filepath.Join(os.TempDir(), fmt.Sprintf("imgutil-local-%d-*", os.Getpid()))
+	before, _ := filepath.Glob(ours)
 	// The containerd store streams blobs in digest order: the first read
 	// learns the manifest only if its blob comes before the wanted one.
 	learnt := true
@@ -112,6 +115,9 @@ func testGetLayerReadsTheLowerLayers(t *testing.T, cli *client.Client) {
 		if !probed && ((round == 1 && learnt) || !containerdStore(t, cli)) {
 			t.Fatalf("round %d: the layer was read from %v, not a probe image", round, counting.saved)
 		}
+	}
+	if after, _ := filepath.Glob(ours); len(after) > len(before) {
+		t.Fatalf("layer directories left after Close: %v (before: %v)", after, before)
 	}
 	list, err := cli.ImageList(context.Background(), client.ImageListOptions{All: true})
 	must(t, err)
