@@ -55,6 +55,18 @@ func (i *CNBImageCore) buildLocked() (*built.Built, error) {
 	return b, nil
 }
 
+// PreservedBase returns the base image when the image is saved as it is
+// (PreserveDigest, not edited): a store that holds the base can then name
+// it instead of writing it. Nil otherwise.
+func (i *CNBImageCore) PreservedBase() v1.Image {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if i.preserveDigest && !i.edited && i.base != nil && i.baseAsIs {
+		return i.base
+	}
+	return nil
+}
+
 // BuildForSave is Build for a save: unless the digest is preserved, it
 // first normalizes created time and history as a save writes them
 // (SetCreatedAtAndHistory). From then on the image is what was saved, no

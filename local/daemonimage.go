@@ -1,6 +1,7 @@
 package local
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -150,12 +151,22 @@ func (d *daemonImage) RawManifest() ([]byte, error) {
 	if d.manifest != nil {
 		return d.manifest, nil
 	}
+	raw, err := d.manifestFor(d.rawCfg)
+	if err == nil {
+		d.manifest = raw
+	}
+	return raw, err
+}
+
+// manifestFor is the manifest of the image's layers (uncompressed, as read
+// from the daemon) with the config rawCfg.
+func (d *daemonImage) manifestFor(rawCfg []byte) ([]byte, error) {
 	if err := d.store.prefetch(context.Background(), d.layersAsV1()); err != nil {
 		return nil, err
 	}
 	m := v1.Manifest{
 		SchemaVersion: 2, MediaType: types.DockerManifestSchema2,
-		Config: v1.Descriptor{MediaType: types.DockerConfigJSON, Size: int64(len(d.rawCfg)), Digest: sha256Of(d.rawCfg)},
+		Config: v1.Descriptor{MediaType: types.DockerConfigJSON, Size: int64(len(rawCfg)), Digest: sha256Of(rawCfg)},
 	}
 	for _, l := range d.layers {
 		size, err := l.Size()
@@ -168,8 +179,49 @@ func (d *daemonImage) RawManifest() ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encoding manifest: %w", err)
 	}
-	d.manifest = raw
 	return raw, nil
+}
+
+// AsStored returns the image with the config the daemon holds, byte for
+// byte (read from its archive with the layers), where the daemonImage has
+// one rebuilt from inspect: a copy kept as it is (PreserveDigest) keeps
+// the image's config digest, its ID on classic stores and Podman.
+func (d *daemonImage) AsStored() (v1.Image, error) {
+	raw, err := d.store.storedConfig(context.Background(), d)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := v1.ParseConfigFile(bytes.NewReader(raw))
+	if err != nil {
+		return nil, fmt.Errorf("parsing the config of image %s: %w", d.id, err)
+	}
+	if !slices.Equal(cfg.RootFS.DiffIDs, d.cfg.RootFS.DiffIDs) {
+		return nil, fmt.Errorf("the stored config of image %s lists other layers than its inspect", d.id)
+	}
+	manifest, err := d.manifestFor(raw)
+	if err != nil {
+		return nil, err
+	}
+	return &storedImage{daemonImage: d, rawCfg: raw, cfg: cfg, manifest: manifest}, nil
+}
+
+// storedImage is a daemon image with its stored config (see AsStored).
+type storedImage struct {
+	*daemonImage
+	rawCfg   []byte
+	cfg      *v1.ConfigFile
+	manifest []byte
+}
+
+func (s *storedImage) ConfigFile() (*v1.ConfigFile, error) { return s.cfg.DeepCopy(), nil }
+func (s *storedImage) RawConfigFile() ([]byte, error)      { return s.rawCfg, nil }
+func (s *storedImage) ConfigName() (v1.Hash, error)        { return sha256Of(s.rawCfg), nil }
+func (s *storedImage) RawManifest() ([]byte, error)        { return s.manifest, nil }
+func (s *storedImage) Digest() (v1.Hash, error)            { return sha256Of(s.manifest), nil }
+func (s *storedImage) Size() (int64, error)                { return int64(len(s.manifest)), nil }
+
+func (s *storedImage) Manifest() (*v1.Manifest, error) {
+	return v1.ParseManifest(bytes.NewReader(s.manifest))
 }
 
 func (d *daemonImage) layersAsV1() []v1.Layer {

@@ -49,6 +49,10 @@ type fetcher struct {
 	// wants are the layers asked for, per image, not held yet: a running
 	// download of the image takes any that its stream still carries.
 	wants map[string]map[v1.Hash]bool
+	// configs are stored configs kept, by image; wantConfig the digests
+	// (hex) of those asked for and not kept yet.
+	configs    map[string][]byte
+	wantConfig map[string]string
 }
 
 type layerFile struct {
@@ -58,7 +62,8 @@ type layerFile struct {
 
 func newFetcher(c DockerClient, saveOpts func(context.Context, string) []client.ImageSaveOption, reporter func() func(string, int64, int64)) *fetcher {
 	return &fetcher{client: c, saveOpts: saveOpts, reporter: reporter, files: map[v1.Hash]layerFile{}, failed: map[string]error{},
-		imageLocks: map[string]*sync.Mutex{}, wants: map[string]map[v1.Hash]bool{}}
+		imageLocks: map[string]*sync.Mutex{}, wants: map[string]map[v1.Hash]bool{},
+		configs: map[string][]byte{}, wantConfig: map[string]string{}}
 }
 
 // errStoreClosed is returned by a fetch after close.
@@ -95,14 +100,17 @@ func (f *fetcher) imageLock(imageID string) *sync.Mutex {
 // probe, when not nil, loads an image of the first n layers of the image
 // and returns its name and nonce (see Store.probeImage): when every layer wanted
 // lies in the image's lower three quarters, that image is read instead.
-func (f *fetcher) fetch(ctx context.Context, imageID string, allIDs []v1.Hash, stored map[string]v1.Hash,
-	probe prober, manifest v1.Hash, learnt func([]byte), diffIDs ...v1.Hash) error {
+func (f *fetcher) fetch(ctx context.Context, imageID string, allIDs []v1.Hash, h hints, diffIDs ...v1.Hash) error {
 	// Say what is wanted before waiting: a download of the image already
 	// running takes it too, if its stream has not passed it yet.
 	f.mu.Lock()
 	if err := f.failed[imageID]; err != nil {
 		f.mu.Unlock()
 		return err
+	}
+	_, haveConfig := f.configs[imageID]
+	if h.config != "" && !haveConfig {
+		f.wantConfig[imageID] = h.config
 	}
 	for _, d := range diffIDs {
 		if _, ok := f.files[d]; !ok {
@@ -127,7 +135,7 @@ func (f *fetcher) fetch(ctx context.Context, imageID string, allIDs []v1.Hash, s
 		f.mu.Unlock()
 		return errStoreClosed
 	}
-	if f.heldLocked(diffIDs) {
+	if _, ok := f.configs[imageID]; f.heldLocked(diffIDs) && (ok || h.config == "") {
 		f.mu.Unlock()
 		return nil
 	}
@@ -148,17 +156,18 @@ func (f *fetcher) fetch(ctx context.Context, imageID string, allIDs []v1.Hash, s
 	}
 	f.mu.Unlock()
 
-	src := source{name: imageID, ids: allIDs, manifest: manifest, learnt: learnt}
-	if probe != nil && probeWorthIt(last, len(allIDs)) {
+	src := source{name: imageID, ids: allIDs, manifest: h.manifest, learnt: h.learnt}
+	if h.probe != nil && h.config == "" && probeWorthIt(last, len(allIDs)) {
 		// A failed probe costs nothing but the try: the image is read.
-		if name, nonce, release, err := probe(ctx, last+1); err == nil {
+		if name, nonce, release, err := h.probe(ctx, last+1); err == nil {
 			defer release()
 			src = source{name: name, nonce: nonce, ids: allIDs[:last+1]}
 		}
 	}
-	err := f.download(ctx, dir, src, imageID, stored)
+	err := f.download(ctx, dir, src, imageID, h.stored)
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	delete(f.wantConfig, imageID)
 	if err == nil && !f.heldLocked(diffIDs) {
 		for _, d := range diffIDs {
 			if _, ok := f.files[d]; !ok {
@@ -225,6 +234,43 @@ func (f *fetcher) done(imageID string) bool {
 	return len(f.wants[imageID]) == 0
 }
 
+// hints tell a fetch what is known of the image and how it may be read.
+type hints struct {
+	// stored maps the blob digests the image is stored with to diffIDs.
+	stored map[string]v1.Hash
+	// probe loads a probe image of the image's first layers (nil: none).
+	probe prober
+	// manifest and learnt: see source.
+	manifest v1.Hash
+	learnt   func([]byte)
+	// config, when set, is the hex digest of the image's stored config,
+	// which the fetch then also keeps (see config).
+	config string
+}
+
+// config returns the stored config of imageID, if a fetch kept it.
+func (f *fetcher) config(imageID string) ([]byte, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	raw, ok := f.configs[imageID]
+	return raw, ok
+}
+
+// needsConfig returns the config digest hex a download of imageID must
+// still find.
+func (f *fetcher) needsConfig(imageID string) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.wantConfig[imageID]
+}
+
+func (f *fetcher) keepConfig(imageID string, raw []byte) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.configs[imageID] = raw
+	delete(f.wantConfig, imageID)
+}
+
 // prober loads a probe image of an image's first n layers (see
 // Store.probeImage).
 type prober func(ctx context.Context, n int) (name, nonce string, release func(), err error)
@@ -264,7 +310,7 @@ func (f *fetcher) download(ctx context.Context, dir string, src source, imageID 
 	tr := tar.NewReader(rc)
 	// top is the legacy directory of the probe image's top layer, once seen.
 	var top string
-	for !f.done(imageID) {
+	for !f.done(imageID) || f.needsConfig(imageID) != "" {
 		hdr, err := tr.Next()
 		if errors.Is(err, io.EOF) {
 			return nil
@@ -281,6 +327,17 @@ func (f *fetcher) download(ctx context.Context, dir string, src source, imageID 
 			}
 			if bytes.Contains(raw, []byte(src.nonce)) {
 				top = path.Dir(hdr.Name)
+			}
+			continue
+		}
+		if c := f.needsConfig(imageID); c != "" && hdr.Typeflag == tar.TypeReg && hdr.Size < maxManifestSize &&
+			(hdr.Name == c+".json" || hdr.Name == "blobs/sha256/"+c) {
+			raw, err := io.ReadAll(tr)
+			if err != nil {
+				return fmt.Errorf("reading %s: %w", hdr.Name, err)
+			}
+			if sha256Of(raw).Hex == c {
+				f.keepConfig(imageID, raw)
 			}
 			continue
 		}

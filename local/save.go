@@ -48,6 +48,11 @@ func (s *Store) save(ctx context.Context, img *imgutil.CNBImageCore, name string
 	if err != nil {
 		return "", v1.Hash{}, allFailed(err)
 	}
+	if d, ok := img.PreservedBase().(*daemonImage); ok && s.sameDaemon(d.store) {
+		// Kept as it is, in the daemon that holds it: a new name for the
+		// very image (its ID kept on every store), nothing loaded.
+		return s.nameAsIs(ctx, d, name, extras)
+	}
 	b, err := img.BuildForSave()
 	if err != nil {
 		return "", v1.Hash{}, allFailed(err)
@@ -130,6 +135,36 @@ func (s *Store) save(ctx context.Context, img *imgutil.CNBImageCore, name string
 		return id, b.ConfigDigest(), se
 	}
 	return id, b.ConfigDigest(), nil
+}
+
+// sameDaemon reports whether o talks to the same daemon as s.
+func (s *Store) sameDaemon(o *Store) bool {
+	return o == s || (s.daemonHost() != "" && o.daemonHost() == s.daemonHost())
+}
+
+// nameAsIs tags the daemon image d name and extras (see save).
+func (s *Store) nameAsIs(ctx context.Context, d *daemonImage, name string, extras []string) (string, v1.Hash, error) {
+	cfg := sha256Of(d.rawCfg)
+	if d.inspect.Descriptor == nil {
+		cfg, _ = v1.NewHash(d.id) // the stored config's digest
+	}
+	var se imgutil.SaveError
+	for i, n := range append([]string{name}, extras...) {
+		if err := s.tag(ctx, d.id, n); err != nil {
+			if i == 0 {
+				se.Errors = append(se.Errors, imgutil.SaveDiagnostic{ImageName: n, Cause: err})
+				for _, e := range extras {
+					se.Errors = append(se.Errors, imgutil.SaveDiagnostic{ImageName: e, Cause: err})
+				}
+				return "", v1.Hash{}, se
+			}
+			se.Errors = append(se.Errors, imgutil.SaveDiagnostic{ImageName: n, Cause: err})
+		}
+	}
+	if len(se.Errors) > 0 {
+		return d.id, cfg, se
+	}
+	return d.id, cfg, nil
 }
 
 // retryable reports whether a failed load may succeed sent another way:
@@ -383,6 +418,12 @@ func (s *Store) saveFile(ctx context.Context, img *Image, name string) (string, 
 	}
 	if d, ok := img.UnderlyingImage().(*daemonImage); ok && d.taggedAs(name) {
 		return s.daemonArchive(ctx, name, d.id)
+	}
+	if d, ok := img.PreservedBase().(*daemonImage); ok && s.sameDaemon(d.store) {
+		// Kept as it is (a copy): the daemon's archive, when name is it.
+		if res, err := s.inspect(ctx, name); err == nil && res.ID == d.id {
+			return s.daemonArchive(ctx, name, d.id)
+		}
 	}
 	b, err := img.BuildForSave()
 	if err != nil {

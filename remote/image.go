@@ -423,7 +423,7 @@ func pushable(b *built.Built) (v1.Image, error) {
 	if !lazy {
 		return b.Image(), nil
 	}
-	p, err := built.New(b.Config, layers, b.ManifestType(), b.ConfigType(), b.Annotations())
+	p, err := built.WithLayers(b.Config, b.RawConfig, layers, b.ManifestType(), b.ConfigType(), b.Annotations())
 	if err != nil {
 		return nil, err
 	}

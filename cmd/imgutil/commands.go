@@ -467,12 +467,10 @@ Examples:
 		return err
 	}
 	defer doneBase()
-	opts := []imgutil.ImageOption{baseOpt, imgutil.WithHistory()}
-	if ts[0].kind != "docker" {
-		// Nothing is edited: the copy is the image itself, digest and all
-		// (a daemon's images have no manifest of their own to keep).
-		opts = append(opts, func(o *imgutil.ImageOptions) { o.PreserveDigest = true })
-	}
+	// Nothing is edited: the copy is the image itself, digest and all; out
+	// of a daemon, its config byte for byte (its ID on classic stores and
+	// Podman; into the same daemon, the very image under a new name).
+	opts := []imgutil.ImageOption{baseOpt, imgutil.WithHistory(), func(o *imgutil.ImageOptions) { o.PreserveDigest = true }}
 	img, done, err := s.open(ts[1], opts...)
 	if err != nil {
 		return err

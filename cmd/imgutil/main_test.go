@@ -192,10 +192,24 @@ func TestCopyAcrossStores(t *testing.T) {
 		if !slices.Equal(res.RootFS.Layers, testhelpers.DiffIDs(t, src)) {
 			t.Fatalf("copied into the daemon: %v", res.RootFS.Layers)
 		}
+		// Within the daemon, a copy is the same image under a new name.
+		twin := name + "-twin"
+		testhelpers.DockerCleanup(t, c, twin)
+		ok(t, env, "copy", "docker://"+name, "docker://"+twin)
+		if got, err := c.ImageInspect(context.Background(), twin); err != nil || got.ID != res.ID {
+			t.Fatalf("copy within the daemon: %v, %v; want image %s", got.ID, err, res.ID)
+		}
 		repo := "cli/" + strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-")) + ":latest"
 		ok(t, env, "copy", "docker://"+name, reg.Repo(repo))
 		pushed := reg.Get(t, repo)
 		testhelpers.CheckImage(t, pushed)
+		// Out of the daemon, the config goes byte for byte: where the image
+		// ID is the config digest (not the containerd store), it is kept.
+		if res.Descriptor == nil {
+			if cfg, _ := pushed.ConfigName(); cfg.String() != res.ID {
+				t.Errorf("copied out of the daemon, the config is %s; the image was %s", cfg, res.ID)
+			}
+		}
 		// Layers read from the daemon go compressed.
 		m, err := pushed.Manifest()
 		if err != nil {

@@ -31,6 +31,8 @@ type Built struct {
 	RawConfig []byte
 	// Layers are the image's layers, bottom first, with their final media types.
 	Layers []v1.Layer
+	// Source is the image FromImage froze as it is (nil for an edited one).
+	Source v1.Image
 
 	manifestType types.MediaType
 	configType   types.MediaType
@@ -49,6 +51,12 @@ func New(cfg *v1.ConfigFile, layers []v1.Layer, manifestType, configType types.M
 	if err != nil {
 		return nil, fmt.Errorf("encoding config: %w", err)
 	}
+	return WithLayers(cfg, raw, layers, manifestType, configType, annotations)
+}
+
+// WithLayers is New for a config already encoded (raw, kept byte for
+// byte): the same image with other layer objects (lazy ones, for a push).
+func WithLayers(cfg *v1.ConfigFile, raw []byte, layers []v1.Layer, manifestType, configType types.MediaType, annotations map[string]string) (*Built, error) {
 	b := &Built{
 		Config: cfg, RawConfig: raw, Layers: layers,
 		manifestType: manifestType, configType: configType, annotations: maps.Clone(annotations),
@@ -176,7 +184,18 @@ func (c builtCore) LayerByDigest(h v1.Hash) (partial.CompressedLayer, error) {
 
 // FromImage is img frozen as it is: its own config and manifest bytes and
 // layers (an image saved with its digest preserved).
+//
+// An image that is a rebuilt view of what its store holds (a daemon image,
+// whose config is rebuilt from inspect) offers the stored one: AsStored.
+// Source is then the view the Built was made of.
 func FromImage(img v1.Image) (*Built, error) {
+	if s, ok := img.(interface{ AsStored() (v1.Image, error) }); ok {
+		stored, err := s.AsStored()
+		if err != nil {
+			return nil, err
+		}
+		img = stored
+	}
 	cfg, err := img.ConfigFile()
 	if err != nil {
 		return nil, fmt.Errorf("reading config: %w", err)
@@ -207,6 +226,6 @@ func FromImage(img v1.Image) (*Built, error) {
 	return &Built{
 		Config: cfg, RawConfig: raw, Layers: layers,
 		manifestType: mt, configType: m.Config.MediaType, annotations: maps.Clone(m.Annotations),
-		manifest: rawManifest, image: img,
+		manifest: rawManifest, image: img, Source: img,
 	}, nil
 }
