@@ -19,10 +19,17 @@
 // Every call on the caller's Docker client is made one at a time: a client
 // may serve a single request at once.
 //
+// Where the store is not known to be classic, every load goes under a
+// staging tag of its own and the name moves only to a proven image; saves
+// of one name at the same time each get a true answer (the ID of the image
+// saved, or imgutil.ErrTagTakenOver).
+//
 // Layers of the base or previous image are read from the daemon only when
 // their bytes are needed (GetLayer, a reused layer on a new chain, SaveFile,
 // a copy to another store): one streamed ImageSave per image, shared by
-// concurrent requests, keeping only the layers asked for. They live in a temp
+// concurrent requests, keeping only the layers asked for. GetLayer asks for
+// a short-lived image of the layers up to the one wanted, so that daemons
+// which build their whole archive first export only those. They live in a temp
 // directory that belongs to the Store: Image.Close (or Store.Close for a
 // Store shared through NewImageInStore) removes it, and a later process
 // removes those of processes that exited without Close.

@@ -395,6 +395,13 @@ func blobName(h v1.Hash) string { return "blobs/" + h.Algorithm + "/" + h.Hex }
 // which omit is true are listed in manifest.json but not written: a daemon
 // that holds their chain never reads them (omit may be nil).
 func Docker(rawConfig []byte, configDigest v1.Hash, layers []v1.Layer, tags []string, omit func(i int) bool) ([]Entry, error) {
+	entries, _, err := docker(rawConfig, configDigest, layers, tags, omit)
+	return entries, err
+}
+
+// docker is Docker; it also says whether the layers were written as stored
+// (compressed, see layerEntries).
+func docker(rawConfig []byte, configDigest v1.Hash, layers []v1.Layer, tags []string, omit func(i int) bool) ([]Entry, bool, error) {
 	entries := []Entry{{Name: blobName(configDigest), Size: int64(len(rawConfig)), Data: rawConfig}}
 	m := dockerManifest{Config: blobName(configDigest), RepoTags: tags, Layers: make([]string, len(layers))}
 	var sent []v1.Layer
@@ -403,7 +410,7 @@ func Docker(rawConfig []byte, configDigest v1.Hash, layers []v1.Layer, tags []st
 		if omit != nil && omit(i) {
 			d, err := l.DiffID()
 			if err != nil {
-				return nil, fmt.Errorf("layer %d: getting diff ID: %w", i, err)
+				return nil, false, fmt.Errorf("layer %d: getting diff ID: %w", i, err)
 			}
 			m.Layers[i] = blobName(d)
 			continue
@@ -411,9 +418,9 @@ func Docker(rawConfig []byte, configDigest v1.Hash, layers []v1.Layer, tags []st
 		sent = append(sent, l)
 		sentAt = append(sentAt, i)
 	}
-	les, _, err := layerEntries(sent)
+	les, compressed, err := layerEntries(sent)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	seen := map[string]bool{entries[0].Name: true}
 	for j, e := range les {
@@ -425,9 +432,9 @@ func Docker(rawConfig []byte, configDigest v1.Hash, layers []v1.Layer, tags []st
 	}
 	raw, err := json.Marshal([]dockerManifest{m})
 	if err != nil {
-		return nil, fmt.Errorf("encoding manifest.json: %w", err)
+		return nil, false, fmt.Errorf("encoding manifest.json: %w", err)
 	}
-	return append(entries, Entry{Name: "manifest.json", Size: int64(len(raw)), Data: raw}), nil
+	return append(entries, Entry{Name: "manifest.json", Size: int64(len(raw)), Data: raw}), compressed, nil
 }
 
 // WriteFile writes entries as a tar into a new file in dir (os.TempDir when
@@ -515,28 +522,9 @@ func WriteImageFile(b *built.Built, tags []string, pattern string, report func(i
 
 // ImageEntries returns the entries of the archive WriteImageFile writes.
 func ImageEntries(b *built.Built, tags []string) ([]Entry, error) {
-	les, compressed, err := layerEntries(b.Layers)
-	if err != nil {
-		return nil, err
-	}
-	cfg := Entry{Name: blobName(b.ConfigDigest()), Size: int64(len(b.RawConfig)), Data: b.RawConfig}
-	m := dockerManifest{Config: cfg.Name, RepoTags: tags}
-	entries := []Entry{cfg}
-	seen := map[string]bool{cfg.Name: true}
-	for _, e := range les {
-		m.Layers = append(m.Layers, e.Name)
-		if !seen[e.Name] {
-			seen[e.Name] = true
-			entries = append(entries, e)
-		}
-	}
-	raw, err := json.Marshal([]dockerManifest{m})
-	if err != nil {
-		return nil, fmt.Errorf("encoding manifest.json: %w", err)
-	}
-	entries = append(entries, Entry{Name: "manifest.json", Size: int64(len(raw)), Data: raw})
-	if !compressed {
-		return entries, nil
+	entries, compressed, err := docker(b.RawConfig, b.ConfigDigest(), b.Layers, tags, nil)
+	if err != nil || !compressed {
+		return entries, err
 	}
 	rawManifest, err := b.RawManifest()
 	if err != nil {
