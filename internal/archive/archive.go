@@ -59,8 +59,15 @@ type Entry struct {
 // Verify are checked by hashing what was written, read back from w (a
 // file) by one goroutine while the next entries are copied.
 func Write(w io.Writer, entries []Entry) error {
-	out, _ := w.(*os.File)
-	cw := &tarWriter{w: w, out: out}
+	cw := &tarWriter{w: w}
+	if f, ok := w.(*os.File); ok {
+		// Read back only from a regular file, from where it stands.
+		if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
+			if pos, err := f.Seek(0, io.SeekCurrent); err == nil {
+				cw.out, cw.pos = f, pos
+			}
+		}
+	}
 	for _, e := range entries {
 		if err := cw.entry(e); err != nil {
 			cw.abort()

@@ -110,3 +110,45 @@ func fileSum(path string) (v1.Hash, error) {
 	h, _, err := v1.SHA256(f)
 	return h, err
 }
+
+// TestWriteToAPipeChecksFiles: written to a pipe (nothing to read back), a
+// file entry is checked as it is read.
+func TestWriteToAPipeChecksFiles(t *testing.T) {
+	src := filepath.Join(t.TempDir(), "layer")
+	if err := os.WriteFile(src, []byte("layer bytes"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	good, err := fileSum(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := good
+	bad.Hex = "00" + good.Hex[2:]
+	if bad == good {
+		bad.Hex = "11" + good.Hex[2:]
+	}
+	for _, tc := range []struct {
+		verify v1.Hash
+		fails  bool
+	}{{good, false}, {bad, true}} {
+		r, w, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan []byte)
+		go func() {
+			b, _ := io.ReadAll(r)
+			done <- b
+		}()
+		err = Write(w, []Entry{{Name: "l", Size: 11, Path: src, Verify: tc.verify}})
+		w.Close()
+		got := <-done
+		r.Close()
+		if tc.fails != errors.Is(err, imgerr.ErrDiffIDMismatch) || (!tc.fails && err != nil) {
+			t.Fatalf("verify %v: Write = %v", tc.verify, err)
+		}
+		if !tc.fails && len(got) != 4*blockSize {
+			t.Fatalf("archive is %d bytes, want %d", len(got), 4*blockSize)
+		}
+	}
+}
