@@ -314,7 +314,7 @@ func (s *Store) hints(ctx context.Context, img *daemonImage, lowOnly bool) hints
 	containerd, err := s.containerdStore(ctx, []*daemonImage{img})
 	switch {
 	case err != nil:
-	case lowOnly && (!containerd || (h.stored != nil && s.supports(ctx, manifestsAPI))):
+	case lowOnly && img.inspect.Size >= probeMinSize && (!containerd || (h.stored != nil && s.supports(ctx, manifestsAPI))):
 		h.probe = func(ctx context.Context, n int) (string, string, func(), error) {
 			return s.probeImage(ctx, img, n, containerd)
 		}
