@@ -14,6 +14,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -37,9 +38,12 @@ type fetcher struct {
 
 	// mu guards the fields below (not the downloads themselves).
 	mu sync.Mutex
-	// dir is created on the first download and removed by close.
+	// dir is created for downloads and removed by close (with unlinked
+	// layers, as soon as no download runs).
 	dir    string
 	closed bool
+	// downloading counts the downloads writing into dir.
+	downloading int
 	// files are the layer files held, by diffID.
 	files map[v1.Hash]layerFile
 	// failed remembers a failed download per image, returned again.
@@ -58,7 +62,24 @@ type fetcher struct {
 type layerFile struct {
 	path string
 	size int64
+	// file, when set, holds the layer's only link: the file was unlinked
+	// once complete, and path reopens it through /proc/self/fd. The kernel
+	// frees it when the process ends, Close or not: a process that never
+	// calls Close (as callers of the existing library do not) leaves
+	// nothing on disk.
+	file *os.File
 }
+
+// unlinkLayers says layer files are kept open and unlinked (Linux, with
+// /proc): see layerFile.file. Elsewhere they stay in the directory until
+// Close, or until a later process sweeps it.
+var unlinkLayers = func() bool {
+	if runtime.GOOS != "linux" {
+		return false
+	}
+	fi, err := os.Stat("/proc/self/fd")
+	return err == nil && fi.IsDir()
+}()
 
 func newFetcher(c DockerClient, saveOpts func(context.Context, string) []client.ImageSaveOption, reporter func() func(string, int64, int64)) *fetcher {
 	return &fetcher{client: c, saveOpts: saveOpts, reporter: reporter, files: map[v1.Hash]layerFile{}, failed: map[string]error{},
@@ -148,6 +169,7 @@ func (f *fetcher) fetch(ctx context.Context, imageID string, allIDs []v1.Hash, h
 		f.dir = dir
 	}
 	dir := f.dir
+	f.downloading++
 	last := -1
 	for i, d := range allIDs {
 		if f.wants[imageID][d] || slices.Contains(diffIDs, d) {
@@ -168,6 +190,13 @@ func (f *fetcher) fetch(ctx context.Context, imageID string, allIDs []v1.Hash, h
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	delete(f.wantConfig, imageID)
+	if f.downloading--; f.downloading == 0 && unlinkLayers && f.dir != "" {
+		// Nothing is written there now, and kept layers are unlinked:
+		// the (empty) directory goes too.
+		if os.Remove(f.dir) == nil {
+			f.dir = ""
+		}
+	}
 	if err == nil && !f.heldLocked(diffIDs) {
 		for _, d := range diffIDs {
 			if _, ok := f.files[d]; !ok {
@@ -212,6 +241,9 @@ func (f *fetcher) keep(imageID string, d v1.Hash, lf layerFile) bool {
 	defer f.mu.Unlock()
 	delete(f.wants[imageID], d)
 	if f.closed {
+		if lf.file != nil {
+			lf.file.Close()
+		}
 		os.Remove(lf.path)
 		return false
 	}
@@ -440,11 +472,21 @@ func spool(r io.Reader, dir string, want func(v1.Hash) bool) (v1.Hash, layerFile
 	}
 	h := sha256.New()
 	n, err := io.Copy(io.MultiWriter(tmp, h), src)
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
 	d := v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(h.Sum(nil))}
 	if err != nil || !want(d) {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return d, layerFile{}, false, err
+	}
+	if unlinkLayers {
+		// Kept open, unlinked: see layerFile.file.
+		if err := os.Remove(tmp.Name()); err != nil {
+			tmp.Close()
+			return d, layerFile{}, false, err
+		}
+		return d, layerFile{path: fmt.Sprintf("/proc/self/fd/%d", tmp.Fd()), size: n, file: tmp}, true, nil
+	}
+	if err := tmp.Close(); err != nil {
 		os.Remove(tmp.Name())
 		return d, layerFile{}, false, err
 	}
@@ -461,6 +503,11 @@ func (f *fetcher) close() error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.closed = true
+	for _, lf := range f.files {
+		if lf.file != nil {
+			lf.file.Close()
+		}
+	}
 	f.files = map[v1.Hash]layerFile{}
 	if f.dir == "" {
 		return nil

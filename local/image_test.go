@@ -93,6 +93,7 @@ func TestLocal(t *testing.T) {
 			{"LayoutSaveFileKeepsTheID", testLayoutSaveFileKeepsTheID},
 			{"GetLayerReadsTheLowerLayers", testGetLayerReadsTheLowerLayers},
 			{"ConcurrentSavesOfOneName", testConcurrentSavesOfOneName},
+			{"LifecycleRunLeavesNothing", testLifecycleRunLeavesNothing},
 		} {
 			t.Run(tc.name, func(t *testing.T) { tc.f(t, cli) })
 		}

@@ -4,7 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -100,4 +105,53 @@ func testConcurrentSavesOfOneName(t *testing.T, cli *client.Client) {
 		testhelpers.CheckImage(t, testhelpers.DockerRead(t, cli, name))
 	}
 	assertNoStagingTags(t, cli)
+}
+
+// testLifecycleRunLeavesNothing: a process that does what a lifecycle
+// exporter does (open base and previous image, read a layer of the
+// previous one, reuse one, add one, save) and exits without Close, as
+// callers of the existing library do, leaves nothing in the temp dir.
+func testLifecycleRunLeavesNothing(t *testing.T, cli *client.Client) {
+	f := newFixture(t, cli)
+	name := freshName(t, cli)
+	p, _ := testhelpers.LayerFile(t, map[string]string{"new": "layer"})
+	cmd := exec.Command(os.Args[0], "-test.run=^TestLifecycleHelper$")
+	cmd.Env = append(os.Environ(), "IMGUTIL_LIFECYCLE_HELPER=1", "DOCKER_HOST="+cli.DaemonHost(),
+		"HELPER_NAME="+name, "HELPER_BASE="+f.base, "HELPER_PREVIOUS="+f.previous,
+		"HELPER_READ="+f.appIDs[0], "HELPER_REUSE="+f.appIDs[1], "HELPER_LAYER="+p)
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "helper saved") {
+		t.Fatalf("helper: %v\n%s", err, out)
+	}
+	// The helper's own TestMain fails it for any temp entry left in its
+	// temp dir; its pid names nothing here either.
+	left, _ := filepath.Glob(filepath.Join(os.TempDir(), fmt.Sprintf("*%d-*", cmd.Process.Pid)))
+	if len(left) > 0 {
+		t.Fatalf("a run that exited without Close left %v", left)
+	}
+}
+
+// TestLifecycleHelper is the process testLifecycleRunLeavesNothing runs.
+func TestLifecycleHelper(t *testing.T) {
+	if os.Getenv("IMGUTIL_LIFECYCLE_HELPER") == "" {
+		t.Skip("run by testLifecycleRunLeavesNothing")
+	}
+	cli, err := client.New(client.FromEnv)
+	must(t, err)
+	img, err := local.NewImage(os.Getenv("HELPER_NAME"), cli,
+		local.FromBaseImage(os.Getenv("HELPER_BASE")), local.WithPreviousImage(os.Getenv("HELPER_PREVIOUS")))
+	must(t, err)
+	// As the restorer does: the previous image opened on its own.
+	prev, err := local.NewImage(os.Getenv("HELPER_PREVIOUS"), cli, local.FromBaseImage(os.Getenv("HELPER_PREVIOUS")))
+	must(t, err)
+	rc, err := prev.GetLayer(os.Getenv("HELPER_READ"))
+	must(t, err)
+	_, err = io.Copy(io.Discard, rc)
+	must(t, err)
+	must(t, rc.Close())
+	must(t, img.ReuseLayer(os.Getenv("HELPER_REUSE")))
+	must(t, img.AddLayer(os.Getenv("HELPER_LAYER")))
+	must(t, img.Save())
+	fmt.Println("helper saved")
+	// No Close: the process ends here.
 }
