@@ -29,10 +29,12 @@
 // a copy to another store): one streamed ImageSave per image, shared by
 // concurrent requests, keeping only the layers asked for. GetLayer asks for
 // a short-lived image of the layers up to the one wanted, so that daemons
-// which build their whole archive first export only those. They live in a temp
-// directory that belongs to the Store: Image.Close (or Store.Close for a
-// Store shared through NewImageInStore) removes it, and a later process
-// removes those of processes that exited without Close.
+// which build their whole archive first export only those. Layers read
+// belong to the Store until Image.Close (or Store.Close for a Store shared
+// through NewImageInStore). On Linux each is an open file with no name
+// (unlinked once written), so a process that exits without Close leaves
+// nothing; elsewhere they live in a temp directory that Close removes, as
+// does a later process for those of processes that exited without Close.
 //
 // Failures are matchable: imgutil.SaveError per name, imgutil.ErrNotFound,
 // imgutil.ErrLayerNotFound, ErrDaemonUnreachable. FoundE and ContainsE tell

@@ -49,7 +49,8 @@ var (
 // NewImage returns an image named repoName in the daemon dockerClient talks
 // to. With FromBaseImage it starts from a daemon image; with
 // WithPreviousImage, ReuseLayer takes layers of another. Layers read from
-// the daemon stay in a temp directory until Close.
+// the daemon are held until Close (on Linux as unlinked files: nothing is
+// left on disk even without Close).
 func NewImage(repoName string, dockerClient DockerClient, ops ...imgutil.ImageOption) (*Image, error) {
 	return NewImageContext(context.Background(), repoName, dockerClient, ops...)
 }
