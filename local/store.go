@@ -312,6 +312,15 @@ func (s *Store) fetchLayers(ctx context.Context, layers []v1.Layer, lowOnly bool
 func (s *Store) hints(ctx context.Context, img *daemonImage, lowOnly bool) hints {
 	h := hints{stored: s.storedDiffIDs(ctx, img), learnt: s.manifests.put}
 	containerd, err := s.containerdStore(ctx, []*daemonImage{img})
+	if err == nil && containerd && lowOnly && h.stored == nil && img.inspect.Size >= probeMinSize && s.supports(ctx, manifestsAPI) {
+		// One layer wanted of a big image whose stored manifest is not
+		// known: it is read out of the stream first (nothing written), so
+		// that a probe serves and no other blob is spooled to be told
+		// apart. Failing that, the stream is read as it comes.
+		if _, serr := s.storedLayers(ctx, img, false); serr == nil {
+			h.stored = s.storedDiffIDs(ctx, img)
+		}
+	}
 	switch {
 	case err != nil:
 	case lowOnly && img.inspect.Size >= probeMinSize && (!containerd || (h.stored != nil && s.supports(ctx, manifestsAPI))):
