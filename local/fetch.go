@@ -364,11 +364,11 @@ func (f *fetcher) download(ctx context.Context, dir string, src source, imageID 
 		}
 		if c := f.needsConfig(imageID); c != "" && hdr.Typeflag == tar.TypeReg && hdr.Size < maxManifestSize &&
 			(hdr.Name == c+".json" || hdr.Name == "blobs/sha256/"+c) {
-			raw, err := io.ReadAll(tr)
-			if err != nil {
+			raw, err := readBlob(tr, v1.Hash{Algorithm: "sha256", Hex: c})
+			if err != nil && !errors.Is(err, errBlobMismatch) {
 				return fmt.Errorf("reading %s: %w", hdr.Name, err)
 			}
-			if sha256Of(raw).Hex == c {
+			if err == nil {
 				f.keepConfig(imageID, raw)
 			}
 			continue
@@ -424,8 +424,8 @@ func (f *fetcher) download(ctx context.Context, dir string, src source, imageID 
 
 // readManifest reads the manifest blob r and checks it against digest.
 func readManifest(r io.Reader, digest v1.Hash) (*v1.Manifest, []byte, bool) {
-	raw, err := io.ReadAll(r)
-	if err != nil || sha256Of(raw) != digest {
+	raw, err := readBlob(r, digest)
+	if err != nil {
 		return nil, nil, false
 	}
 	m, err := v1.ParseManifest(bytes.NewReader(raw))

@@ -211,13 +211,27 @@ func (s *Store) scanManifest(ctx context.Context, imageID string, digest v1.Hash
 		if hdr.Size > maxManifestSize {
 			return nil, fmt.Errorf("manifest %s is %d bytes: %w", digest, hdr.Size, imgutil.ErrInvalidArgument)
 		}
-		raw, err := io.ReadAll(tr)
+		raw, err := readBlob(tr, digest)
 		if err != nil {
-			return nil, fmt.Errorf("reading manifest %s: %w", digest, err)
-		}
-		if sha256Of(raw) != digest {
-			return nil, fmt.Errorf("manifest %s does not match its digest: %w", digest, errNoStoredManifest)
+			return nil, fmt.Errorf("manifest: %w: %w", err, errNoStoredManifest)
 		}
 		return raw, nil
 	}
+}
+
+// errBlobMismatch says a small blob read from an archive (a manifest, a
+// config) does not hash to the digest it is named by.
+var errBlobMismatch = errors.New("blob does not match its digest")
+
+// readBlob reads a small blob (bounded by the caller) and checks it
+// against digest.
+func readBlob(r io.Reader, digest v1.Hash) ([]byte, error) {
+	raw, err := io.ReadAll(r)
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", digest, err)
+	}
+	if sha256Of(raw) != digest {
+		return nil, fmt.Errorf("%s: %w", digest, errBlobMismatch)
+	}
+	return raw, nil
 }

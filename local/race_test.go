@@ -53,7 +53,8 @@ func testConcurrentSavesOfOneName(t *testing.T, cli *client.Client) {
 				if w%2 == 0 {
 					opts = append(opts, local.FromBaseImage(f.base))
 				}
-				img, err := local.NewImage(name, cli, opts...)
+				// Each writer's client serves one request at a time.
+				img, err := local.NewImage(name, testhelpers.NewSingleConnClient(t, cli), opts...)
 				if err != nil {
 					answers[w].err = err
 					return
@@ -136,8 +137,9 @@ func TestLifecycleHelper(t *testing.T) {
 	if os.Getenv("IMGUTIL_LIFECYCLE_HELPER") == "" {
 		t.Skip("run by testLifecycleRunLeavesNothing")
 	}
-	cli, err := client.New(client.FromEnv)
+	raw, err := client.New(client.FromEnv)
 	must(t, err)
+	cli := testhelpers.NewSingleConnClient(t, raw)
 	img, err := local.NewImage(os.Getenv("HELPER_NAME"), cli,
 		local.FromBaseImage(os.Getenv("HELPER_BASE")), local.WithPreviousImage(os.Getenv("HELPER_PREVIOUS")))
 	must(t, err)

@@ -108,6 +108,21 @@ func testGetLayerReadsTheLowerLayers(t *testing.T, cli *client.Client) {
 	if after, _ := filepath.Glob(ours); len(after) > len(before) {
 		t.Fatalf("layer directories left after Close: %v (before: %v)", after, before)
 	}
+	// Once more through a client that serves one request at a time: the
+	// probe's load, save and removal never overlap.
+	single := testhelpers.NewSingleConnClient(t, cli)
+	opened, err := local.NewImage(name, single, local.FromBaseImage(name))
+	must(t, err)
+	rc, err := opened.GetLayer(diffIDs[2])
+	must(t, err)
+	h := sha256.New()
+	_, err = io.Copy(h, rc)
+	must(t, err)
+	must(t, rc.Close())
+	must(t, opened.Close())
+	if got := "sha256:" + hex.EncodeToString(h.Sum(nil)); got != diffIDs[2] {
+		t.Fatalf("layer read through a single-connection client has diffID %s, want %s", got, diffIDs[2])
+	}
 	list, err := cli.ImageList(context.Background(), client.ImageListOptions{All: true})
 	must(t, err)
 	for _, im := range list.Items {
