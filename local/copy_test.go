@@ -37,7 +37,7 @@ func testCopyBetweenStores(t *testing.T, cli *client.Client) {
 	}
 	testhelpers.CheckImage(t, testhelpers.DockerRead(t, cli, inDaemon))
 
-	counting := &countingClient{Client: cli}
+	counting := &countingClient{Client: testhelpers.NewLifecycleClient(t, cli.DaemonHost())}
 	back := newImage(t, counting, freshName(t, cli), local.FromBaseImage(inDaemon))
 	out, err := remote.NewImage(reg.Repo("imgutil-test/back:latest"), reg.Keychain(), remote.FromBaseImageInstance(back.UnderlyingImage()))
 	must(t, err)

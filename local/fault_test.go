@@ -114,6 +114,8 @@ func startFaultProxy(t *testing.T, daemon *client.Client) *faultProxy {
 			p.loads.Add(1)
 			switch {
 			case p.failLoad.Load():
+				// As a daemon that reads the archive before it fails.
+				_, _ = io.Copy(io.Discard, r.Body)
 				w.Header().Set("Content-Type", "application/json")
 				w.WriteHeader(http.StatusInternalServerError)
 				_, _ = w.Write([]byte(`{"message":"injected load failure"}`))
@@ -147,6 +149,12 @@ func startFaultProxy(t *testing.T, daemon *client.Client) *faultProxy {
 	p.client = cli
 	return p
 }
+
+// cutClient is a client whose connection a test cuts or abandons (a cut
+// stream, a cancelled request): a connection the lifecycle's client could
+// not use again whoever cut it, so newImage does not make it one
+// connection for every call (it still makes calls one at a time).
+type cutClient struct{ *client.Client }
 
 type proxyKey struct{}
 
@@ -183,7 +191,11 @@ func testFaults(t *testing.T, cli *client.Client) {
 			before := imageID(t, cli, name)
 			p := startFaultProxy(t, cli)
 			tc.inject(p)
-			img := newImage(t, p.client, name, local.FromBaseImage(f.base), local.WithPreviousImage(f.previous))
+			var c local.DockerClient = p.client
+			if tc.name != "DaemonErrorOnLoad" {
+				c = cutClient{p.client}
+			}
+			img := newImage(t, c, name, local.FromBaseImage(f.base), local.WithPreviousImage(f.previous))
 			if tc.name == "CutMidSaveStream" {
 				// A rebase onto the base's own stack puts the reused layer on
 				// a chain the daemon lacks: its bytes must be read back.
@@ -238,7 +250,7 @@ func testFaults(t *testing.T, cli *client.Client) {
 		p := startFaultProxy(t, cli)
 		p.answerHeld = make(chan struct{})
 		p.lateLoadAnswer.Store(true)
-		img := newImage(t, p.client, name, local.FromBaseImage(f.base))
+		img := newImage(t, cutClient{p.client}, name, local.FromBaseImage(f.base))
 		l, _ := testhelpers.RandomLayerFile(t, 1<<20)
 		must(t, img.AddLayer(l))
 		ctx, cancel := context.WithCancel(context.Background())
@@ -265,7 +277,7 @@ func testFaults(t *testing.T, cli *client.Client) {
 		before := imageID(t, cli, name)
 		p := startFaultProxy(t, cli)
 		p.slowLoad.Store(true)
-		img := newImage(t, p.client, name, local.FromBaseImage(f.base))
+		img := newImage(t, cutClient{p.client}, name, local.FromBaseImage(f.base))
 		l, _ := testhelpers.RandomLayerFile(t, 4<<20)
 		must(t, img.AddLayer(l))
 		ctx, cancel := context.WithCancel(context.Background())
@@ -301,7 +313,7 @@ func assertNoStagingTags(t *testing.T, cli *client.Client) {
 func testConcurrentReads(t *testing.T, cli *client.Client) {
 	f := newFixture(t, cli)
 	for _, fail := range []bool{false, true} {
-		counting := &countingClient{Client: cli}
+		counting := &countingClient{Client: testhelpers.NewLifecycleClient(t, cli.DaemonHost())}
 		if fail {
 			counting.failSave = errors.New("injected save failure")
 		}

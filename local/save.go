@@ -364,8 +364,15 @@ func (s *Store) stream(ctx context.Context, entries []archive.Entry) error {
 	pr, pw := io.Pipe()
 	written := make(chan error, 1)
 	go func() {
-		err := archive.Write(pw, entries)
-		pw.CloseWithError(err)
+		// A failure ends the archive in order when it can (the daemon then
+		// refuses it): cutting the request short would leave a caller's
+		// only connection waiting for the rest (see archive.WriteToLoad).
+		ended, err := archive.WriteToLoad(pw, entries)
+		if ended {
+			pw.Close()
+		} else {
+			pw.CloseWithError(err)
+		}
 		written <- err
 	}()
 	res, err := s.client.ImageLoad(ctx, pr, client.ImageLoadWithQuiet(true))

@@ -87,7 +87,7 @@ func testGetLayerReadsTheLowerLayers(t *testing.T, cli *client.Client) {
 	ours := filepath.Join(os.TempDir(), fmt.Sprintf("imgutil-local-%d-*", os.Getpid()))
 	before, _ := filepath.Glob(ours)
 	for round := range 2 {
-		counting := &countingClient{Client: cli}
+		counting := &countingClient{Client: testhelpers.NewLifecycleClient(t, cli.DaemonHost())}
 		opened, err := local.NewImage(name, counting, local.FromBaseImage(name))
 		must(t, err)
 		rc, err := opened.GetLayer(diffIDs[1])

@@ -50,7 +50,11 @@ func call[T any](ctx context.Context, s *serialClient, f func() (T, error)) (T, 
 	return f()
 }
 
-// bodyReleaser releases the turn when the body is closed, once.
+// bodyReleaser releases the turn when the body is closed, once. Closing
+// reads the body to its end first: a body closed early leaves its bytes on
+// the connection, and a client that has only one (the lifecycle's, whose
+// connection cannot be closed) would read them as the next answer. Only a
+// cancelled context cuts a body short (the request is aborted then).
 type bodyReleaser struct {
 	io.ReadCloser
 	once    sync.Once
@@ -58,6 +62,7 @@ type bodyReleaser struct {
 }
 
 func (b *bodyReleaser) Close() error {
+	_, _ = io.Copy(io.Discard, b.ReadCloser)
 	err := b.ReadCloser.Close()
 	b.once.Do(b.release)
 	return err

@@ -59,6 +59,29 @@ type Entry struct {
 // Verify are checked by hashing what was written, read back from w (a
 // file) by one goroutine while the next entries are copied.
 func Write(w io.Writer, entries []Entry) error {
+	_, err := write(w, entries, false)
+	return err
+}
+
+// WriteToLoad is Write for an archive a daemon reads as it comes (an image
+// load), on a connection that may have to serve later requests: a failure
+// does not cut the stream short, which would leave the daemon waiting for
+// the rest on a connection that then serves nothing else. The entry being
+// written is completed with zeros (when at most maxSpoilPad bytes are
+// missing; sources are opened before their header is written, so a file
+// that cannot be opened costs nothing), then comes a block that is no tar
+// header: the daemon refuses the archive, nothing loaded (the manifest and
+// index entries come last), and the request ends in order. ended reports
+// that the archive was so ended; then w may be closed as at a normal end.
+func WriteToLoad(w io.Writer, entries []Entry) (ended bool, err error) {
+	return write(w, entries, true)
+}
+
+// maxSpoilPad bounds the zeros WriteToLoad sends to complete an entry cut
+// by a failure.
+const maxSpoilPad = 64 << 20
+
+func write(w io.Writer, entries []Entry, spoil bool) (bool, error) {
 	cw := &tarWriter{w: w}
 	if f, ok := w.(*os.File); ok {
 		// Read back only from a regular file, from where it stands.
@@ -71,14 +94,41 @@ func Write(w io.Writer, entries []Entry) error {
 	for _, e := range entries {
 		if err := cw.entry(e); err != nil {
 			cw.abort()
-			return fmt.Errorf("writing %s: %w", e.Name, err)
+			return spoil && cw.spoil(), fmt.Errorf("writing %s: %w", e.Name, err)
 		}
 	}
 	if err := cw.write(make([]byte, 2*blockSize)); err != nil {
 		cw.abort()
-		return err
+		return false, err
 	}
-	return cw.wait()
+	if err := cw.wait(); err != nil {
+		// Checks only run on files, never on a load: nothing to spoil.
+		return false, err
+	}
+	return false, nil
+}
+
+// spoil ends the archive after a failed entry so that no reader accepts
+// it (see WriteToLoad), and reports whether it could.
+func (t *tarWriter) spoil() bool {
+	if t.writeFailed {
+		return false
+	}
+	end := t.pos
+	if t.entryEnd > 0 {
+		end = t.entryEnd
+	}
+	if missing := end - t.pos; missing < 0 || missing > maxSpoilPad {
+		return false
+	}
+	for t.pos < end {
+		n := min(end-t.pos, 1<<20)
+		if t.write(make([]byte, n)) != nil {
+			return false
+		}
+	}
+	bad := bytes.Repeat([]byte{0xff}, blockSize)
+	return t.write(bad) == nil
 }
 
 const blockSize = 512
@@ -89,6 +139,10 @@ type tarWriter struct {
 	out *os.File // w, when it is a file
 	pos int64
 	buf []byte
+	// entryEnd is where the entry being written ends (padding included),
+	// once its header is written; writeFailed is set when w failed.
+	entryEnd    int64
+	writeFailed bool
 
 	// checks are regions written to hash, one at a time, in order, by a
 	// goroutine that sends the first failure to result when checks closes;
@@ -107,10 +161,37 @@ type check struct {
 func (t *tarWriter) write(p []byte) error {
 	n, err := t.w.Write(p)
 	t.pos += int64(n)
+	if err != nil {
+		t.writeFailed = true
+	}
 	return err
 }
 
 func (t *tarWriter) entry(e Entry) error {
+	t.entryEnd = 0
+	// The source is opened before anything of the entry is written.
+	var src io.ReadCloser
+	switch {
+	case e.Path != "":
+		f, err := os.Open(e.Path)
+		if err != nil {
+			return err
+		}
+		src = f
+	case e.Open != nil:
+		rc, err := e.Open()
+		if err != nil {
+			return err
+		}
+		src = rc
+	default:
+		if int64(len(e.Data)) != e.Size {
+			return tooLong(e.Size)
+		}
+	}
+	if src != nil {
+		defer src.Close()
+	}
 	var hdr bytes.Buffer
 	tw := tar.NewWriter(&hdr)
 	// Only the header is taken from archive/tar (content follows apart).
@@ -120,22 +201,21 @@ func (t *tarWriter) entry(e Entry) error {
 	if err := t.write(hdr.Bytes()); err != nil {
 		return err
 	}
+	pad := (blockSize - e.Size%blockSize) % blockSize
+	t.entryEnd = t.pos + e.Size + pad
 	var err error
 	switch {
 	case e.Path != "":
-		err = t.file(e)
+		err = t.file(e, src.(*os.File))
 	case e.Open != nil:
-		err = t.stream(e)
+		err = t.stream(e.Size, src)
 	default:
-		if int64(len(e.Data)) != e.Size {
-			return tooLong(e.Size)
-		}
 		err = t.write(e.Data)
 	}
 	if err != nil {
 		return err
 	}
-	if pad := (blockSize - e.Size%blockSize) % blockSize; pad > 0 {
+	if pad > 0 {
 		return t.write(make([]byte, pad))
 	}
 	return nil
@@ -145,27 +225,22 @@ func tooLong(size int64) error {
 	return fmt.Errorf("content is not %d bytes long: %w", size, imgutil.ErrInvalidArgument)
 }
 
-// stream copies Size bytes of e.Open, and makes sure there are no more.
-func (t *tarWriter) stream(e Entry) error {
-	rc, err := e.Open()
-	if err != nil {
-		return err
-	}
-	defer rc.Close()
+// stream copies size bytes of rc, and makes sure there are no more.
+func (t *tarWriter) stream(size int64, rc io.Reader) error {
 	if t.buf == nil {
 		t.buf = make([]byte, 1<<20)
 	}
-	n, err := io.CopyBuffer(onlyWriter{t}, io.LimitReader(rc, e.Size), t.buf)
+	n, err := io.CopyBuffer(onlyWriter{t}, io.LimitReader(rc, size), t.buf)
 	if err != nil {
 		return err
 	}
-	if n != e.Size {
-		return tooLong(e.Size)
+	if n != size {
+		return tooLong(size)
 	}
 	// A reader that checks its content at its end (a layer file verifying
 	// its diffID) reports there: read to it.
 	if m, err := rc.Read(t.buf[:1]); m > 0 {
-		return tooLong(e.Size)
+		return tooLong(size)
 	} else if err != nil && !errors.Is(err, io.EOF) {
 		return err
 	}
@@ -178,18 +253,16 @@ type onlyWriter struct{ t *tarWriter }
 func (o onlyWriter) Write(p []byte) (int, error) {
 	n, err := o.t.w.Write(p)
 	o.t.pos += int64(n)
+	if err != nil {
+		o.t.writeFailed = true
+	}
 	return n, err
 }
 
 // file copies the file e.Path: by the kernel when the archive is a file
 // (the bytes written then checked against e.Verify from the archive), else
 // through a verifying read.
-func (t *tarWriter) file(e Entry) error {
-	f, err := os.Open(e.Path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
+func (t *tarWriter) file(e Entry, f *os.File) error {
 	fi, err := f.Stat()
 	if err != nil {
 		return err
@@ -205,7 +278,7 @@ func (t *tarWriter) file(e Entry) error {
 		if e.Verify != (v1.Hash{}) {
 			r = &hashing{r: f, h: sha256.New()}
 		}
-		err := t.stream(Entry{Size: e.Size, Open: func() (io.ReadCloser, error) { return io.NopCloser(r), nil }})
+		err := t.stream(e.Size, r)
 		if h, ok := r.(*hashing); ok && err == nil {
 			err = mismatch(e.Path, e.Verify, h.sum())
 		}
