@@ -94,6 +94,7 @@ func TestLocal(t *testing.T) {
 			{"GetLayerReadsTheLowerLayers", testGetLayerReadsTheLowerLayers},
 			{"ConcurrentSavesOfOneName", testConcurrentSavesOfOneName},
 			{"LifecycleRunLeavesNothing", testLifecycleRunLeavesNothing},
+			{"EveryProcessFirstSave", testEveryProcessFirstSave},
 		} {
 			t.Run(tc.name, func(t *testing.T) { tc.f(t, cli) })
 		}

@@ -120,10 +120,17 @@ func (s *Store) storedLayers(ctx context.Context, img *daemonImage, cachedOnly b
 		return nil, err
 	}
 	raw, ok := s.manifests.get(digest)
+	if !ok && cachedOnly {
+		return nil, fmt.Errorf("manifest %s not cached: %w", digest, errNoStoredManifest)
+	}
 	if !ok {
-		if cachedOnly {
-			return nil, fmt.Errorf("manifest %s not cached: %w", digest, errNoStoredManifest)
+		// A probe image (a few KiB each way) asks the store for it; else
+		// the image's archive is read for it, to its end.
+		if s.learnManifests(ctx, []*daemonImage{img}) == nil {
+			raw, ok = s.manifests.get(digest)
 		}
+	}
+	if !ok {
 		if raw, err = s.scanManifest(ctx, img.id, digest); err != nil {
 			return nil, err
 		}
@@ -158,20 +165,28 @@ func (s *Store) storedDiffIDs(ctx context.Context, img *daemonImage) map[string]
 // manifestDigest returns the digest of the image manifest img is stored
 // with: its target, or the matching manifest of its index.
 func (s *Store) manifestDigest(ctx context.Context, img *daemonImage) (v1.Hash, error) {
+	d, err := s.manifestDescriptor(ctx, img)
+	return d.Digest, err
+}
+
+// manifestDescriptor returns the descriptor of the image manifest img is
+// stored with (digest and size, as the store has it).
+func (s *Store) manifestDescriptor(ctx context.Context, img *daemonImage) (v1.Descriptor, error) {
 	d := img.inspect.Descriptor
 	if d == nil {
-		return v1.Hash{}, fmt.Errorf("image %s has no descriptor: %w", img.id, errNoStoredManifest)
+		return v1.Descriptor{}, fmt.Errorf("image %s has no descriptor: %w", img.id, errNoStoredManifest)
 	}
 	mt := types.MediaType(d.MediaType)
 	if mt.IsImage() {
-		return v1.NewHash(d.Digest.String())
+		h, err := v1.NewHash(d.Digest.String())
+		return v1.Descriptor{MediaType: mt, Digest: h, Size: d.Size}, err
 	}
 	if !mt.IsIndex() {
-		return v1.Hash{}, fmt.Errorf("image %s target has media type %s: %w", img.id, mt, errNoStoredManifest)
+		return v1.Descriptor{}, fmt.Errorf("image %s target has media type %s: %w", img.id, mt, errNoStoredManifest)
 	}
 	res, err := s.client.ImageInspect(ctx, img.id, client.ImageInspectWithManifests(true))
 	if err != nil {
-		return v1.Hash{}, daemonError("inspecting manifests of image "+img.id, err)
+		return v1.Descriptor{}, daemonError("inspecting manifests of image "+img.id, err)
 	}
 	for _, ms := range res.Manifests {
 		if ms.Kind != "image" || !ms.Available || ms.ImageData == nil {
@@ -179,14 +194,15 @@ func (s *Store) manifestDigest(ctx context.Context, img *daemonImage) (v1.Hash, 
 		}
 		p := ms.ImageData.Platform
 		if p.OS == img.cfg.OS && p.Architecture == img.cfg.Architecture && p.Variant == img.cfg.Variant {
-			return v1.NewHash(ms.ID)
+			h, err := v1.NewHash(ms.Descriptor.Digest.String())
+			return v1.Descriptor{MediaType: types.MediaType(ms.Descriptor.MediaType), Digest: h, Size: ms.Descriptor.Size}, err
 		}
 	}
-	return v1.Hash{}, fmt.Errorf("image %s: no available manifest for %s/%s: %w", img.id, img.cfg.OS, img.cfg.Architecture, errNoStoredManifest)
+	return v1.Descriptor{}, fmt.Errorf("image %s: no available manifest for %s/%s: %w", img.id, img.cfg.OS, img.cfg.Architecture, errNoStoredManifest)
 }
 
 // scanManifest reads the blob digest out of the ImageSave stream of
-// imageID, and closes the stream as soon as it has it.
+// imageID (the rest of the stream is read too: see serialClient).
 func (s *Store) scanManifest(ctx context.Context, imageID string, digest v1.Hash) ([]byte, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

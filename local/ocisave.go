@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/partial"
@@ -34,6 +35,15 @@ func (s *Store) loadOCI(ctx context.Context, b *built.Built, name string) (strin
 	descs := make([]v1.Descriptor, len(b.Layers))
 	omit := make([]bool, len(b.Layers))
 	var send []v1.Layer
+	var opened []*daemonImage
+	for _, l := range b.Layers {
+		if dl, ok := l.(*daemonLayer); ok && !slices.Contains(opened, dl.image) {
+			opened = append(opened, dl.image)
+		}
+	}
+	// Every manifest not known yet, learnt at once (each image is then
+	// found in the cache; failing that, storedLayers tries its own way).
+	_ = s.learnManifests(ctx, opened)
 	for i, l := range b.Layers {
 		if dl, ok := l.(*daemonLayer); ok {
 			if stored, err := s.storedLayers(ctx, dl.image, false); err == nil {

@@ -60,6 +60,24 @@ func (s *Store) daemonHost() string {
 	return ""
 }
 
+// podmanAnswer reports whether an image inspected is described as only
+// Podman's Docker-compatible API describes images: it names every image
+// fully ("docker.io/library/x:1", where dockerd says "x:1"), and gives its
+// container config the first 11 hex digits of the image ID as hostname.
+// Knowing it from the inspect a save makes anyway spares the first save of
+// each process a load Podman would refuse (a docker archive that leaves a
+// layer out), which would carry the new layers twice.
+func podmanAnswer(id string, repoTags []string, containerConfig *struct{ Hostname string }) bool {
+	for _, t := range repoTags {
+		if strings.HasPrefix(t, "docker.io/") {
+			return true
+		}
+	}
+	hex := strings.TrimPrefix(id, "sha256:")
+	return containerConfig != nil && len(containerConfig.Hostname) == 11 && len(hex) == 64 &&
+		strings.HasPrefix(hex, containerConfig.Hostname)
+}
+
 // podmanLike reports whether the daemon takes partial loads only as OCI
 // archives.
 func (s *Store) podmanLike() bool {

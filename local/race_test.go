@@ -132,6 +132,30 @@ func testLifecycleRunLeavesNothing(t *testing.T, cli *client.Client) {
 	}
 }
 
+// testEveryProcessFirstSave: a process's first save is the one that learns
+// the daemon (Podman's kind, the containerd store's manifests); lifecycle
+// exports are each a new process with empty caches, on one connection.
+// Eight in a row must all succeed, the connection serving every request
+// (the helper's client fails it otherwise).
+func testEveryProcessFirstSave(t *testing.T, cli *client.Client) {
+	f := newFixture(t, cli)
+	name := freshName(t, cli)
+	p, _ := testhelpers.RandomLayerFile(t, 16<<20)
+	for round := range 8 {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestLifecycleHelper$")
+		cmd.Env = append(os.Environ(), "IMGUTIL_LIFECYCLE_HELPER=1", "DOCKER_HOST="+cli.DaemonHost(),
+			local.ManifestCacheEnv+"="+t.TempDir(),
+			"HELPER_NAME="+name, "HELPER_BASE="+f.base, "HELPER_PREVIOUS="+f.previous,
+			"HELPER_REUSE="+f.appIDs[round%2], "HELPER_LAYER="+p)
+		out, err := cmd.CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "helper saved") {
+			t.Fatalf("round %d: helper: %v\n%s", round, err, out)
+		}
+	}
+	testhelpers.CheckImage(t, testhelpers.DockerRead(t, cli, name))
+	assertNoStagingTags(t, cli)
+}
+
 // TestLifecycleHelper is the process testLifecycleRunLeavesNothing runs.
 func TestLifecycleHelper(t *testing.T) {
 	if os.Getenv("IMGUTIL_LIFECYCLE_HELPER") == "" {
@@ -144,13 +168,15 @@ func TestLifecycleHelper(t *testing.T) {
 		local.FromBaseImage(os.Getenv("HELPER_BASE")), local.WithPreviousImage(os.Getenv("HELPER_PREVIOUS")))
 	must(t, err)
 	// As the restorer does: the previous image opened on its own.
-	prev, err := local.NewImage(os.Getenv("HELPER_PREVIOUS"), cli, local.FromBaseImage(os.Getenv("HELPER_PREVIOUS")))
-	must(t, err)
-	rc, err := prev.GetLayer(os.Getenv("HELPER_READ"))
-	must(t, err)
-	_, err = io.Copy(io.Discard, rc)
-	must(t, err)
-	must(t, rc.Close())
+	if read := os.Getenv("HELPER_READ"); read != "" {
+		prev, err := local.NewImage(os.Getenv("HELPER_PREVIOUS"), cli, local.FromBaseImage(os.Getenv("HELPER_PREVIOUS")))
+		must(t, err)
+		rc, err := prev.GetLayer(read)
+		must(t, err)
+		_, err = io.Copy(io.Discard, rc)
+		must(t, err)
+		must(t, rc.Close())
+	}
 	must(t, img.ReuseLayer(os.Getenv("HELPER_REUSE")))
 	must(t, img.AddLayer(os.Getenv("HELPER_LAYER")))
 	must(t, img.Save())

@@ -35,6 +35,9 @@ type Store struct {
 	// podman is set once the daemon is known to take partial loads only
 	// as OCI archives (Podman's service).
 	podman atomic.Bool
+	// manifestProbeRefused is set once a manifest probe failed (see
+	// learnManifests): the daemon is not asked again.
+	manifestProbeRefused atomic.Bool
 	// requested is set once a request succeeded: a negotiating client then
 	// knows the API version it speaks.
 	requested atomic.Bool
@@ -233,8 +236,14 @@ func (s *Store) open(ctx context.Context, name string, history bool) (*daemonIma
 	if err != nil {
 		return nil, err
 	}
-	var legacy struct{ DockerVersion string }
+	var legacy struct {
+		DockerVersion   string
+		ContainerConfig *struct{ Hostname string }
+	}
 	_ = json.Unmarshal(raw.Bytes(), &legacy)
+	if !s.podman.Load() && podmanAnswer(res.ID, res.RepoTags, legacy.ContainerConfig) {
+		s.setPodmanLike()
+	}
 	var items []image.HistoryResponseItem
 	if history {
 		var opts []client.ImageHistoryOption

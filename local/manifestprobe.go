@@ -1,0 +1,153 @@
+package local
+
+import (
+	"archive/tar"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/moby/moby/client"
+
+	"github.com/imgbridge/imgutil/internal/archive"
+)
+
+// storedManifestType is the media type under which a manifest probe lists
+// the stored manifests it asks for: no layer, config or manifest type, so
+// the store neither unpacks nor walks them, and exports them as blobs.
+const storedManifestType types.MediaType = "application/vnd.imgbridge.imgutil.stored-manifest"
+
+// emptyJSON is the OCI empty descriptor's content, the probe's config.
+var emptyJSON = []byte("{}")
+
+// learnManifests makes the manifests the containerd image store holds imgs
+// by known (in the manifest cache), for those not known yet, all with one
+// manifest probe: a tiny image whose "layers" are those manifests, loaded
+// without sending them (the store holds them), exported (its archive
+// carries them as blobs, and nothing of the images' layers), then removed.
+// That costs three small requests where reading an image's archive up to
+// its manifest, then to its end (the caller's client may have one
+// connection, which must not be left with a half-read answer), costs the
+// whole image.
+func (s *Store) learnManifests(ctx context.Context, imgs []*daemonImage) error {
+	var want []v1.Descriptor
+	seen := map[v1.Hash]bool{}
+	for _, img := range imgs {
+		if img.inspect.Descriptor == nil {
+			continue
+		}
+		d, err := s.manifestDescriptor(ctx, img)
+		if err != nil {
+			return err
+		}
+		if seen[d.Digest] {
+			continue
+		}
+		seen[d.Digest] = true
+		if _, ok := s.manifests.get(d.Digest); ok {
+			continue
+		}
+		if d.Size <= 0 || d.Size > maxManifestSize {
+			return fmt.Errorf("manifest %s has size %d: %w", d.Digest, d.Size, errNoStoredManifest)
+		}
+		want = append(want, v1.Descriptor{MediaType: storedManifestType, Digest: d.Digest, Size: d.Size})
+	}
+	if len(want) == 0 {
+		return nil
+	}
+	if s.manifestProbeRefused.Load() {
+		return fmt.Errorf("the daemon refused a manifest probe before: %w", errNoStoredManifest)
+	}
+	err := s.manifestProbe(ctx, want)
+	if err != nil && ctx.Err() == nil {
+		// A daemon that does not take or export such a probe: not asked again.
+		s.manifestProbeRefused.Store(true)
+	}
+	return err
+}
+
+// manifestProbe loads, exports and removes a manifest probe of the stored
+// manifests want (see learnManifests).
+func (s *Store) manifestProbe(ctx context.Context, want []v1.Descriptor) error {
+	name := "docker.io/imgutil-probe/" + strings.ToLower(rand.Text()[:16]) + ":manifests"
+	entries, err := manifestProbeEntries(name, want)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		// Removed even when the caller gave up meanwhile.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		_, _ = s.client.ImageRemove(rctx, name, client.ImageRemoveOptions{Force: true})
+	}()
+	if err := s.stream(ctx, entries); err != nil {
+		return fmt.Errorf("loading a manifest probe: %w", err)
+	}
+	rc, err := s.client.ImageSave(ctx, []string{name})
+	if err != nil {
+		return daemonError("saving the manifest probe", err)
+	}
+	defer rc.Close()
+	wanted := map[string]v1.Hash{}
+	for _, d := range want {
+		wanted[blobPath(d.Digest)] = d.Digest
+	}
+	tr := tar.NewReader(rc)
+	for {
+		hdr, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("reading the manifest probe's archive: %w", err)
+		}
+		d, ok := wanted[hdr.Name]
+		if !ok || hdr.Size > maxManifestSize {
+			continue
+		}
+		raw, err := readBlob(tr, d)
+		if err != nil {
+			return fmt.Errorf("manifest probe: %w: %w", err, errNoStoredManifest)
+		}
+		s.manifests.put(raw)
+		delete(wanted, hdr.Name)
+	}
+	if len(wanted) > 0 {
+		return fmt.Errorf("the manifest probe's archive lacks %d of the manifests: %w", len(wanted), errNoStoredManifest)
+	}
+	return nil
+}
+
+// manifestProbeEntries is the OCI-layout archive of a manifest probe named
+// name whose layers are the descriptors stored (left out of the archive).
+func manifestProbeEntries(name string, stored []v1.Descriptor) ([]archive.Entry, error) {
+	cfg := v1.Descriptor{MediaType: "application/vnd.oci.empty.v1+json", Size: int64(len(emptyJSON)), Digest: sha256Of(emptyJSON)}
+	raw, err := json.Marshal(v1.Manifest{SchemaVersion: 2, MediaType: types.OCIManifestSchema1, Config: cfg, Layers: stored})
+	if err != nil {
+		return nil, fmt.Errorf("encoding the manifest probe: %w", err)
+	}
+	digest := sha256Of(raw)
+	idx, err := json.Marshal(v1.IndexManifest{SchemaVersion: 2, MediaType: types.OCIImageIndex, Manifests: []v1.Descriptor{{
+		MediaType: types.OCIManifestSchema1, Size: int64(len(raw)), Digest: digest,
+		Annotations: map[string]string{"io.containerd.image.name": name},
+	}}})
+	if err != nil {
+		return nil, fmt.Errorf("encoding the manifest probe's index: %w", err)
+	}
+	entries := []archive.Entry{
+		{Name: "oci-layout", Data: []byte(`{"imageLayoutVersion":"1.0.0"}`)},
+		{Name: blobPath(cfg.Digest), Data: emptyJSON},
+		{Name: blobPath(digest), Data: raw},
+		{Name: "index.json", Data: idx},
+	}
+	for i := range entries {
+		entries[i].Size = int64(len(entries[i].Data))
+	}
+	return entries, nil
+}
