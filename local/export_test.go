@@ -10,3 +10,6 @@ func SetProbeMinSize(n int64) func() {
 	probeMinSize = n
 	return func() { probeMinSize = old }
 }
+
+// ForgetDaemonKinds forgets the daemons this process learnt are Podman.
+func ForgetDaemonKinds() { podmanHosts.Clear() }

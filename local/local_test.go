@@ -136,7 +136,8 @@ func newFixture(t *testing.T, cli *client.Client) fixture {
 // new layer on the classic store and reads nothing back from the daemon.
 func testRebuildSendsOnlyNewLayers(t *testing.T, cli *client.Client) {
 	f := newFixture(t, cli)
-	counting := &countingClient{Client: f.cli}
+	local.ForgetDaemonKinds()
+	counting := &countingClient{Client: testhelpers.NewLifecycleClient(t, f.cli.DaemonHost())}
 	name := freshName(t, f.cli)
 	img := newImage(t, counting, name, local.FromBaseImage(f.base), local.WithPreviousImage(f.previous), local.WithHistory())
 	for _, id := range f.appIDs {
@@ -184,13 +185,28 @@ func testRebuildSendsOnlyNewLayers(t *testing.T, cli *client.Client) {
 	if "sha256:"+id.String() != inspect.ID {
 		t.Fatalf("Identifier() = %s, daemon says %s", id, inspect.ID)
 	}
+	// As the lifecycle's report asks: nothing is read back for it, and on
+	// the containerd store it is the manifest the store holds.
+	saves := counting.saves.Load()
+	size, err := img.ManifestSize()
+	must(t, err)
+	if n := counting.saves.Load(); n != saves {
+		t.Errorf("ManifestSize read the image from the daemon (%d reads)", n-saves)
+	}
+	if d := inspect.Descriptor; (d != nil && size != d.Size) || size <= 0 {
+		t.Errorf("ManifestSize() = %d, the store's manifest is %+v", size, d)
+	}
+	if !containerdStore(t, f.cli) && counting.loads.Load() != 1 {
+		// Podman included: it is known without a load it refuses.
+		t.Errorf("the rebuild made %d loads, want 1", counting.loads.Load())
+	}
 	testhelpers.CheckImage(t, testhelpers.DockerRead(t, f.cli, name))
 }
 
 // TestGetLayerReadsTheImageOnce: reading base layers streams one ImageSave.
 func testGetLayerReadsTheImageOnce(t *testing.T, cli *client.Client) {
 	f := newFixture(t, cli)
-	counting := &countingClient{Client: f.cli}
+	counting := &countingClient{Client: testhelpers.NewLifecycleClient(t, f.cli.DaemonHost())}
 	img := newImage(t, counting, freshName(t, f.cli), local.FromBaseImage(f.previous))
 	for range 2 {
 		for _, id := range []string{f.appIDs[1], f.appIDs[0]} {
