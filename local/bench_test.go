@@ -134,7 +134,7 @@ func benchRebuild(b *testing.B, cli *client.Client, f rebuildFixture) {
 		limitLayer, _ := testhelpers.RandomLayerFile(b, newLayerSize)
 		name := fmt.Sprintf("imgutil-bench/app:round-%d", i)
 		limitName := fmt.Sprintf("imgutil-bench/limit:round-%d", i)
-		limitArchive := bareArchive(b, limitLayer, limitName)
+		limitArchive := bareArchive(b, limitName, limitLayer)
 		testhelpers.DockerCleanup(b, cli, name)
 		testhelpers.DockerCleanup(b, cli, limitName)
 		counting := &countingClient{Client: cli}
@@ -172,19 +172,24 @@ func benchRebuild(b *testing.B, cli *client.Client, f rebuildFixture) {
 	fmt.Printf("BENCH rebuild %-16s ours=%v limit=%v ratio=%.2fx sent=%.1fMiB rounds=%d\n", b.Name(), o.Round(time.Millisecond), l.Round(time.Millisecond), ratio, float64(s)/(1<<20), len(ours))
 }
 
-// bareArchive writes a docker archive holding exactly one layer (plain
-// tar, as our saves send), a minimal config and the image's name: the
-// least a save must load.
-func bareArchive(b *testing.B, layerPath, name string) string {
-	l, err := layer.FromFile(layerPath, types.DockerLayer)
-	must2(b, err)
-	cfg := v1.ConfigFile{OS: "linux", Architecture: runtime.GOARCH, RootFS: v1.RootFS{Type: "layers", DiffIDs: []v1.Hash{l.Info().DiffID}}}
+// bareArchive writes a docker archive holding exactly the layers at
+// layerPaths (plain tars, as our saves send), a minimal config and the
+// image's name: the least a save of those layers must load.
+func bareArchive(b *testing.B, name string, layerPaths ...string) string {
+	var layers []v1.Layer
+	cfg := v1.ConfigFile{OS: "linux", Architecture: runtime.GOARCH, RootFS: v1.RootFS{Type: "layers"}}
+	for _, p := range layerPaths {
+		l, err := layer.FromFile(p, types.DockerLayer)
+		must2(b, err)
+		layers = append(layers, l)
+		cfg.RootFS.DiffIDs = append(cfg.RootFS.DiffIDs, l.Info().DiffID)
+	}
 	raw, err := json.Marshal(cfg)
 	must2(b, err)
 	sum := sha256.Sum256(raw)
 	tag, err := archive.Tag(name)
 	must2(b, err)
-	entries, err := archive.Docker(raw, v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(sum[:])}, []v1.Layer{l}, []string{tag}, nil)
+	entries, err := archive.Docker(raw, v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(sum[:])}, layers, []string{tag}, nil)
 	must2(b, err)
 	p, err := archive.WriteFile(b.TempDir(), "bare-*.tar", entries)
 	must2(b, err)

@@ -1,5 +1,10 @@
 package local
 
+import (
+	"fmt"
+	"time"
+)
+
 // SweepStale exposes the removal of stale layer directories to the tests.
 var SweepStale = sweepStale
 
@@ -13,3 +18,13 @@ func SetProbeMinSize(n int64) func() {
 
 // ForgetDaemonKinds forgets the daemons this process learnt are Podman.
 func ForgetDaemonKinds() { podmanHosts.Clear() }
+
+// OwnedTagOf is the tag a process pid of this host (another host when
+// foreign) gives its short-lived names at time t.
+func OwnedTagOf(pid int, t time.Time, foreign bool) string {
+	host := hostID()
+	if foreign {
+		host = "00000000"
+	}
+	return fmt.Sprintf("%s-%d-%d-%s", host, pid, t.Unix(), "testtest")
+}

@@ -60,6 +60,7 @@ func must(t *testing.T, err error) {
 type countingClient struct {
 	*client.Client
 	loadBytes atomic.Int64
+	readBytes atomic.Int64
 	loads     atomic.Int64
 	saves     atomic.Int64
 	failSave  error
@@ -93,7 +94,11 @@ func (c *countingClient) ImageSave(ctx context.Context, images []string, opts ..
 	if c.failSave != nil {
 		return nil, c.failSave
 	}
-	return c.Client.ImageSave(ctx, images, opts...)
+	rc, err := c.Client.ImageSave(ctx, images, opts...)
+	if err != nil {
+		return rc, err
+	}
+	return countingBody{ReadCloser: rc, n: &c.readBytes}, nil
 }
 
 func containerdStore(t *testing.T, cli *client.Client) bool {

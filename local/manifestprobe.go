@@ -3,12 +3,10 @@ package local
 import (
 	"archive/tar"
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -75,7 +73,7 @@ func (s *Store) learnManifests(ctx context.Context, imgs []*daemonImage) error {
 // manifestProbe loads, exports and removes a manifest probe of the stored
 // manifests want (see learnManifests).
 func (s *Store) manifestProbe(ctx context.Context, want []v1.Descriptor) error {
-	name := "docker.io/imgutil-probe/" + strings.ToLower(rand.Text()[:16]) + ":manifests"
+	name := "docker.io/" + probeRepo + "/manifests:" + ownedTag()
 	entries, err := manifestProbeEntries(name, want)
 	if err != nil {
 		return err

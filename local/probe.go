@@ -44,7 +44,7 @@ func (s *Store) probeImage(ctx context.Context, img *daemonImage, n int, contain
 	if err != nil {
 		return "", "", nil, err
 	}
-	name = "imgutil-probe/" + nonce + ":latest"
+	name = probeRepo + "/" + nonce + ":" + ownedTag()
 	tag, err := archive.Tag(name)
 	if err != nil {
 		return "", "", nil, err

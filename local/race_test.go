@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/moby/moby/client"
 
@@ -182,4 +183,43 @@ func TestLifecycleHelper(t *testing.T) {
 	must(t, img.Save())
 	fmt.Println("helper saved")
 	// No Close: the process ends here.
+}
+
+// testKilledProcessNamesAreSwept: staging and probe names that killed
+// processes left (their process gone, or too old to belong to a save
+// still running) are removed by the next save to the daemon; a name of a
+// process still running stays.
+func testKilledProcessNamesAreSwept(t *testing.T, cli *client.Client) {
+	f := newFixture(t, cli)
+	gone := exec.Command("true")
+	must(t, gone.Run())
+	dead := gone.Process.Pid
+	now := time.Now()
+	stale := []string{
+		"imgutil-staging/0123456789abcdef:" + local.OwnedTagOf(dead, now, false),
+		"imgutil-probe/manifests:" + local.OwnedTagOf(dead, now, false),
+		"imgutil-staging/0123456789abcdef:" + local.OwnedTagOf(1, now.Add(-2*time.Hour), true),
+	}
+	live := []string{
+		"imgutil-staging/0123456789abcdef:" + local.OwnedTagOf(os.Getpid(), now, false),
+		"imgutil-staging/0123456789abcdef:" + local.OwnedTagOf(1, now, true),
+	}
+	for _, n := range append(slices.Clone(stale), live...) {
+		_, err := cli.ImageTag(context.Background(), client.ImageTagOptions{Source: f.previous, Target: n})
+		must(t, err)
+		testhelpers.DockerCleanup(t, cli, n)
+	}
+	img := newImage(t, cli, freshName(t, cli), local.FromBaseImage(f.base), local.WithPreviousImage(f.previous))
+	must(t, img.ReuseLayer(f.appIDs[0]))
+	must(t, img.Save())
+	for _, n := range stale {
+		if imageID(t, cli, n) != "" {
+			t.Errorf("%s was left by a process that is gone, and is still there after a save", n)
+		}
+	}
+	for _, n := range live {
+		if imageID(t, cli, n) == "" {
+			t.Errorf("%s, a name of a process that may still run, was removed", n)
+		}
+	}
 }

@@ -2,7 +2,6 @@ package local
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -124,6 +123,7 @@ func (s *Store) save(ctx context.Context, img *imgutil.CNBImageCore, name string
 		return "", v1.Hash{}, allFailed(err)
 	}
 	s.remember(b.Config.RootFS.DiffIDs, b.Layers)
+	s.sweepTags(ctx)
 
 	var se imgutil.SaveError
 	for _, n := range extras {
@@ -268,7 +268,7 @@ func (s *Store) checkLoaded(ctx context.Context, b *built.Built, tag string, byC
 func (s *Store) staged(ctx context.Context, b *built.Built, name string, load func(staging string) (string, error)) (string, error) {
 	// Normalized as the daemons name images (an OCI archive's containerd
 	// annotation must be).
-	staging := "docker.io/imgutil-staging/" + b.ConfigDigest().Hex[:16] + ":" + strings.ToLower(rand.Text()[:10])
+	staging := "docker.io/" + stagingRepo + "/" + b.ConfigDigest().Hex[:16] + ":" + ownedTag()
 	removed := false
 	unstage := func() {
 		if removed {

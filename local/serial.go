@@ -2,6 +2,7 @@ package local
 
 import (
 	"context"
+	"errors"
 	"io"
 	"sync"
 
@@ -122,4 +123,13 @@ func (s *serialClient) held(ctx context.Context, f func() (io.ReadCloser, error)
 		return body, err
 	}
 	return &bodyReleaser{ReadCloser: body, release: s.release}, nil
+}
+
+// imageList lists images when the caller's client can (see imageLister).
+func (s *serialClient) imageList(ctx context.Context, options client.ImageListOptions) (client.ImageListResult, error) {
+	l, ok := s.c.(imageLister)
+	if !ok {
+		return client.ImageListResult{}, errors.ErrUnsupported
+	}
+	return call(ctx, s, func() (client.ImageListResult, error) { return l.ImageList(ctx, options) })
 }

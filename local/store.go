@@ -38,6 +38,9 @@ type Store struct {
 	// manifestProbeRefused is set once a manifest probe failed (see
 	// learnManifests): the daemon is not asked again.
 	manifestProbeRefused atomic.Bool
+	// swept is set once the Store looked for names killed processes left
+	// (see sweepTags).
+	swept atomic.Bool
 	// requested is set once a request succeeded: a negotiating client then
 	// knows the API version it speaks.
 	requested atomic.Bool

@@ -149,3 +149,16 @@ func (s *SingleConnClient) ImageLoad(ctx context.Context, input io.Reader, opts 
 func (s *SingleConnClient) ImageSave(ctx context.Context, images []string, opts ...client.ImageSaveOption) (client.ImageSaveResult, error) {
 	return s.withBody(func() (io.ReadCloser, error) { return s.c.ImageSave(ctx, images, opts...) })
 }
+
+// ImageList is the wrapped client's, one at a time, when it has one (the
+// library uses it, where the client offers it, to remove names killed
+// processes left).
+func (s *SingleConnClient) ImageList(ctx context.Context, options client.ImageListOptions) (client.ImageListResult, error) {
+	l, ok := s.c.(interface {
+		ImageList(context.Context, client.ImageListOptions) (client.ImageListResult, error)
+	})
+	if !ok {
+		return client.ImageListResult{}, errors.ErrUnsupported
+	}
+	return one(s, func() (client.ImageListResult, error) { return l.ImageList(ctx, options) })
+}
