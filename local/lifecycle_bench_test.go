@@ -150,7 +150,7 @@ func benchLifecycleExport(b *testing.B, cli *client.Client) exportTimes {
 func lifecycleExport(b *testing.B, cli *client.Client, app string, ids, layers, reuse []string) (time.Duration, int64, int64) {
 	counting := &countingClient{Client: testhelpers.NewLifecycleClient(b, cli.DaemonHost())}
 	start := time.Now()
-	img, err := local.NewImage(app, counting, local.FromBaseImage(runImageName), local.WithPreviousImage(app), local.WithHistory())
+	img, err := local.NewImage(app, traced(counting), local.FromBaseImage(runImageName), local.WithPreviousImage(app), local.WithHistory())
 	must2(b, err)
 	for _, id := range reuse {
 		must2(b, img.ReuseLayer(id))

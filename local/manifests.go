@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -98,6 +99,73 @@ func (c *manifestCache) put(raw []byte) {
 	}
 }
 
+// manifestAnnotation names the annotation our loads put on the index entry
+// of an image for the containerd store: the manifest itself. The store
+// keeps the entry as the image record's target (a tag copies it) and
+// ImageInspect shows it as the image's Descriptor, so a later process
+// learns the layers an image we saved is stored with from the inspect it
+// makes anyway, checked against the digest: nothing more to ask.
+const manifestAnnotation = "io.imgbridge.imgutil.manifest"
+
+// recordedManifest returns the manifest digest recorded on img's target
+// (see manifestAnnotation), when there is one and it is that manifest.
+func recordedManifest(img *daemonImage, digest v1.Hash) ([]byte, bool) {
+	d := img.inspect.Descriptor
+	if d == nil || d.Digest.String() != digest.String() {
+		return nil, false
+	}
+	raw := []byte(d.Annotations[manifestAnnotation])
+	if len(raw) == 0 || sha256Of(raw) != digest {
+		return nil, false
+	}
+	return raw, true
+}
+
+// storedByDiffID returns, by diffID, the descriptors the containerd store
+// holds for the daemon layers among layers: from the manifest known of any
+// image opened here (the previous image saved by us names the base's
+// blobs too), learning the rest with one manifest probe. A layer left out
+// of the map is sent.
+func (s *Store) storedByDiffID(ctx context.Context, layers []v1.Layer) map[v1.Hash]v1.Descriptor {
+	out := map[v1.Hash]v1.Descriptor{}
+	var images []*daemonImage
+	for _, l := range layers {
+		if dl, ok := l.(*daemonLayer); ok && !slices.Contains(images, dl.image) {
+			images = append(images, dl.image)
+		}
+	}
+	add := func(img *daemonImage, cachedOnly bool) bool {
+		stored, err := s.storedLayers(ctx, img, cachedOnly)
+		if err != nil {
+			return false
+		}
+		for i, d := range stored {
+			out[img.cfg.RootFS.DiffIDs[i]] = d
+		}
+		return true
+	}
+	var unknown []*daemonImage
+	for _, img := range images {
+		if !add(img, true) {
+			unknown = append(unknown, img)
+		}
+	}
+	// Only images with a layer no known manifest names need learning.
+	var need []*daemonImage
+	for _, l := range layers {
+		if dl, ok := l.(*daemonLayer); ok && slices.Contains(unknown, dl.image) && !slices.Contains(need, dl.image) {
+			if _, known := out[dl.diffID]; !known {
+				need = append(need, dl.image)
+			}
+		}
+	}
+	_ = s.learnManifests(ctx, need)
+	for _, img := range need {
+		add(img, false)
+	}
+	return out
+}
+
 // errNoStoredManifest is matched when the manifest an image is stored with
 // on the containerd store cannot be learnt; its layers are then sent.
 var errNoStoredManifest = errors.New("stored manifest unknown")
@@ -120,6 +188,11 @@ func (s *Store) storedLayers(ctx context.Context, img *daemonImage, cachedOnly b
 		return nil, err
 	}
 	raw, ok := s.manifests.get(digest)
+	if !ok {
+		if raw, ok = recordedManifest(img, digest); ok {
+			s.manifests.put(raw)
+		}
+	}
 	if !ok && cachedOnly {
 		return nil, fmt.Errorf("manifest %s not cached: %w", digest, errNoStoredManifest)
 	}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/partial"
@@ -35,19 +34,10 @@ func (s *Store) loadOCI(ctx context.Context, b *built.Built, name string) (strin
 	descs := make([]v1.Descriptor, len(b.Layers))
 	omit := make([]bool, len(b.Layers))
 	var send []v1.Layer
-	var opened []*daemonImage
-	for _, l := range b.Layers {
-		if dl, ok := l.(*daemonLayer); ok && !slices.Contains(opened, dl.image) {
-			opened = append(opened, dl.image)
-		}
-	}
-	// Every manifest not known yet, learnt at once (each image is then
-	// found in the cache; failing that, storedLayers tries its own way).
-	_ = s.learnManifests(ctx, opened)
+	known := s.storedByDiffID(ctx, b.Layers)
 	for i, l := range b.Layers {
-		if dl, ok := l.(*daemonLayer); ok {
-			if stored, err := s.storedLayers(ctx, dl.image, false); err == nil {
-				d := stored[dl.index]
+		if _, ok := l.(*daemonLayer); ok {
+			if d, ok := known[b.Config.RootFS.DiffIDs[i]]; ok {
 				d.MediaType = sameBytesType(d.MediaType, family)
 				descs[i], omit[i] = d, true
 				continue
@@ -56,10 +46,11 @@ func (s *Store) loadOCI(ctx context.Context, b *built.Built, name string) (strin
 		send = append(send, l)
 	}
 	return s.staged(ctx, b, name, func(staging string) (string, error) {
-		entries, rawManifest, manifestDigest, err := s.partialOCI(ctx, b, descs, omit, send, func(v1.Hash) map[string]string {
+		entries, rawManifest, manifestDigest, err := s.partialOCI(ctx, b, descs, omit, send, func(_ v1.Hash, raw []byte) map[string]string {
 			// The archive names the staging tag: the user's name moves only
-			// once the image is proven complete.
-			return map[string]string{"io.containerd.image.name": staging}
+			// once the image is proven complete. The manifest rides along
+			// in the image record (see manifestAnnotation).
+			return map[string]string{"io.containerd.image.name": staging, manifestAnnotation: string(raw)}
 		})
 		if err != nil {
 			return "", err
@@ -81,7 +72,7 @@ func (s *Store) loadOCI(ctx context.Context, b *built.Built, name string) (strin
 // where needed), the config and the manifest; the index names it with the
 // annotations index gives for the manifest digest.
 func (s *Store) partialOCI(ctx context.Context, b *built.Built, descs []v1.Descriptor, omit []bool, send []v1.Layer,
-	index func(manifestDigest v1.Hash) map[string]string) (entries []archive.Entry, rawManifest []byte, manifestDigest v1.Hash, err error) {
+	index func(manifestDigest v1.Hash, rawManifest []byte) map[string]string) (entries []archive.Entry, rawManifest []byte, manifestDigest v1.Hash, err error) {
 	if err := s.prefetch(ctx, send); err != nil {
 		return nil, nil, v1.Hash{}, err
 	}
@@ -113,7 +104,7 @@ func (s *Store) partialOCI(ctx context.Context, b *built.Built, descs []v1.Descr
 	manifestDigest = sha256Of(rawManifest)
 	idx := v1.IndexManifest{SchemaVersion: 2, MediaType: types.OCIImageIndex, Manifests: []v1.Descriptor{{
 		MediaType: b.ManifestType(), Size: int64(len(rawManifest)), Digest: manifestDigest,
-		Annotations: index(manifestDigest),
+		Annotations: index(manifestDigest, rawManifest),
 	}}}
 	rawIndex, err := json.Marshal(idx)
 	if err != nil {

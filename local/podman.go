@@ -131,7 +131,7 @@ func (s *Store) loadPodman(ctx context.Context, b *built.Built, name string) (st
 	if err != nil {
 		return "", err
 	}
-	entries, _, _, err := s.partialOCI(ctx, b, descs, omit, send, func(v1.Hash) map[string]string {
+	entries, _, _, err := s.partialOCI(ctx, b, descs, omit, send, func(v1.Hash, []byte) map[string]string {
 		return map[string]string{"org.opencontainers.image.ref.name": tag}
 	})
 	if err != nil {
