@@ -10,19 +10,33 @@
 //     the blobs the store holds for base and previous layers and carries only
 //     new blobs; the load is staged under a temporary tag and the image's
 //     name moves only once the daemon reports all its content available,
-//     else every layer is sent. The stored manifests this needs are kept in
-//     a content-addressed cache (ManifestCacheEnv);
+//     else every layer is sent. The stored layer descriptors this needs come
+//     from the image record of an image this package saved (its manifest
+//     rides along as an annotation the inspect shows, checked by digest),
+//     else from a manifest probe: a tiny image listing the stored manifests
+//     as blobs, loaded, exported and removed, never the image's own archive.
+//     They are kept in a content-addressed cache (ManifestCacheEnv);
 //   - on Podman's Docker-compatible service, an OCI archive that leaves out
 //     the layers its store holds by diffID (Podman refuses a docker archive
-//     with a layer left out; that refusal is how it is recognised).
+//     with a layer left out). Podman is recognised by how it describes the
+//     images a save inspects anyway; failing that, by that refusal.
 //
-// Every call on the caller's Docker client is made one at a time: a client
-// may serve a single request at once.
+// Every call on the caller's Docker client is made one at a time, and every
+// answer is read to its end: a client may serve a single request at once on
+// one connection that cannot be closed (the lifecycle's, when it runs as
+// root), where a half-read answer would become the next request's. A load
+// whose archive cannot be written to its end (a layer file changed or
+// removed) is ended in order with a block no tar reader accepts, so the
+// daemon refuses it and the connection stays usable. Such a client cannot
+// abandon a request: a cancelled context returns once the daemon answers.
 //
 // Where the store is not known to be classic, every load goes under a
 // staging tag of its own and the name moves only to a proven image; saves
 // of one name at the same time each get a true answer (the ID of the image
-// saved, or imgutil.ErrTagTakenOver).
+// saved, or imgutil.ErrTagTakenOver). Staging and probe tags name their
+// host, process and start time; the first save of each Store removes those
+// of processes that are gone (or older than an hour, for other hosts),
+// where the caller's client can list images.
 //
 // Layers of the base or previous image are read from the daemon only when
 // their bytes are needed (GetLayer, a reused layer on a new chain, SaveFile,

@@ -270,16 +270,16 @@ func (s *Store) staged(ctx context.Context, b *built.Built, name string, load fu
 	// annotation must be).
 	staging := "docker.io/" + stagingRepo + "/" + b.ConfigDigest().Hex[:16] + ":" + ownedTag()
 	removed := false
-	unstage := func() {
+	unstage := func() (client.ImageRemoveResult, error) {
 		if removed {
-			return
+			return client.ImageRemoveResult{}, nil
 		}
 		removed = true
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
-		_, _ = s.client.ImageRemove(rctx, staging, client.ImageRemoveOptions{})
+		return s.client.ImageRemove(rctx, staging, client.ImageRemoveOptions{})
 	}
-	defer unstage()
+	defer func() { _, _ = unstage() }()
 	id, err := load(staging)
 	if err != nil {
 		return "", err
@@ -287,7 +287,18 @@ func (s *Store) staged(ctx context.Context, b *built.Built, name string, load fu
 	if err := s.retag(ctx, staging, name); err != nil {
 		return "", err
 	}
-	unstage()
+	res, err := unstage()
+	if err == nil {
+		// Untagging the staging name deletes the image only if no other
+		// name holds it any more: another save moved the user's name away
+		// meanwhile, and the image went with it. Otherwise it exists.
+		for _, it := range res.Items {
+			if it.Deleted != "" && strings.TrimPrefix(it.Deleted, "sha256:") == strings.TrimPrefix(id, "sha256:") {
+				return "", fmt.Errorf("image %s was saved as %s, but another save moved the name away and it is gone: %w", id, name, imgutil.ErrTagTakenOver)
+			}
+		}
+		return id, nil
+	}
 	return s.stillSaved(ctx, id, name)
 }
 
