@@ -40,45 +40,54 @@ var (
 	newLayerSize  = 10 << 20 // the one new layer of each rebuild
 )
 
-// baseArchive is the base image as a docker archive (gzip layers, like a
-// pulled image), built once per run and loaded into each daemon.
-var baseArchive struct {
+// gzipArchive is an image of random gzip layers (as a pulled image is
+// stored) as a docker archive, built on first use in a run; the benchmark
+// that asked for it first removes it when it ends.
+type gzipArchive struct {
 	once sync.Once
 	path string
 	err  error
 }
 
+var baseArchive gzipArchive
+
 func benchBaseArchive(b *testing.B) string {
-	baseArchive.once.Do(func() {
-		dir, err := os.MkdirTemp("", "bench-base-*")
+	return baseArchive.get(b, "imgutil-bench/base:latest", 3, baseLayerSize)
+}
+
+// get returns the archive of an image named name of n layers of size
+// bytes.
+func (a *gzipArchive) get(b *testing.B, name string, n, size int) string {
+	a.once.Do(func() {
+		dir, err := os.MkdirTemp("", "bench-image-*")
 		if err != nil {
-			baseArchive.err = err
+			a.err = err
 			return
 		}
+		b.Cleanup(func() { os.RemoveAll(dir) })
 		img := empty.Image
-		for range 3 {
-			p, _ := testhelpers.RandomLayerFile(b, baseLayerSize)
+		for range n {
+			p, _ := testhelpers.RandomLayerFile(b, size)
 			l, err := tarball.LayerFromFile(p)
 			if err == nil {
 				img, err = mutate.AppendLayers(img, l)
 			}
 			if err != nil {
-				baseArchive.err = err
+				a.err = err
 				return
 			}
 		}
-		baseArchive.path = filepath.Join(dir, "base.tar")
-		tag, err := gname.NewTag("imgutil-bench/base:latest")
+		a.path = filepath.Join(dir, "image.tar")
+		tag, err := gname.NewTag(name)
 		if err == nil {
-			err = tarball.WriteToFile(baseArchive.path, tag, img)
+			err = tarball.WriteToFile(a.path, tag, img)
 		}
-		baseArchive.err = err
+		a.err = err
 	})
-	if baseArchive.err != nil {
-		b.Fatal(baseArchive.err)
+	if a.err != nil {
+		b.Fatal(a.err)
 	}
-	b.Cleanup(func() { os.RemoveAll(filepath.Dir(baseArchive.path)) })
-	return baseArchive.path
+	return a.path
 }
 
 // BenchmarkRebuild times, per daemon, what a buildpacks exporter does on a

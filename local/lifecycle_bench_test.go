@@ -5,17 +5,11 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	gname "github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/moby/moby/client"
 
 	"github.com/imgbridge/imgutil/local"
@@ -31,46 +25,9 @@ var (
 // runArchive is the run image as a docker archive of gzip layers (as a
 // pulled image is stored), loaded into each daemon with a plain load:
 // never saved by us, so nothing of it is known to a new process.
-var runArchive struct {
-	once sync.Once
-	path string
-	err  error
-}
+var runArchive gzipArchive
 
 const runImageName = "imgutil-bench/run:latest"
-
-func benchRunArchive(b *testing.B) string {
-	runArchive.once.Do(func() {
-		dir, err := os.MkdirTemp("", "bench-run-*")
-		if err != nil {
-			runArchive.err = err
-			return
-		}
-		img := empty.Image
-		for range 3 {
-			p, _ := testhelpers.RandomLayerFile(b, runLayerSize)
-			l, err := tarball.LayerFromFile(p)
-			if err == nil {
-				img, err = mutate.AppendLayers(img, l)
-			}
-			if err != nil {
-				runArchive.err = err
-				return
-			}
-		}
-		runArchive.path = filepath.Join(dir, "run.tar")
-		tag, err := gname.NewTag(runImageName)
-		if err == nil {
-			err = tarball.WriteToFile(runArchive.path, tag, img)
-		}
-		runArchive.err = err
-	})
-	if runArchive.err != nil {
-		b.Fatal(runArchive.err)
-	}
-	b.Cleanup(func() { os.RemoveAll(filepath.Dir(runArchive.path)) })
-	return runArchive.path
-}
 
 // exportTimes are the medians of one daemon's lifecycle export rounds.
 type exportTimes struct{ fresh, rebuild, freshLimit, rebuildLimit time.Duration }
@@ -91,7 +48,7 @@ func BenchmarkLifecycleExport(b *testing.B) {
 	}
 	// Empty caches, as in a fresh build container.
 	b.Setenv(local.ManifestCacheEnv, "off")
-	path := benchRunArchive(b)
+	path := runArchive.get(b, runImageName, 3, runLayerSize)
 	results := map[string]exportTimes{}
 	for _, d := range testhelpers.DockerDaemons(b) {
 		testhelpers.DockerLoad(b, d.Client, path)
