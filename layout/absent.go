@@ -37,26 +37,35 @@ func (s sparseImage) mark(l v1.Layer) v1.Layer {
 	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
 		return &absentLayer{Layer: l, digest: d, dir: s.dir}
 	}
-	return &blobLayer{Layer: l, path: path}
+	return &blobLayer{Layer: l, path: path, dir: s.dir, digest: d}
 }
 
 // blobLayer is a layer whose blob is in its layout: archives copy the file.
 type blobLayer struct {
 	v1.Layer
 	path string
+	// dir is the layout, digest the blob's name.
+	dir    string
+	digest v1.Hash
 	// mediaType overrides the layer's own when set (WithMediaType).
 	mediaType types.MediaType
 }
 
-// Source is the blob, trusted by its name (the layout's content address),
-// as the stored form; as the uncompressed one only when it is that.
+// Source is the blob as the stored form (as the uncompressed one only
+// when it is that), to be checked against its name: a layout is a
+// directory anyone may have written (a blob found once to match, and not
+// changed since, is not hashed again: see internal/verified).
 func (b *blobLayer) Source(compressed bool) (string, v1.Hash, bool) {
 	mt, err := b.MediaType()
 	if !compressed && (err != nil || (mt != types.OCIUncompressedLayer && mt != types.DockerUncompressedLayer)) {
 		return "", v1.Hash{}, false
 	}
-	return b.path, v1.Hash{}, true
+	return b.path, b.digest, true
 }
+
+// SourceRoot is the layout: the blob is opened within it, so that a blob
+// that is a symbolic link cannot lead out of it.
+func (b *blobLayer) SourceRoot() string { return b.dir }
 
 func (b *blobLayer) MediaType() (types.MediaType, error) {
 	if b.mediaType != "" {

@@ -21,6 +21,7 @@ import (
 	"github.com/imgbridge/imgutil"
 	"github.com/imgbridge/imgutil/internal/layer"
 	"github.com/imgbridge/imgutil/internal/userfile"
+	"github.com/imgbridge/imgutil/internal/verified"
 )
 
 // parallelLayers is how many layer blobs are written at once.
@@ -250,6 +251,10 @@ func (w *writer) writeStream(write func(io.Writer) (v1.Hash, error)) error {
 	if err := os.Rename(tmp, w.blobPath(d)); err != nil {
 		os.Remove(tmp)
 		return fmt.Errorf("writing blob %s: %w", d, err)
+	}
+	// Hashed as it was written: an export of it need not hash it again.
+	if fi, err := os.Lstat(w.blobPath(d)); err == nil {
+		verified.Remember(fi, d)
 	}
 	w.mu.Lock()
 	w.written = append(w.written, w.blobPath(d))

@@ -33,6 +33,9 @@ type faultProxy struct {
 	cutLoadAfter atomic.Int64
 	slowLoad     atomic.Bool
 	cutSaveAfter atomic.Int64
+	// stallSave holds every ImageSave stream after its first bytes until
+	// the request ends.
+	stallSave atomic.Bool
 	// loads and saves count the ImageLoad and ImageSave requests.
 	loads, saves atomic.Int64
 	// lateLoadAnswer lets the daemon finish a load whatever the client does,
@@ -78,6 +81,24 @@ func (c *cutReader) Read(p []byte) (int, error) {
 
 func (c *cutReader) Close() error { return c.r.Close() }
 
+// stallReader gives the first bytes of r, then nothing until done.
+type stallReader struct {
+	r    io.ReadCloser
+	done <-chan struct{}
+	sent bool
+}
+
+func (s *stallReader) Read(p []byte) (int, error) {
+	if !s.sent {
+		s.sent = true
+		return s.r.Read(p[:min(len(p), 512)])
+	}
+	<-s.done
+	return 0, errCut
+}
+
+func (s *stallReader) Close() error { return s.r.Close() }
+
 func startFaultProxy(t *testing.T, daemon *client.Client) *faultProxy {
 	sockDir, err := os.MkdirTemp("", "fp")
 	must(t, err)
@@ -97,6 +118,9 @@ func startFaultProxy(t *testing.T, daemon *client.Client) *faultProxy {
 			if strings.HasSuffix(resp.Request.URL.Path, "/get") {
 				if cut := fp(resp.Request).cutSaveAfter.Load(); cut > 0 {
 					resp.Body = &cutReader{r: resp.Body, left: cut}
+				}
+				if fp(resp.Request).stallSave.Load() {
+					resp.Body = &stallReader{r: resp.Body, done: resp.Request.Context().Done()}
 				}
 			}
 			return nil
@@ -341,5 +365,39 @@ func testConcurrentReads(t *testing.T, cli *client.Client) {
 			t.Errorf("fail=%v: 8 concurrent reads streamed the image %d times, want 1", fail, n)
 		}
 		must(t, store.Close())
+	}
+}
+
+// testEveryWaiterHasItsDeadline: a layer read that joins a read of the
+// same image already under way (here a stalled daemon stream) gives up at
+// its own deadline, not the first reader's.
+func testEveryWaiterHasItsDeadline(t *testing.T, cli *client.Client) {
+	f := newFixture(t, cli)
+	p := startFaultProxy(t, cli)
+	p.stallSave.Store(true)
+	img := newImage(t, cutClient{p.client}, freshName(t, cli), local.FromBaseImage(f.previous))
+	first, stop := context.WithCancel(context.Background())
+	defer stop()
+	firstDone := make(chan error, 1)
+	go func() {
+		_, err := img.GetLayerContext(first, f.appIDs[0])
+		firstDone <- err
+	}()
+	for p.saves.Load() == 0 {
+		time.Sleep(10 * time.Millisecond)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	start := time.Now()
+	_, err := img.GetLayerContext(ctx, f.appIDs[1])
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("a read waiting for a stalled one = %v, want its deadline exceeded", err)
+	}
+	if since := time.Since(start); since > 3*time.Second {
+		t.Errorf("a read with a 1s deadline returned after %v", since)
+	}
+	stop()
+	if err := <-firstDone; !errors.Is(err, context.Canceled) {
+		t.Errorf("the stalled read, cancelled = %v, want context.Canceled", err)
 	}
 }

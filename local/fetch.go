@@ -48,8 +48,10 @@ type fetcher struct {
 	files map[v1.Hash]layerFile
 	// failed remembers a failed download per image, returned again.
 	failed map[string]error
-	// imageLocks serializes downloads of one image.
-	imageLocks map[string]*sync.Mutex
+	// imageLocks serializes downloads of one image: a token in the
+	// channel is held by the download under way (waiting for it honours
+	// each waiter's context).
+	imageLocks map[string]chan struct{}
 	// wants are the layers asked for, per image, not held yet: a running
 	// download of the image takes any that its stream still carries.
 	wants map[string]map[v1.Hash]bool
@@ -83,7 +85,7 @@ var unlinkLayers = func() bool {
 
 func newFetcher(c DockerClient, saveOpts func(context.Context, string) []client.ImageSaveOption, reporter func() func(string, int64, int64)) *fetcher {
 	return &fetcher{client: c, saveOpts: saveOpts, reporter: reporter, files: map[v1.Hash]layerFile{}, failed: map[string]error{},
-		imageLocks: map[string]*sync.Mutex{}, wants: map[string]map[v1.Hash]bool{},
+		imageLocks: map[string]chan struct{}{}, wants: map[string]map[v1.Hash]bool{},
 		configs: map[string][]byte{}, wantConfig: map[string]string{}}
 }
 
@@ -98,12 +100,12 @@ func (f *fetcher) file(diffID v1.Hash) (layerFile, bool) {
 	return lf, ok
 }
 
-func (f *fetcher) imageLock(imageID string) *sync.Mutex {
+func (f *fetcher) imageLock(imageID string) chan struct{} {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	l, ok := f.imageLocks[imageID]
 	if !ok {
-		l = &sync.Mutex{}
+		l = make(chan struct{}, 1)
 		f.imageLocks[imageID] = l
 	}
 	return l
@@ -143,9 +145,15 @@ func (f *fetcher) fetch(ctx context.Context, imageID string, allIDs []v1.Hash, h
 	}
 	f.mu.Unlock()
 
+	// A download of the image under way is waited for as long as the
+	// caller's context allows: each caller's deadline holds.
 	lock := f.imageLock(imageID)
-	lock.Lock()
-	defer lock.Unlock()
+	select {
+	case lock <- struct{}{}:
+	case <-ctx.Done():
+		return fmt.Errorf("waiting for a read of image %s: %w", imageID, ctx.Err())
+	}
+	defer func() { <-lock }()
 
 	f.mu.Lock()
 	if err := f.failed[imageID]; err != nil {
@@ -397,6 +405,8 @@ func (f *fetcher) download(ctx context.Context, dir string, src source, imageID 
 				continue // a lower layer, when only the top one is wanted: never read
 			}
 		}
+		// expect is the diffID the entry's name says it holds, if it says.
+		var expect v1.Hash
 		base := filepath.Base(hdr.Name)
 		if strings.HasPrefix(hdr.Name, "blobs/sha256/") {
 			d, named := v1.Hash{Algorithm: "sha256", Hex: base}, known[base]
@@ -406,12 +416,24 @@ func (f *fetcher) download(ctx context.Context, dir string, src source, imageID 
 			if named && !f.wanted(imageID, d) {
 				continue // a layer of the image nobody needs: never read
 			}
+			if named {
+				expect = d
+			}
 		}
-		if hex, ok := podmanLayer(hdr.Name); ok && known[hex] && !f.wanted(imageID, v1.Hash{Algorithm: "sha256", Hex: hex}) {
-			continue // Podman names layers by diffID: an unwanted one is never read
+		if hex, ok := podmanLayer(hdr.Name); ok && known[hex] {
+			expect = v1.Hash{Algorithm: "sha256", Hex: hex}
+			if !f.wanted(imageID, expect) {
+				continue // Podman names layers by diffID: an unwanted one is never read
+			}
 		}
 		src := archive.ReportingReader(tr, hdr.Name, hdr.Size, f.reporter())
 		d, lf, keep, err := spool(src, dir, func(d v1.Hash) bool { return f.wanted(imageID, d) })
+		if err == nil && expect.Hex != "" && d != expect {
+			if keep {
+				f.discard(lf)
+			}
+			return fmt.Errorf("%s of the daemon's archive should be layer %s, but its content is %s: %w", hdr.Name, expect, d, imgutil.ErrDiffIDMismatch)
+		}
 		if err != nil {
 			return fmt.Errorf("reading %s: %w", hdr.Name, err)
 		}
@@ -496,6 +518,16 @@ func spool(r io.Reader, dir string, want func(v1.Hash) bool) (v1.Hash, layerFile
 		return d, layerFile{}, false, err
 	}
 	return d, layerFile{path: final, size: n}, true, nil
+}
+
+// discard removes a layer file spooled but not kept.
+func (f *fetcher) discard(lf layerFile) {
+	if lf.file != nil {
+		lf.file.Close()
+	}
+	if !strings.HasPrefix(lf.path, "/proc/self/fd/") {
+		os.Remove(lf.path)
+	}
 }
 
 // close removes every layer file and the directory; later fetches fail.

@@ -95,6 +95,7 @@ func TestLocal(t *testing.T) {
 			{"ConcurrentSavesOfOneName", testConcurrentSavesOfOneName},
 			{"LifecycleRunLeavesNothing", testLifecycleRunLeavesNothing},
 			{"EveryProcessFirstSave", testEveryProcessFirstSave},
+			{"EveryWaiterHasItsDeadline", testEveryWaiterHasItsDeadline},
 			{"KilledProcessNamesAreSwept", testKilledProcessNamesAreSwept},
 		} {
 			t.Run(tc.name, func(t *testing.T) { tc.f(t, cli) })

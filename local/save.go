@@ -435,12 +435,12 @@ func (s *Store) saveFile(ctx context.Context, img *Image, name string) (string, 
 		return "", err
 	}
 	if d, ok := img.UnderlyingImage().(*daemonImage); ok && d.taggedAs(name) {
-		return s.daemonArchive(ctx, name, d.id)
+		return s.daemonArchive(ctx, name, d.id, d.cfg.RootFS.DiffIDs)
 	}
 	if d, ok := img.PreservedBase().(*daemonImage); ok && s.sameDaemon(d.store) {
 		// Kept as it is (a copy): the daemon's archive, when name is it.
 		if res, err := s.inspect(ctx, name); err == nil && res.ID == d.id {
-			return s.daemonArchive(ctx, name, d.id)
+			return s.daemonArchive(ctx, name, d.id, d.cfg.RootFS.DiffIDs)
 		}
 	}
 	b, err := img.BuildForSave()
@@ -452,7 +452,7 @@ func (s *Store) saveFile(ctx context.Context, img *Image, name string) (string, 
 	img.mu.Unlock()
 	if lastID != "" && b.ConfigDigest() == savedConfig {
 		if res, err := s.inspect(ctx, name); err == nil && res.ID == lastID {
-			return s.daemonArchive(ctx, name, lastID)
+			return s.daemonArchive(ctx, name, lastID, b.Config.RootFS.DiffIDs)
 		}
 	}
 	if err := s.prefetch(ctx, b.Layers); err != nil {
@@ -461,16 +461,17 @@ func (s *Store) saveFile(ctx context.Context, img *Image, name string) (string, 
 	return archive.WriteImageFile(b, []string{tag}, "imgutil-local-*.tar", s.reporter("export"))
 }
 
-// daemonArchive streams the daemon's archive of the image id, asked for by
-// name (so that the archive names it), into a new file.
-func (s *Store) daemonArchive(ctx context.Context, name, id string) (string, error) {
+// daemonArchive streams the daemon's archive of the image id (whose layers
+// have diffIDs), asked for by name (so that the archive names it), into a
+// new file, checked as it streams (see archiveChecker): an archive that is
+// not the image leaves no file.
+func (s *Store) daemonArchive(ctx context.Context, name, id string, diffIDs []v1.Hash) (string, error) {
 	return archive.WriteFileFrom("", "imgutil-local-*.tar", func(w io.Writer) error {
 		rc, err := s.client.ImageSave(ctx, []string{name}, s.saveOptions(ctx, id)...)
 		if err != nil {
 			return daemonError("saving image "+name, err)
 		}
 		defer rc.Close()
-		_, err = io.Copy(w, archive.ReportingReader(rc, name, 0, s.reporter("export")))
-		return err
+		return checkedCopy(w, archive.ReportingReader(rc, name, 0, s.reporter("export")), &archiveChecker{id: id, diffIDs: diffIDs})
 	})
 }

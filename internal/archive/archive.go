@@ -27,6 +27,7 @@ import (
 	"github.com/imgbridge/imgutil/internal/built"
 	"github.com/imgbridge/imgutil/internal/imgerr"
 	"github.com/imgbridge/imgutil/internal/userfile"
+	"github.com/imgbridge/imgutil/internal/verified"
 )
 
 // Entry is one file of an archive. Open streams its Size bytes; Data holds
@@ -45,6 +46,10 @@ type Entry struct {
 	// hashed, and a mismatch fails the write with imgerr.ErrDiffIDMismatch.
 	// Zero for a file trusted by its name (a blob named by its digest).
 	Verify v1.Hash
+	// Within, with Path, is a directory the file must be reached in: Path
+	// is opened through it (os.Root), so that no symbolic link leads out
+	// (a blob of a layout someone else may have written).
+	Within string
 
 	// progress, when set, is told how many bytes of a Path entry were
 	// written once they are (see Reporting).
@@ -156,6 +161,9 @@ type check struct {
 	name      string
 	off, size int64
 	want      v1.Hash
+	// fi is what stat said of the file before it was copied: a match is
+	// recorded for it (see verified).
+	fi os.FileInfo
 }
 
 func (t *tarWriter) write(p []byte) error {
@@ -173,7 +181,7 @@ func (t *tarWriter) entry(e Entry) error {
 	var src io.ReadCloser
 	switch {
 	case e.Path != "":
-		f, err := os.Open(e.Path)
+		f, err := openFile(e)
 		if err != nil {
 			return err
 		}
@@ -273,14 +281,19 @@ func (t *tarWriter) file(e Entry, f *os.File) error {
 		}
 		return tooLong(e.Size)
 	}
+	// A file found to have this digest before, and unchanged since, is not
+	// hashed again.
+	verify := e.Verify != (v1.Hash{}) && !verified.Known(fi, e.Verify)
 	if t.out == nil {
 		var r io.Reader = f
-		if e.Verify != (v1.Hash{}) {
+		if verify {
 			r = &hashing{r: f, h: sha256.New()}
 		}
 		err := t.stream(e.Size, r)
 		if h, ok := r.(*hashing); ok && err == nil {
-			err = mismatch(e.Path, e.Verify, h.sum())
+			if err = mismatch(e.Path, e.Verify, h.sum()); err == nil {
+				verified.Remember(fi, e.Verify)
+			}
 		}
 		if err == nil && e.progress != nil {
 			e.progress(e.Size)
@@ -297,10 +310,31 @@ func (t *tarWriter) file(e Entry, f *os.File) error {
 	if e.progress != nil {
 		e.progress(n)
 	}
-	if e.Verify != (v1.Hash{}) {
-		return t.check(check{name: e.Path, off: start, size: e.Size, want: e.Verify})
+	if verify {
+		return t.check(check{name: e.Path, off: start, size: e.Size, want: e.Verify, fi: fi})
 	}
 	return nil
+}
+
+// openFile opens the file of a Path entry: through e.Within when set, so
+// that no symbolic link leads out of it; it must be a regular file.
+func openFile(e Entry) (*os.File, error) {
+	if e.Within == "" {
+		return os.Open(e.Path)
+	}
+	rel, err := filepath.Rel(e.Within, e.Path)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.OpenInRoot(e.Within, rel)
+	if err != nil {
+		return nil, fmt.Errorf("opening %s in %s: %w: %w", rel, e.Within, imgutil.ErrInvalidArgument, err)
+	}
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, fmt.Errorf("%s in %s is not a regular file: %w", rel, e.Within, imgutil.ErrInvalidArgument)
+	}
+	return f, nil
 }
 
 func mismatch(path string, want, got v1.Hash) error {
@@ -347,6 +381,9 @@ func (t *tarWriter) verify(checks <-chan check, result chan<- error) {
 			failed = fmt.Errorf("reading back %s: %w", c.name, err)
 		} else {
 			failed = mismatch(c.name, c.want, v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(h.Sum(nil))})
+			if failed == nil && c.fi != nil {
+				verified.Remember(c.fi, c.want)
+			}
 		}
 		if failed != nil {
 			t.failed.Store(&failed)
@@ -405,6 +442,12 @@ type Source interface {
 	Source(compressed bool) (path string, verify v1.Hash, ok bool)
 }
 
+// Rooted is a Source whose file must be reached within a directory (see
+// Entry.Within).
+type Rooted interface {
+	SourceRoot() string
+}
+
 // layerEntries returns the archive entries of layers, all in one form:
 // uncompressed tars when every layer knows its uncompressed size without
 // work (a daemon's layers, new layer files), else the stored (compressed)
@@ -449,6 +492,9 @@ func fromFile(e *Entry, l v1.Layer, compressed bool) {
 	if s, ok := l.(Source); ok {
 		if path, verify, ok := s.Source(compressed); ok {
 			e.Path, e.Verify, e.Open = path, verify, nil
+			if r, ok := l.(Rooted); ok {
+				e.Within = r.SourceRoot()
+			}
 		}
 	}
 }

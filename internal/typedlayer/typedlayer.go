@@ -26,6 +26,14 @@ func (t layer) Source(compressed bool) (string, v1.Hash, bool) {
 	return "", v1.Hash{}, false
 }
 
+// SourceRoot is the inner layer's, when it has one.
+func (t layer) SourceRoot() string {
+	if r, ok := t.Layer.(interface{ SourceRoot() string }); ok {
+		return r.SourceRoot()
+	}
+	return ""
+}
+
 // retyper is a layer that makes its own copy with another media type,
 // keeping what it knows (a layer file's memoized digest).
 type retyper interface {

@@ -1,0 +1,93 @@
+// Package verified remembers files whose content was hashed to a digest,
+// keyed by what stat says of them, so that a file checked once (a layout
+// blob written or exported, a layer file) is not hashed again while it
+// stays as it was.
+//
+// The key is the file's device, inode, size, and modification and change
+// times, to the nanosecond: writing to the file, or replacing it, changes
+// one of them (the change time cannot be set back by a user), and the
+// record no longer applies. Records live in memory and, unless
+// IMGUTIL_VERIFIED_CACHE is "off", as empty files named by key and digest
+// under the user cache directory (or the directory it names), so that
+// another process on the machine trusts them too.
+package verified
+
+import (
+	"os"
+	"path/filepath"
+	"sync"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+)
+
+// CacheEnv names the environment variable that sets where records are
+// kept across processes ("off": in memory only). Default: the user cache
+// directory.
+const CacheEnv = "IMGUTIL_VERIFIED_CACHE"
+
+// records are the records of this process, by name (see name).
+var (
+	// mu guards mem.
+	mu  sync.Mutex
+	mem = map[string]bool{}
+)
+
+func dir() string {
+	switch d := os.Getenv(CacheEnv); d {
+	case "off":
+		return ""
+	case "":
+		base, err := os.UserCacheDir()
+		if err != nil {
+			return ""
+		}
+		return filepath.Join(base, "imgutil", "verified")
+	default:
+		return d
+	}
+}
+
+// Known reports whether the file fi (as stat sees it now) was found to
+// have digest d, and has not changed since.
+func Known(fi os.FileInfo, d v1.Hash) bool {
+	n := name(fi, d)
+	if n == "" {
+		return false
+	}
+	mu.Lock()
+	ok := mem[n]
+	mu.Unlock()
+	if ok {
+		return true
+	}
+	if dd := dir(); dd != "" {
+		if _, err := os.Lstat(filepath.Join(dd, n[:2], n)); err == nil {
+			mu.Lock()
+			mem[n] = true
+			mu.Unlock()
+			return true
+		}
+	}
+	return false
+}
+
+// Remember records that the file fi was found to have digest d. fi must
+// be what stat said of the file before it was read: a change during the
+// read then leaves a record of nothing.
+func Remember(fi os.FileInfo, d v1.Hash) {
+	n := name(fi, d)
+	if n == "" {
+		return
+	}
+	mu.Lock()
+	mem[n] = true
+	mu.Unlock()
+	if dd := dir(); dd != "" {
+		sub := filepath.Join(dd, n[:2])
+		if os.MkdirAll(sub, 0o755) == nil {
+			if f, err := os.OpenFile(filepath.Join(sub, n), os.O_CREATE|os.O_WRONLY, 0o644); err == nil {
+				f.Close()
+			}
+		}
+	}
+}

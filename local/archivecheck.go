@@ -1,0 +1,272 @@
+package local
+
+import (
+	"archive/tar"
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"path"
+	"strings"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/imgbridge/imgutil"
+)
+
+// errBadArchive is matched by the errors of a daemon archive that is not
+// the image it should be; it matches imgutil.ErrInvalidArgument.
+var errBadArchive = fmt.Errorf("the daemon's archive is not the image: %w", imgutil.ErrInvalidArgument)
+
+// maxMetadataSize bounds what is read of an archive's metadata entries
+// (manifest.json, index.json, repositories, configs, manifests).
+const maxMetadataSize = 4 << 20
+
+// archiveEntry is what a check learnt of an entry of a daemon archive.
+type archiveEntry struct {
+	digest v1.Hash
+	size   int64
+	// link is the target of a symbolic or hard link, made relative to the
+	// archive's root ("" for a regular file).
+	link string
+	// data is the content of a small entry that may be metadata.
+	data []byte
+}
+
+// archiveChecker checks a daemon's archive of one image as it streams by:
+// every entry's name stays inside the archive, every regular entry is
+// hashed (blobs must hash to their names), the tar must end in order, and
+// at its end the archive must hold the image: the config of ID id (the
+// classic stores, Podman) whose layers hash to diffIDs, or the manifest
+// (or index) of digest id (the containerd store) naming the config and
+// layers its manifest.json lists.
+type archiveChecker struct {
+	id      string
+	diffIDs []v1.Hash
+	entries map[string]archiveEntry
+}
+
+// check reads the archive r to its end.
+func (c *archiveChecker) check(r io.Reader) error {
+	c.entries = map[string]archiveEntry{}
+	tr := tar.NewReader(r)
+	buf := make([]byte, 1<<20)
+	for {
+		hdr, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("reading the daemon's archive: %w: %w", errBadArchive, err)
+		}
+		name, ok := inArchive(".", hdr.Name)
+		if !ok {
+			return fmt.Errorf("entry %q leads out of the archive: %w", hdr.Name, errBadArchive)
+		}
+		switch hdr.Typeflag {
+		case tar.TypeDir:
+			continue
+		case tar.TypeSymlink, tar.TypeLink:
+			dir := path.Dir(name)
+			if hdr.Typeflag == tar.TypeLink {
+				dir = "."
+			}
+			target, ok := inArchive(dir, hdr.Linkname)
+			if !ok {
+				return fmt.Errorf("link %q to %q leads out of the archive: %w", hdr.Name, hdr.Linkname, errBadArchive)
+			}
+			c.entries[name] = archiveEntry{link: target}
+			continue
+		case tar.TypeReg:
+		default:
+			return fmt.Errorf("entry %q is of type %q: %w", hdr.Name, hdr.Typeflag, errBadArchive)
+		}
+		h := sha256.New()
+		var small bytes.Buffer
+		w := io.Writer(h)
+		if hdr.Size <= maxMetadataSize {
+			w = io.MultiWriter(h, &small)
+		}
+		n, err := io.CopyBuffer(w, tr, buf)
+		if err != nil || n != hdr.Size {
+			return fmt.Errorf("reading %s of the daemon's archive: %w: %w", hdr.Name, errBadArchive, errors.Join(err, io.ErrUnexpectedEOF))
+		}
+		e := archiveEntry{digest: v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(h.Sum(nil))}, size: n}
+		if b := small.Bytes(); len(b) > 0 && (b[0] == '{' || b[0] == '[') {
+			e.data = b // JSON: metadata (layers are tars)
+		}
+		if hexName, named := blobName(name); named && e.digest.Hex != hexName {
+			return fmt.Errorf("%s of the daemon's archive holds content of digest %s: %w", name, e.digest, errBadArchive)
+		}
+		c.entries[name] = e
+	}
+	return c.holdsImage()
+}
+
+// inArchive cleans name, relative to dir of the archive, and reports
+// whether it stays inside the archive.
+func inArchive(dir, name string) (string, bool) {
+	if path.IsAbs(name) {
+		return "", false
+	}
+	p := path.Clean(path.Join(dir, name))
+	return p, p != ".." && !strings.HasPrefix(p, "../") && p != "."
+}
+
+// blobName returns the hex digest an entry is named by: a blob of an OCI
+// layout, or Podman's <hex>.tar and <hex>.json at the root.
+func blobName(name string) (string, bool) {
+	hex, ok := strings.CutPrefix(name, "blobs/sha256/")
+	if !ok {
+		if strings.Contains(name, "/") {
+			return "", false
+		}
+		if hex, ok = strings.CutSuffix(name, ".tar"); !ok {
+			hex, ok = strings.CutSuffix(name, ".json")
+		}
+	}
+	if !ok || len(hex) != 64 || strings.Trim(hex, "0123456789abcdef") != "" {
+		return "", false
+	}
+	return hex, true
+}
+
+// resolve follows links to a regular entry.
+func (c *archiveChecker) resolve(name string) (archiveEntry, bool) {
+	for range 8 {
+		e, ok := c.entries[name]
+		if !ok || e.link == "" {
+			return e, ok
+		}
+		name = e.link
+	}
+	return archiveEntry{}, false
+}
+
+// holdsImage checks, once the archive is read, that it is the image.
+func (c *archiveChecker) holdsImage() error {
+	mf, ok := c.resolve("manifest.json")
+	if !ok || mf.data == nil {
+		return fmt.Errorf("no manifest.json of a size to read: %w", errBadArchive)
+	}
+	var images []dockerManifest
+	if err := json.Unmarshal(mf.data, &images); err != nil {
+		return fmt.Errorf("manifest.json: %w: %w", errBadArchive, err)
+	}
+	for _, im := range images {
+		if _, ok := inArchive(".", im.Config); !ok {
+			return fmt.Errorf("manifest.json names %q: %w", im.Config, errBadArchive)
+		}
+		for _, l := range im.Layers {
+			if _, ok := inArchive(".", l); !ok {
+				return fmt.Errorf("manifest.json names %q: %w", l, errBadArchive)
+			}
+		}
+	}
+	for _, im := range images {
+		cfg, ok := c.resolve(path.Clean(im.Config))
+		if !ok {
+			continue
+		}
+		switch {
+		case "sha256:"+cfg.digest.Hex == c.id:
+			// The classic stores, Podman: the ID is the config's digest.
+			return c.layersAre(im.Layers, c.diffIDs)
+		case c.storedManifestNames(cfg.digest, im.Layers):
+			// The containerd store: the ID is the manifest's digest.
+			return nil
+		}
+	}
+	return fmt.Errorf("no image of ID %s in it: %w", c.id, errBadArchive)
+}
+
+// layersAre checks that the layer entries named hash to diffIDs.
+func (c *archiveChecker) layersAre(names []string, diffIDs []v1.Hash) error {
+	if len(names) != len(diffIDs) {
+		return fmt.Errorf("it lists %d layers, the image has %d: %w", len(names), len(diffIDs), errBadArchive)
+	}
+	for i, n := range names {
+		e, ok := c.resolve(path.Clean(n))
+		if !ok {
+			return fmt.Errorf("layer %s is not in it: %w", n, errBadArchive)
+		}
+		if e.digest != diffIDs[i] {
+			return fmt.Errorf("layer %s has diffID %s, not %s: %w", n, e.digest, diffIDs[i], imgutil.ErrDiffIDMismatch)
+		}
+	}
+	return nil
+}
+
+// storedManifestNames reports whether the manifest of digest c.id (or one
+// of the index of that digest) names the config cfg and the layer blobs
+// listed, every one of which the archive holds (hashed to its name).
+func (c *archiveChecker) storedManifestNames(cfg v1.Hash, layers []string) bool {
+	id, err := v1.NewHash(c.id)
+	if err != nil {
+		return false
+	}
+	candidates := []v1.Hash{id}
+	if e, ok := c.entries[blobPath(id)]; ok && e.data != nil {
+		if idx, err := v1.ParseIndexManifest(bytes.NewReader(e.data)); err == nil && idx.MediaType != types.OCIManifestSchema1 && len(idx.Manifests) > 0 {
+			for _, m := range idx.Manifests {
+				candidates = append(candidates, m.Digest)
+			}
+		}
+	}
+	for _, d := range candidates {
+		e, ok := c.entries[blobPath(d)]
+		if !ok || e.data == nil {
+			continue
+		}
+		m, err := v1.ParseManifest(bytes.NewReader(e.data))
+		if err != nil || m.Config.Digest != cfg || len(m.Layers) != len(layers) {
+			continue
+		}
+		all := true
+		for i, l := range m.Layers {
+			if path.Clean(layers[i]) != blobPath(l.Digest) {
+				all = false
+				break
+			}
+			if _, ok := c.entries[blobPath(l.Digest)]; !ok {
+				all = false
+				break
+			}
+		}
+		if all {
+			return true
+		}
+	}
+	return false
+}
+
+// dockerManifest is an entry of a docker archive's manifest.json.
+type dockerManifest struct {
+	Config   string
+	RepoTags []string
+	Layers   []string
+}
+
+// checkedCopy copies the archive r into w while c checks it on another
+// goroutine; it reads r to its end whatever the check finds, and returns
+// the copy's failure or else the check's.
+func checkedCopy(w io.Writer, r io.Reader, c *archiveChecker) error {
+	pr, pw := io.Pipe()
+	checked := make(chan error, 1)
+	go func() {
+		err := c.check(pr)
+		// Whatever it found, the rest is taken, so the copy goes on.
+		_, _ = io.Copy(io.Discard, pr)
+		checked <- err
+	}()
+	_, err := io.Copy(io.MultiWriter(w, pw), r)
+	pw.CloseWithError(err)
+	if cerr := <-checked; err == nil {
+		err = cerr
+	}
+	return err
+}
