@@ -58,11 +58,76 @@ func openIndex(dir string) (v1.ImageIndex, error) {
 	if _, err := os.Stat(filepath.Join(dir, "index.json")); errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("layout %s has no index.json: %w", dir, errNoLayout)
 	}
+	if err := smallMetadata(filepath.Join(dir, "index.json"), "index.json"); err != nil {
+		return nil, fmt.Errorf("layout %s: %w", dir, err)
+	}
 	idx, err := ggcr.ImageIndexFromPath(dir)
 	if err != nil {
 		return nil, fmt.Errorf("reading layout %s: %w: %w", dir, imgutil.ErrInvalidArgument, err)
 	}
+	if err := checkMetadataBlobs(dir, idx, 0); err != nil {
+		return nil, fmt.Errorf("layout %s: %w", dir, err)
+	}
 	return idx, nil
+}
+
+// maxMetadataSize bounds the metadata files of a layout read whole
+// (index.json, indexes, manifests, configs): they are small, and a huge
+// one is refused before it is read.
+const maxMetadataSize = 8 << 20
+
+// smallMetadata checks that the file at path is a regular file (not a link
+// out of the layout) of at most maxMetadataSize bytes.
+func smallMetadata(path, what string) error {
+	fi, err := os.Lstat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil // absent (a sparse layout): reading it says so
+	}
+	if err != nil {
+		return err
+	}
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("%s is not a regular file: %w", what, imgutil.ErrInvalidArgument)
+	}
+	if fi.Size() > maxMetadataSize {
+		return fmt.Errorf("%s is %d bytes, more than the %d a manifest, config or index may have: %w",
+			what, fi.Size(), maxMetadataSize, imgutil.ErrInvalidArgument)
+	}
+	return nil
+}
+
+// checkMetadataBlobs checks, before they are read whole, the indexes,
+// manifests and configs idx leads to (see smallMetadata).
+func checkMetadataBlobs(dir string, idx v1.ImageIndex, depth int) error {
+	im, err := idx.IndexManifest()
+	if err != nil || depth > 4 {
+		return nil // reading it says what is wrong
+	}
+	blob := func(h v1.Hash) string { return filepath.Join(dir, "blobs", h.Algorithm, h.Hex) }
+	for _, d := range im.Manifests {
+		if !d.MediaType.IsImage() && !d.MediaType.IsIndex() {
+			continue
+		}
+		if err := smallMetadata(blob(d.Digest), "blob "+d.Digest.String()); err != nil {
+			return err
+		}
+		if d.MediaType.IsIndex() {
+			if child, err := idx.ImageIndex(d.Digest); err == nil {
+				if err := checkMetadataBlobs(dir, child, depth+1); err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		if img, err := idx.Image(d.Digest); err == nil {
+			if m, err := img.Manifest(); err == nil {
+				if err := smallMetadata(blob(m.Config.Digest), "config "+m.Config.Digest.String()); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
 }
 
 // imageManifests lists the image manifests of idx, looking one level into

@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"testing"
 
-	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/imgbridge/imgutil"
 	"github.com/imgbridge/imgutil/layout"
@@ -95,4 +94,27 @@ func TestTamperedLayoutExports(t *testing.T) {
 	}
 }
 
-var _ v1.Hash
+
+// TestHugeMetadataIsRefused: an index.json, or a manifest blob, far larger
+// than any real one is refused before it is read (a sparse file: nothing
+// is written to disk, nothing would fit in memory).
+func TestHugeMetadataIsRefused(t *testing.T) {
+	for _, which := range []string{"index", "manifest"} {
+		t.Run(which, func(t *testing.T) {
+			dir, _ := savedLayout(t)
+			path := filepath.Join(dir, "index.json")
+			if which == "manifest" {
+				img, err := layout.NewImage(dir, layout.FromBaseImagePath(dir))
+				must(t, err)
+				d, err := img.Digest()
+				must(t, err)
+				path = filepath.Join(dir, "blobs", d.Algorithm, d.Hex)
+			}
+			must(t, os.Truncate(path, 1<<30))
+			_, err := layout.NewImage(filepath.Join(t.TempDir(), "x"), layout.FromBaseImagePath(dir))
+			if !errors.Is(err, imgutil.ErrInvalidArgument) {
+				t.Errorf("a base whose %s is 1 GiB = %v, want ErrInvalidArgument", which, err)
+			}
+		})
+	}
+}

@@ -150,8 +150,11 @@ func (c *archiveChecker) resolve(name string) (archiveEntry, bool) {
 // holdsImage checks, once the archive is read, that it is the image.
 func (c *archiveChecker) holdsImage() error {
 	mf, ok := c.resolve("manifest.json")
-	if !ok || mf.data == nil {
-		return fmt.Errorf("no manifest.json of a size to read: %w", errBadArchive)
+	if !ok {
+		return fmt.Errorf("no manifest.json: %w", errBadArchive)
+	}
+	if mf.data == nil {
+		return fmt.Errorf("manifest.json is %d bytes, more than the %d metadata may have: %w", mf.size, maxMetadataSize, errBadArchive)
 	}
 	var images []dockerManifest
 	if err := json.Unmarshal(mf.data, &images); err != nil {

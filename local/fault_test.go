@@ -36,6 +36,9 @@ type faultProxy struct {
 	// stallSave holds every ImageSave stream after its first bytes until
 	// the request ends.
 	stallSave atomic.Bool
+	// tamperSave, when set, rewrites every ImageSave stream (read whole).
+	tamperSave func(t *testing.T, archive []byte) []byte
+	t          *testing.T
 	// loads and saves count the ImageLoad and ImageSave requests.
 	loads, saves atomic.Int64
 	// lateLoadAnswer lets the daemon finish a load whatever the client does,
@@ -119,6 +122,17 @@ func startFaultProxy(t *testing.T, daemon *client.Client) *faultProxy {
 				if cut := fp(resp.Request).cutSaveAfter.Load(); cut > 0 {
 					resp.Body = &cutReader{r: resp.Body, left: cut}
 				}
+				if f := fp(resp.Request).tamperSave; f != nil {
+					raw, err := io.ReadAll(resp.Body)
+					resp.Body.Close()
+					if err != nil {
+						return err
+					}
+					out := f(fp(resp.Request).t, raw)
+					resp.Body = io.NopCloser(bytes.NewReader(out))
+					resp.ContentLength = int64(len(out))
+					resp.Header.Del("Content-Length")
+				}
 				if fp(resp.Request).stallSave.Load() {
 					resp.Body = &stallReader{r: resp.Body, done: resp.Request.Context().Done()}
 				}
@@ -126,7 +140,7 @@ func startFaultProxy(t *testing.T, daemon *client.Client) *faultProxy {
 			return nil
 		},
 	}
-	p := &faultProxy{}
+	p := &faultProxy{t: t}
 	l, err := net.Listen("unix", sock)
 	must(t, err)
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

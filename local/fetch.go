@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bufio"
 	"bytes"
+	"compress/flate"
 	"compress/gzip"
 	"context"
 	"crypto/sha256"
@@ -194,7 +195,7 @@ func (f *fetcher) fetch(ctx context.Context, imageID string, allIDs []v1.Hash, h
 			src = source{name: name, nonce: nonce, ids: allIDs[:last+1]}
 		}
 	}
-	err := f.download(ctx, dir, src, imageID, h.stored)
+	strangers, err := f.download(ctx, dir, src, imageID, h.stored)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	delete(f.wantConfig, imageID)
@@ -209,6 +210,12 @@ func (f *fetcher) fetch(ctx context.Context, imageID string, allIDs []v1.Hash, h
 		for _, d := range diffIDs {
 			if _, ok := f.files[d]; !ok {
 				err = fmt.Errorf("the daemon's archive lacks it: %w", imgutil.ErrLayerNotFound{DiffID: d.String()})
+				if strangers > 0 {
+					// It held layers that are none of the image's: one of
+					// them should have been this one.
+					err = fmt.Errorf("layer %s: the daemon's archive holds %d layers that are none of the image's: %w",
+						d, strangers, imgutil.ErrDiffIDMismatch)
+				}
 			}
 		}
 	}
@@ -331,17 +338,19 @@ type source struct {
 
 // download streams ImageSave of src (imageID, or a probe image of its
 // lower layers) and keeps the layers wanted of imageID (the want set may
-// grow while the stream runs), closing the stream as soon as nothing more
-// is wanted.
-func (f *fetcher) download(ctx context.Context, dir string, src source, imageID string, stored map[string]v1.Hash) error {
+// grow while the stream runs), reading no more once nothing more is
+// wanted (closing the stream then reads the rest: see serialClient).
+//
+// It returns how many layers the archive held that are none of the
+// image's (their content has another diffID).
+func (f *fetcher) download(ctx context.Context, dir string, src source, imageID string, stored map[string]v1.Hash) (strangers int, err error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	allIDs := src.ids
 	rc, err := f.client.ImageSave(ctx, []string{src.name}, f.saveOpts(ctx, imageID)...)
 	if err != nil {
-		return daemonError("saving image", err)
+		return 0, daemonError("saving image", err)
 	}
-	// Closing early, once every wanted layer is in hand, stops the daemon's work.
 	defer rc.Close()
 	known := map[string]bool{}
 	for _, d := range allIDs {
@@ -353,17 +362,17 @@ func (f *fetcher) download(ctx context.Context, dir string, src source, imageID 
 	for !f.done(imageID) || f.needsConfig(imageID) != "" {
 		hdr, err := tr.Next()
 		if errors.Is(err, io.EOF) {
-			return nil
+			return strangers, nil
 		}
 		if err != nil {
-			return fmt.Errorf("reading image archive: %w", err)
+			return strangers, fmt.Errorf("reading image archive: %w", err)
 		}
 		if src.nonce != "" && hdr.Typeflag == tar.TypeReg && path.Base(hdr.Name) == "json" && hdr.Size < 1<<20 {
 			// A legacy archive's layer directory: its json, before its
 			// layer.tar, holds the image config only for the top layer.
 			raw, err := io.ReadAll(tr)
 			if err != nil {
-				return fmt.Errorf("reading %s: %w", hdr.Name, err)
+				return strangers, fmt.Errorf("reading %s: %w", hdr.Name, err)
 			}
 			if bytes.Contains(raw, []byte(src.nonce)) {
 				top = path.Dir(hdr.Name)
@@ -374,7 +383,7 @@ func (f *fetcher) download(ctx context.Context, dir string, src source, imageID 
 			(hdr.Name == c+".json" || hdr.Name == "blobs/sha256/"+c) {
 			raw, err := readBlob(tr, v1.Hash{Algorithm: "sha256", Hex: c})
 			if err != nil && !errors.Is(err, errBlobMismatch) {
-				return fmt.Errorf("reading %s: %w", hdr.Name, err)
+				return strangers, fmt.Errorf("reading %s: %w", hdr.Name, err)
 			}
 			if err == nil {
 				f.keepConfig(imageID, raw)
@@ -428,20 +437,33 @@ func (f *fetcher) download(ctx context.Context, dir string, src source, imageID 
 		}
 		src := archive.ReportingReader(tr, hdr.Name, hdr.Size, f.reporter())
 		d, lf, keep, err := spool(src, dir, func(d v1.Hash) bool { return f.wanted(imageID, d) })
+		if err == nil && d.Hex != "" && !known[d.Hex] {
+			strangers++
+		}
+		if err != nil && expect.Hex != "" && corrupt(err) {
+			return strangers, fmt.Errorf("%s of the daemon's archive should be layer %s, but does not decompress: %w: %w", hdr.Name, expect, imgutil.ErrDiffIDMismatch, err)
+		}
 		if err == nil && expect.Hex != "" && d != expect {
 			if keep {
 				f.discard(lf)
 			}
-			return fmt.Errorf("%s of the daemon's archive should be layer %s, but its content is %s: %w", hdr.Name, expect, d, imgutil.ErrDiffIDMismatch)
+			return strangers, fmt.Errorf("%s of the daemon's archive should be layer %s, but its content is %s: %w", hdr.Name, expect, d, imgutil.ErrDiffIDMismatch)
 		}
 		if err != nil {
-			return fmt.Errorf("reading %s: %w", hdr.Name, err)
+			return strangers, fmt.Errorf("reading %s: %w", hdr.Name, err)
 		}
 		if keep {
 			f.keep(imageID, d, lf)
 		}
 	}
-	return nil
+	return strangers, nil
+}
+
+// corrupt reports whether err says compressed bytes are not what they
+// should be (rather than that they could not be read).
+func corrupt(err error) bool {
+	var ce flate.CorruptInputError
+	return errors.Is(err, gzip.ErrChecksum) || errors.Is(err, gzip.ErrHeader) || errors.As(err, &ce)
 }
 
 // readManifest reads the manifest blob r and checks it against digest.
