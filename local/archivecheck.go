@@ -255,21 +255,78 @@ type dockerManifest struct {
 }
 
 // checkedCopy copies the archive r into w while c checks it on another
-// goroutine; it reads r to its end whatever the check finds, and returns
-// the copy's failure or else the check's.
+// goroutine, up to checkAhead chunks behind the copy, so that hashing
+// overlaps the transfer; it reads r to its end whatever the check finds,
+// and returns the copy's failure or else the check's.
 func checkedCopy(w io.Writer, r io.Reader, c *archiveChecker) error {
-	pr, pw := io.Pipe()
+	chunks := make(chan []byte, checkAhead)
+	free := make(chan []byte, checkAhead+2)
 	checked := make(chan error, 1)
 	go func() {
-		err := c.check(pr)
+		cr := &chunkReader{chunks: chunks, free: free}
+		err := c.check(cr)
 		// Whatever it found, the rest is taken, so the copy goes on.
-		_, _ = io.Copy(io.Discard, pr)
+		_, _ = io.Copy(io.Discard, cr)
 		checked <- err
 	}()
-	_, err := io.Copy(io.MultiWriter(w, pw), r)
-	pw.CloseWithError(err)
+	var err error
+	for {
+		var buf []byte
+		select {
+		case buf = <-free:
+		default:
+			buf = make([]byte, 1<<20)
+		}
+		n, rerr := io.ReadFull(r, buf)
+		if n > 0 {
+			if _, werr := w.Write(buf[:n]); werr != nil && err == nil {
+				err = werr
+			}
+			chunks <- buf[:n]
+		}
+		if errors.Is(rerr, io.EOF) || errors.Is(rerr, io.ErrUnexpectedEOF) {
+			break
+		}
+		if rerr != nil {
+			err = rerr
+			break
+		}
+	}
+	close(chunks)
 	if cerr := <-checked; err == nil {
 		err = cerr
 	}
 	return err
+}
+
+// checkAhead is how many chunks of 1 MiB the check may lag the copy.
+const checkAhead = 16
+
+// chunkReader reads the chunks a copy hands over, returning each to free
+// once read.
+type chunkReader struct {
+	chunks <-chan []byte
+	free   chan<- []byte
+	cur    []byte
+	whole  []byte
+}
+
+func (c *chunkReader) Read(p []byte) (int, error) {
+	for len(c.cur) == 0 {
+		if c.whole != nil {
+			select {
+			case c.free <- c.whole[:cap(c.whole)]:
+			default:
+			}
+			c.whole = nil
+		}
+		b, ok := <-c.chunks
+		if !ok {
+			return 0, io.EOF
+		}
+		c.cur, c.whole = b, b
+	}
+	n := copy(p, c.cur)
+	c.cur = c.cur[n:]
+	return n, nil
 }
