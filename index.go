@@ -138,12 +138,16 @@ func (h *CNBIndex) descriptor(digest name.Digest) (v1.Descriptor, error) {
 
 // platformOf returns the platform of the manifest for digest: the one its
 // descriptor records, completed from the image config.
-func (h *CNBIndex) platformOf(digest name.Digest) (v1.Platform, error) {
+// platformField returns the platform of the manifest for digest as its
+// descriptor gives it when has says the field asked for is set there (as
+// the existing library answers, field by field), else as the image's
+// config gives it.
+func (h *CNBIndex) platformField(digest name.Digest, has func(v1.Platform) bool) (v1.Platform, error) {
 	d, err := h.descriptor(digest)
 	if err != nil {
 		return v1.Platform{}, err
 	}
-	if d.Platform != nil && d.Platform.OS != "" {
+	if d.Platform != nil && has(*d.Platform) {
 		return *d.Platform, nil
 	}
 	img, err := h.Image(d.Digest)
@@ -164,31 +168,31 @@ func platformOfConfig(cfg *v1.ConfigFile) v1.Platform {
 
 // OS returns the OS of the manifest for digest.
 func (h *CNBIndex) OS(digest name.Digest) (os string, err error) {
-	p, err := h.platformOf(digest)
+	p, err := h.platformField(digest, func(p v1.Platform) bool { return p.OS != "" })
 	return p.OS, err
 }
 
 // Architecture returns the architecture of the manifest for digest.
 func (h *CNBIndex) Architecture(digest name.Digest) (arch string, err error) {
-	p, err := h.platformOf(digest)
+	p, err := h.platformField(digest, func(p v1.Platform) bool { return p.Architecture != "" })
 	return p.Architecture, err
 }
 
 // Variant returns the architecture variant of the manifest for digest.
 func (h *CNBIndex) Variant(digest name.Digest) (osVariant string, err error) {
-	p, err := h.platformOf(digest)
+	p, err := h.platformField(digest, func(p v1.Platform) bool { return p.Variant != "" })
 	return p.Variant, err
 }
 
 // OSVersion returns the OS version of the manifest for digest.
 func (h *CNBIndex) OSVersion(digest name.Digest) (osVersion string, err error) {
-	p, err := h.platformOf(digest)
+	p, err := h.platformField(digest, func(p v1.Platform) bool { return p.OSVersion != "" })
 	return p.OSVersion, err
 }
 
 // OSFeatures returns the OS features of the manifest for digest.
 func (h *CNBIndex) OSFeatures(digest name.Digest) (osFeatures []string, err error) {
-	p, err := h.platformOf(digest)
+	p, err := h.platformField(digest, func(p v1.Platform) bool { return len(p.OSFeatures) > 0 })
 	return p.OSFeatures, err
 }
 

@@ -256,3 +256,24 @@ func sha256String(b []byte) string {
 	sum := sha256.Sum256(b)
 	return "sha256:" + hex.EncodeToString(sum[:])
 }
+
+// TestSaveLayersWithoutFiles: callers' tests give the fake layers with no
+// file (a previous layer registered with an empty path and reused, a
+// mocked layer added with an empty path); it saves them, as the existing
+// fake does.
+func TestSaveLayersWithoutFiles(t *testing.T) {
+	img := fakes.NewImage("registry.example/app:latest", "", nil)
+	img.AddPreviousLayer("sha256:launcher-digest", "")
+	must(t, img.ReuseLayer("sha256:launcher-digest"))
+	must(t, img.AddLayerWithDiffID("", "sha256:mocked"))
+	p := layerFile(t, hdr{"/workspace/a", "", tar.TypeReg})
+	must(t, img.AddLayer(p))
+	must(t, img.Save())
+	if !img.IsSaved() || !slices.Equal(img.ReusedLayers(), []string{"sha256:launcher-digest"}) {
+		t.Fatalf("saved %v, reused %v", img.IsSaved(), img.ReusedLayers())
+	}
+	if _, err := img.FindLayerWithPath("/workspace/a"); err != nil {
+		t.Fatal(err)
+	}
+	must(t, img.Cleanup())
+}

@@ -112,6 +112,9 @@ func (i *Image) FindLayerWithPath(path string) (string, error) {
 
 // tarEntries reads the headers of the layer tar at path.
 func tarEntries(path string) ([]*tar.Header, error) {
+	if path == "" {
+		return nil, nil // a layer given without a file
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("opening layer %s: %w", path, err)

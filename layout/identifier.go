@@ -26,15 +26,22 @@ func (i Identifier) String() string {
 	return fmt.Sprintf("%s@%s", i.Path, i.Digest)
 }
 
-// ParseIdentifier parses "path@sha256:hex" back into an Identifier.
+// ParseIdentifier parses "path@sha256:hex" back into an Identifier. Its
+// errors match imgutil.ErrInvalidArgument and say what the existing
+// library says (callers match the texts): the format, or the digest's own
+// fault.
 func ParseIdentifier(identifier string) (Identifier, error) {
 	p, d, ok := strings.Cut(identifier, "@")
-	if !ok || p == "" {
-		return Identifier{}, fmt.Errorf("layout identifier %q: want path@sha256:digest: %w", identifier, imgutil.ErrInvalidArgument)
+	if !ok || p == "" || strings.Contains(d, "@") {
+		return Identifier{}, fmt.Errorf("identifier %s does not have the format '[path]@[digest]': %w", identifier, imgutil.ErrInvalidArgument)
 	}
 	// A sha256 digest of 64 hex digits, nothing else.
-	if h, err := v1.NewHash(d); err != nil || h.Algorithm != "sha256" {
-		return Identifier{}, fmt.Errorf("layout identifier %q: want a sha256 digest: %w", identifier, imgutil.ErrInvalidArgument)
+	h, err := v1.NewHash(d)
+	if err != nil {
+		return Identifier{}, fmt.Errorf("%w: %w", err, imgutil.ErrInvalidArgument)
+	}
+	if h.Algorithm != "sha256" {
+		return Identifier{}, fmt.Errorf("unsupported hash: %q: %w", h.Algorithm, imgutil.ErrInvalidArgument)
 	}
 	return Identifier{Path: p, Digest: d}, nil
 }

@@ -118,6 +118,19 @@ func TestIndexDetails(t *testing.T) {
 	if osName != "windows" || arch != "arm64" || variant != "v8" {
 		t.Fatalf("after setting: os %q arch %q variant %q", osName, arch, variant)
 	}
+
+	// Set on a descriptor with no OS (pack's manifest annotate): each field
+	// reads back as set, the others from the image.
+	idx, err = layout.NewIndex("example.com/team/app:v1", imgutil.FromBaseIndex(dir), imgutil.WithXDGRuntimePath(t.TempDir()))
+	must(t, err)
+	must(t, idx.SetArchitecture(ref, "arm"))
+	must(t, idx.SetVariant(ref, "v6"))
+	osName, _ = idx.OS(ref)
+	arch, _ = idx.Architecture(ref)
+	variant, _ = idx.Variant(ref)
+	if osName != "linux" || arch != "arm" || variant != "v6" {
+		t.Fatalf("after setting arch and variant alone: os %q arch %q variant %q, want linux arm v6", osName, arch, variant)
+	}
 }
 
 // TestSparseIndexSaveDir: an index read from a sparse layout saves with
