@@ -275,8 +275,8 @@ func TestParse(t *testing.T) {
 	// The existing library's texts, which callers' tests match.
 	for in, want := range map[string]string{
 		"/foo.com/bar/image@sha111:" + strings.Repeat("f", 64): `unsupported hash: "sha111"`,
-		"/foo.com/bar/image@sha256:1234":                      "wrong number of hex digits for sha256: 1234",
-		"/foo.com/bar/image@@sha256:1234":                     "identifier /foo.com/bar/image@@sha256:1234 does not have the format '[path]@[digest]'",
+		"/foo.com/bar/image@sha256:1234":                       "wrong number of hex digits for sha256: 1234",
+		"/foo.com/bar/image@@sha256:1234":                      "identifier /foo.com/bar/image@@sha256:1234 does not have the format '[path]@[digest]'",
 	} {
 		if _, err := layout.ParseIdentifier(in); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("ParseIdentifier(%q) = %v, want an error saying %q", in, err, want)

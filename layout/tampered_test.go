@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"testing"
 
-
 	"github.com/imgbridge/imgutil"
 	"github.com/imgbridge/imgutil/layout"
 	"github.com/imgbridge/imgutil/testhelpers"
@@ -93,7 +92,6 @@ func TestTamperedLayoutExports(t *testing.T) {
 		})
 	}
 }
-
 
 // TestHugeMetadataIsRefused: an index.json, or a manifest blob, far larger
 // than any real one is refused before it is read (a sparse file: nothing
