@@ -47,23 +47,31 @@ var _ v1.Image = (*daemonImage)(nil)
 
 // newDaemonImage rebuilds the config of an inspected image as the existing
 // library does, so that the same edits give the same config bytes (and, on
-// the classic store, the same image ID): the inspected fields, dockerVersion
-// (from the raw answer), and the history the daemon lists, kept only when it
-// has one entry per layer.
-func newDaemonImage(s *Store, inspect image.InspectResponse, dockerVersion string, history []image.HistoryResponseItem) (*daemonImage, error) {
+// the classic store, the same image ID): architecture, author, created,
+// os, os version, variant, the layers, twelve fields of the runtime config
+// (not docker_version, container or container_config, which a real pack
+// build showed it leaves out), and the history the daemon lists, kept only
+// when it has one entry per layer.
+func newDaemonImage(s *Store, inspect image.InspectResponse, history []image.HistoryResponseItem) (*daemonImage, error) {
 	cfg := &v1.ConfigFile{
 		Author: inspect.Author, Architecture: inspect.Architecture, Variant: inspect.Variant,
 		OS: inspect.Os, OSVersion: inspect.OsVersion, RootFS: v1.RootFS{Type: "layers"},
-		DockerVersion: dockerVersion, //nolint:staticcheck // deprecated, but the existing library writes it: image IDs depend on it
-
 	}
 	if inspect.Config != nil {
 		raw, err := json.Marshal(inspect.Config)
 		if err != nil {
 			return nil, fmt.Errorf("reading image config: %w", err)
 		}
-		if err := json.Unmarshal(raw, &cfg.Config); err != nil {
+		var all v1.Config
+		if err := json.Unmarshal(raw, &all); err != nil {
 			return nil, fmt.Errorf("reading image config: %w", err)
+		}
+		// Only what the existing library keeps of it (the same edits then
+		// give the same config bytes, so the same image ID).
+		cfg.Config = v1.Config{
+			Cmd: all.Cmd, Entrypoint: all.Entrypoint, Env: all.Env, ExposedPorts: all.ExposedPorts,
+			Healthcheck: all.Healthcheck, Labels: all.Labels, OnBuild: all.OnBuild, Shell: all.Shell,
+			StopSignal: all.StopSignal, User: all.User, Volumes: all.Volumes, WorkingDir: all.WorkingDir,
 		}
 	}
 	if t, err := time.Parse(time.RFC3339Nano, inspect.Created); err == nil {

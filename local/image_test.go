@@ -95,6 +95,7 @@ func TestLocal(t *testing.T) {
 			{"ConcurrentSavesOfOneName", testConcurrentSavesOfOneName},
 			{"LifecycleRunLeavesNothing", testLifecycleRunLeavesNothing},
 			{"EveryProcessFirstSave", testEveryProcessFirstSave},
+			{"EditedConfigKeepsWhatTheExistingLibraryKeeps", testEditedConfigKeepsWhatTheExistingLibraryKeeps},
 			{"TamperedDaemonArchives", testTamperedDaemonArchives},
 			{"EveryWaiterHasItsDeadline", testEveryWaiterHasItsDeadline},
 			{"KilledProcessNamesAreSwept", testKilledProcessNamesAreSwept},

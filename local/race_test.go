@@ -1,7 +1,9 @@
 package local_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/moby/moby/client"
 
 	"github.com/imgbridge/imgutil"
@@ -222,4 +226,67 @@ func testKilledProcessNamesAreSwept(t *testing.T, cli *client.Client) {
 			t.Errorf("%s, a name of a process that may still run, was removed", n)
 		}
 	}
+}
+
+// testEditedConfigKeepsWhatTheExistingLibraryKeeps: an edited image on a
+// base whose config has docker_version, container, container_config and
+// runtime fields beyond the twelve the existing library keeps is saved
+// with none of those, so that the same inputs give the same image ID.
+func testEditedConfigKeepsWhatTheExistingLibraryKeeps(t *testing.T, cli *client.Client) {
+	base := testhelpers.BusyboxImage(t, imgutil.DockerTypes)
+	cf, err := base.ConfigFile()
+	must(t, err)
+	cf = cf.DeepCopy()
+	cf.DockerVersion = "20.10.24+dfsg1" //nolint:staticcheck // what old daemons write
+	cf.Container = "0123456789ab"
+	cf.Config.Hostname, cf.Config.Image, cf.Config.StopSignal = "builder", "sha256:abc", "SIGTERM"
+	base, err = mutate.ConfigFile(base, cf)
+	must(t, err)
+	// container_config, which go-containerregistry's config has no field for.
+	rawCfg, err := base.RawConfigFile()
+	must(t, err)
+	var withCC map[string]any
+	must(t, json.Unmarshal(rawCfg, &withCC))
+	withCC["container_config"] = map[string]any{"Hostname": "0123456789ab", "Cmd": []string{"/bin/sh", "-c", "#(nop)"}}
+	rawCfg, err = json.Marshal(withCC)
+	must(t, err)
+	base = &rawConfigImage{Image: base, raw: rawCfg}
+	baseName, name := freshName(t, cli), freshName(t, cli)
+	testhelpers.DockerPut(t, cli, baseName, base)
+	img := newImage(t, cli, name, local.FromBaseImage(baseName))
+	must(t, img.SetLabel("edited", "yes"))
+	must(t, img.Save())
+	raw, err := testhelpers.DockerRead(t, cli, name).RawConfigFile()
+	must(t, err)
+	var saved map[string]json.RawMessage
+	must(t, json.Unmarshal(raw, &saved))
+	for _, k := range []string{"docker_version", "container", "container_config"} {
+		if _, ok := saved[k]; ok {
+			t.Errorf("the saved config carries the base's %s: %s", k, raw)
+		}
+	}
+	var runtime map[string]json.RawMessage
+	must(t, json.Unmarshal(saved["config"], &runtime))
+	for k := range runtime {
+		if !slices.Contains([]string{"Cmd", "Entrypoint", "Env", "ExposedPorts", "Healthcheck", "Labels", "OnBuild",
+			"Shell", "StopSignal", "User", "Volumes", "WorkingDir"}, k) {
+			t.Errorf("the saved runtime config carries %s, which the existing library leaves out: %s", k, saved["config"])
+		}
+	}
+	if !strings.Contains(string(saved["config"]), "SIGTERM") {
+		t.Errorf("the saved runtime config lost StopSignal: %s", saved["config"])
+	}
+}
+
+// rawConfigImage is an image with a config given byte for byte.
+type rawConfigImage struct {
+	v1.Image
+	raw []byte
+}
+
+func (r *rawConfigImage) RawConfigFile() ([]byte, error) { return r.raw, nil }
+
+func (r *rawConfigImage) ConfigName() (v1.Hash, error) {
+	h, _, err := v1.SHA256(bytes.NewReader(r.raw))
+	return h, err
 }

@@ -233,14 +233,13 @@ func (s *Store) inspectSinglePlatform(ctx context.Context, name string, extra []
 // lazily; with history it also reads the image history.
 func (s *Store) open(ctx context.Context, name string, history bool) (*daemonImage, error) {
 	// The raw answer tells what this client's types no longer carry (the
-	// DockerVersion of older daemons), which the config keeps.
+	// container config, by which Podman is known).
 	var raw bytes.Buffer
 	res, err := s.inspect(ctx, name, client.ImageInspectWithRawResponse(&raw))
 	if err != nil {
 		return nil, err
 	}
 	var legacy struct {
-		DockerVersion   string
 		ContainerConfig *struct{ Hostname string }
 	}
 	_ = json.Unmarshal(raw.Bytes(), &legacy)
@@ -259,7 +258,7 @@ func (s *Store) open(ctx context.Context, name string, history bool) (*daemonIma
 		}
 		items = h.Items
 	}
-	img, err := newDaemonImage(s, res.InspectResponse, legacy.DockerVersion, items)
+	img, err := newDaemonImage(s, res.InspectResponse, items)
 	if err != nil {
 		return nil, fmt.Errorf("image %s: %w", name, err)
 	}
