@@ -139,8 +139,17 @@ func (a *absentLayer) err() error {
 	return fmt.Errorf("layer %s is absent from the layout %s: %w", a.digest, a.dir, imgutil.ErrNotFound)
 }
 
-func (a *absentLayer) Compressed() (io.ReadCloser, error)   { return nil, a.err() }
-func (a *absentLayer) Uncompressed() (io.ReadCloser, error) { return nil, a.err() }
+// Compressed and Uncompressed open, as the existing library's do, and fail
+// when read: a caller that opens a layer of a sparse image and never reads
+// it (or reads only present ones) works.
+func (a *absentLayer) Compressed() (io.ReadCloser, error)   { return failing{a.err()}, nil }
+func (a *absentLayer) Uncompressed() (io.ReadCloser, error) { return failing{a.err()}, nil }
+
+// failing is a reader whose every read fails with err.
+type failing struct{ err error }
+
+func (f failing) Read([]byte) (int, error) { return 0, f.err }
+func (f failing) Close() error             { return nil }
 
 func (a *absentLayer) MediaType() (types.MediaType, error) {
 	if a.mediaType != "" {

@@ -328,7 +328,7 @@ func TestSparseBaseAndPrevious(t *testing.T) {
 	must(t, err)
 	ids := testhelpers.DiffIDs(t, from)
 	must(t, img.ReuseLayer(ids[1]))
-	p, _ := testhelpers.LayerFile(t, map[string]string{"app": "app"})
+	p, appID := testhelpers.LayerFile(t, map[string]string{"app": "app"})
 	must(t, img.AddLayer(p))
 	must(t, img.Save())
 	blobs, err := os.ReadDir(filepath.Join(app, "blobs", "sha256"))
@@ -336,15 +336,26 @@ func TestSparseBaseAndPrevious(t *testing.T) {
 	if len(blobs) != 3 {
 		t.Fatalf("the app layout holds %d blobs, want 3 (the new layer, config, manifest)", len(blobs))
 	}
-	_, err = img.GetLayer(ids[0])
-	if !errors.Is(err, imgutil.ErrNotFound) {
-		t.Fatalf("GetLayer of an absent layer = %v, want ErrNotFound", err)
+	// An absent layer opens (as with the existing library) and fails when
+	// read, naming its digest.
+	rc, err := img.GetLayer(ids[0])
+	must(t, err)
+	_, readErr := io.ReadAll(rc)
+	must(t, rc.Close())
+	if !errors.Is(readErr, imgutil.ErrNotFound) {
+		t.Fatalf("reading an absent layer = %v, want ErrNotFound", readErr)
 	}
 	m, err := readLayout(t, app).Manifest()
 	must(t, err)
-	if !strings.Contains(err2str(img.GetLayer(ids[0])), m.Layers[0].Digest.String()) {
+	if !strings.Contains(readErr.Error(), m.Layers[0].Digest.String()) {
 		t.Errorf("the error of an absent layer does not name its digest %s", m.Layers[0].Digest)
 	}
+	// A present one reads.
+	rc, err = img.GetLayer(appID)
+	must(t, err)
+	_, err = io.Copy(io.Discard, rc)
+	must(t, err)
+	must(t, rc.Close())
 }
 
 func err2str(_ any, err error) string {
