@@ -1,6 +1,7 @@
 package imgutil
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -68,36 +69,56 @@ func writeIndexBlobs(dir string, ii v1.ImageIndex) error {
 }
 
 func writeImageBlobs(dir string, digest v1.Hash, img v1.Image) error {
-	layers, err := img.Layers()
-	if err != nil {
-		return fmt.Errorf("reading layers of %s: %w", digest, err)
+	raw, err := img.RawManifest()
+	if absent(err) {
+		return nil // nothing of the image is here: its descriptor is all
 	}
-	for _, l := range layers {
+	if err != nil {
+		return fmt.Errorf("reading manifest %s: %w", digest, err)
+	}
+	m, err := v1.ParseManifest(bytes.NewReader(raw))
+	if err != nil {
+		return fmt.Errorf("parsing manifest %s: %w", digest, err)
+	}
+	// Layers as the manifest lists them: reading them through the image
+	// would need its config, which may be absent too.
+	for _, ld := range m.Layers {
+		l, err := img.LayerByDigest(ld.Digest)
+		if absent(err) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("reading layer %s of %s: %w", ld.Digest, digest, err)
+		}
 		if err := writeLayerBlob(dir, l); err != nil {
 			return fmt.Errorf("image %s: %w", digest, err)
 		}
 	}
-	cfgName, err := img.ConfigName()
-	if err != nil {
-		return fmt.Errorf("reading config of %s: %w", digest, err)
-	}
 	rawCfg, err := img.RawConfigFile()
-	if err != nil {
+	switch {
+	case absent(err):
+	case err != nil:
 		return fmt.Errorf("reading config of %s: %w", digest, err)
-	}
-	if err := writeBlobBytes(dir, cfgName, rawCfg); err != nil {
-		return err
-	}
-	raw, err := img.RawManifest()
-	if err != nil {
-		return fmt.Errorf("reading manifest %s: %w", digest, err)
+	default:
+		if err := writeBlobBytes(dir, m.Config.Digest, rawCfg); err != nil {
+			return err
+		}
 	}
 	return writeBlobBytes(dir, digest, raw)
+}
+
+// absent reports whether err says a blob is not where it was looked for
+// (a sparse layout): what is absent there stays absent where it is written.
+func absent(err error) bool {
+	return err != nil && (errors.Is(err, fs.ErrNotExist) || errors.Is(err, ErrNotFound))
 }
 
 // writeLayerBlob copies l's compressed bytes into the layout, unless the
 // blob is there already or its source lacks it.
 func writeLayerBlob(dir string, l v1.Layer) error {
+	if a, ok := l.(interface{ Absent() bool }); ok && a.Absent() {
+		return nil
+	}
 	d, err := l.Digest()
 	if err != nil {
 		return fmt.Errorf("reading layer digest: %w", err)
@@ -107,7 +128,7 @@ func writeLayerBlob(dir string, l v1.Layer) error {
 		return nil
 	}
 	rc, err := l.Compressed()
-	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, ErrNotFound) {
+	if absent(err) {
 		return nil
 	}
 	if err != nil {

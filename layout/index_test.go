@@ -2,7 +2,9 @@ package layout_test
 
 import (
 	"errors"
+	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -147,4 +149,66 @@ func TestSparseIndexSaveDir(t *testing.T) {
 	must(t, idx.SaveDir())
 	saved := filepath.Join(xdg, imgutil.MakeFileSafeName("example.com/team/sparse:v1"))
 	testhelpers.AssertBlobsLen(t, saved, 2)
+}
+
+// TestIndexOfAbsentImages: pack keeps, for `pack manifest create/add/
+// annotate/push`, layouts holding the index and the manifests only. Every
+// operation works on them and writes what it has; absent blobs stay absent.
+func TestIndexOfAbsentImages(t *testing.T) {
+	amd, arm := testhelpers.PlatformImage(t, "amd64"), testhelpers.PlatformImage(t, "arm64")
+	base := mutate.AppendManifests(empty.Index,
+		mutate.IndexAddendum{Add: amd, Descriptor: v1.Descriptor{MediaType: types.OCIManifestSchema1, Platform: &v1.Platform{OS: "linux", Architecture: "amd64"}}},
+		mutate.IndexAddendum{Add: arm, Descriptor: v1.Descriptor{MediaType: types.OCIManifestSchema1, Platform: &v1.Platform{OS: "linux", Architecture: "arm64"}}})
+	dir := filepath.Join(t.TempDir(), "base")
+	_, err := ggcr.Write(dir, base)
+	must(t, err)
+	// Leave the manifests only: configs and layers are gone.
+	var manifests []string
+	for _, img := range []v1.Image{amd, arm} {
+		d, err := img.Digest()
+		must(t, err)
+		manifests = append(manifests, d.Hex)
+	}
+	blobs, err := os.ReadDir(filepath.Join(dir, "blobs", "sha256"))
+	must(t, err)
+	for _, b := range blobs {
+		if !slices.Contains(manifests, b.Name()) {
+			must(t, os.Remove(filepath.Join(dir, "blobs", "sha256", b.Name())))
+		}
+	}
+	xdg := t.TempDir()
+	idx, err := layout.NewIndex("example.com/team/app:v1", imgutil.FromBaseIndex(dir), imgutil.WithXDGRuntimePath(xdg))
+	must(t, err)
+	ref := func(img v1.Image) name.Digest {
+		d, err := img.Digest()
+		must(t, err)
+		r, err := name.NewDigest("example.com/team/app@" + d.String())
+		must(t, err)
+		return r
+	}
+	must(t, idx.SetVariant(ref(arm), "v8"))
+	must(t, idx.SetAnnotations(ref(amd), map[string]string{"k": "v"}))
+	must(t, idx.SetOS(ref(amd), "linux"))
+	if v, err := idx.Variant(ref(arm)); err != nil || v != "v8" {
+		t.Errorf("Variant = %q, %v", v, err)
+	}
+	if a, err := idx.Architecture(ref(arm)); err != nil || a != "arm64" {
+		t.Errorf("Architecture = %q, %v", a, err)
+	}
+	if _, err := idx.Inspect(); err != nil {
+		t.Errorf("Inspect: %v", err)
+	}
+	must(t, idx.SaveDir())
+	saved := filepath.Join(xdg, imgutil.MakeFileSafeName("example.com/team/app:v1"))
+	testhelpers.AssertBlobsLen(t, saved, 2)
+	added := testhelpers.PlatformImage(t, "s390x")
+	idx.AddManifest(added)
+	must(t, idx.RemoveManifest(ref(amd)))
+	must(t, idx.SaveDir())
+	m, err := idx.IndexManifest()
+	must(t, err)
+	if len(m.Manifests) != 2 {
+		t.Fatalf("after add and remove the index holds %d manifests, want 2", len(m.Manifests))
+	}
+	must(t, idx.DeleteDir())
 }
