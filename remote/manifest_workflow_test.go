@@ -1,13 +1,7 @@
 package remote_test
 
 import (
-	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"slices"
-	"strings"
-	"sync"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -18,31 +12,6 @@ import (
 	"github.com/imgbridge/imgutil/remote"
 	"github.com/imgbridge/imgutil/testhelpers"
 )
-
-// blobReads is a proxy in front of a registry that records the blobs read
-// through it (GET of /blobs/).
-type blobReads struct {
-	host string
-	// mu guards got.
-	mu  sync.Mutex
-	got []string
-}
-
-func startBlobReads(t *testing.T, reg *testhelpers.Registry) *blobReads {
-	b := &blobReads{}
-	rp := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: "http", Host: reg.Host})
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodGet && strings.Contains(r.URL.Path, "/blobs/sha256:") {
-			b.mu.Lock()
-			b.got = append(b.got, r.URL.Path[strings.LastIndex(r.URL.Path, "/")+1:])
-			b.mu.Unlock()
-		}
-		rp.ServeHTTP(w, r)
-	}))
-	t.Cleanup(srv.Close)
-	b.host = strings.TrimPrefix(srv.URL, "http://")
-	return b
-}
 
 // TestPackManifestWorkflow does what `pack manifest create / add /
 // annotate / remove / push` do with images already in a registry: the
@@ -64,7 +33,7 @@ func TestPackManifestWorkflow(t *testing.T) {
 			layers = append(layers, d.String())
 		}
 	}
-	p := startBlobReads(t, reg)
+	p := startProxy(t, reg)
 	repo := p.host + "/imgutil-test/multi"
 	idx, err := remote.NewIndex(repo+":latest", imgutil.WithKeychain(reg.Keychain()), imgutil.WithXDGRuntimePath(t.TempDir()))
 	must(t, err)
@@ -87,9 +56,9 @@ func TestPackManifestWorkflow(t *testing.T) {
 	must(t, idx.RemoveManifest(digestOf["s390x"]))
 	must(t, idx.Push(imgutil.WithTags("v1")))
 
-	for _, read := range p.got {
+	for _, read := range p.blobReads {
 		if slices.Contains(layers, read) {
-			t.Errorf("the workflow downloaded layer %s (blobs read: %v)", read, p.got)
+			t.Errorf("the workflow downloaded layer %s (blobs read: %v)", read, p.blobReads)
 		}
 	}
 	r, err := name.ParseReference(reg.Repo("imgutil-test/multi:v1"))

@@ -32,12 +32,21 @@ type proxy struct {
 	// failUploads answers blob uploads with 500; unauthorizedManifests
 	// answers manifest writes with 401 (credentials revoked mid-push).
 	failUploads, unauthorizedManifests atomic.Bool
+
+	// mu guards blobReads: the digests of the blobs read (GET).
+	mu        sync.Mutex
+	blobReads []string
 }
 
 func startProxy(t *testing.T, reg *testhelpers.Registry) *proxy {
 	p := &proxy{}
 	rp := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: "http", Host: reg.Host})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet && strings.Contains(r.URL.Path, "/blobs/sha256:") {
+			p.mu.Lock()
+			p.blobReads = append(p.blobReads, r.URL.Path[strings.LastIndex(r.URL.Path, "/")+1:])
+			p.mu.Unlock()
+		}
 		if r.Method == http.MethodPost && strings.Contains(r.URL.Path, "/blobs/uploads/") {
 			if r.URL.Query().Get("mount") != "" {
 				p.mounts.Add(1)
