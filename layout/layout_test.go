@@ -358,13 +358,6 @@ func TestSparseBaseAndPrevious(t *testing.T) {
 	must(t, rc.Close())
 }
 
-func err2str(_ any, err error) string {
-	if err == nil {
-		return ""
-	}
-	return err.Error()
-}
-
 // TestHistoryOnePerLayer: with WithHistory, History has one entry per
 // layer: the base's entries that made no layer are left out.
 func TestHistoryOnePerLayer(t *testing.T) {

@@ -380,7 +380,7 @@ func (s *Store) stream(ctx context.Context, entries []archive.Entry) error {
 		// only connection waiting for the rest (see archive.WriteToLoad).
 		ended, err := archive.WriteToLoad(pw, entries)
 		if ended {
-			pw.Close()
+			_ = pw.Close()
 		} else {
 			pw.CloseWithError(err)
 		}

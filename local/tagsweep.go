@@ -98,9 +98,8 @@ func (s *Store) sweepTags(ctx context.Context) {
 			}
 			tagged, ok := named.(reference.Tagged)
 			path := reference.Path(named)
-			if !ok || reference.Domain(named) != "docker.io" ||
-				!(strings.HasPrefix(path, stagingRepo+"/") || strings.HasPrefix(path, probeRepo+"/")) ||
-				!staleTag(tagged.Tag(), now) {
+			ours := strings.HasPrefix(path, stagingRepo+"/") || strings.HasPrefix(path, probeRepo+"/")
+			if !ok || !ours || reference.Domain(named) != "docker.io" || !staleTag(tagged.Tag(), now) {
 				continue
 			}
 			_, _ = s.client.ImageRemove(ctx, t, client.ImageRemoveOptions{})

@@ -36,7 +36,7 @@ func NewLifecycleClient(tb testing.TB, host string) *client.Client {
 		tb.Fatalf("dialling %s: %v", host, err)
 	}
 	conn := &unclosableConn{Conn: raw}
-	cli, err := client.New(client.WithHost(host), client.WithAPIVersionNegotiation(),
+	cli, err := client.New(client.WithHost(host),
 		client.WithDialContext(func(context.Context, string, string) (net.Conn, error) {
 			if !conn.inUse.CompareAndSwap(false, true) {
 				return nil, errors.New("singleton connection already in use")
@@ -44,7 +44,7 @@ func NewLifecycleClient(tb testing.TB, host string) *client.Client {
 			return conn, nil
 		}))
 	if err != nil {
-		raw.Close()
+		_ = raw.Close()
 		tb.Fatalf("client for %s: %v", host, err)
 	}
 	tb.Cleanup(func() {
@@ -53,8 +53,8 @@ func NewLifecycleClient(tb testing.TB, host string) *client.Client {
 		if _, err := cli.Ping(ctx, client.PingOptions{}); err != nil {
 			tb.Errorf("the single connection no longer serves a request after the test (a response left unread?): %v", err)
 		}
-		cli.Close()
-		raw.Close()
+		_ = cli.Close()
+		_ = raw.Close()
 	})
 	return cli
 }
