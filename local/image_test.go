@@ -99,6 +99,7 @@ func TestLocal(t *testing.T) {
 			{"TamperedDaemonArchives", testTamperedDaemonArchives},
 			{"EveryWaiterHasItsDeadline", testEveryWaiterHasItsDeadline},
 			{"KilledProcessNamesAreSwept", testKilledProcessNamesAreSwept},
+			{"KilledMidSaveLeavesNoStagingName", testKilledMidSaveLeavesNoStagingName},
 		} {
 			t.Run(tc.name, func(t *testing.T) { tc.f(t, cli) })
 		}

@@ -169,8 +169,11 @@ func TestLifecycleHelper(t *testing.T) {
 	raw, err := client.New(client.FromEnv)
 	must(t, err)
 	cli := testhelpers.NewSingleConnClient(t, raw)
-	img, err := local.NewImage(os.Getenv("HELPER_NAME"), cli,
-		local.FromBaseImage(os.Getenv("HELPER_BASE")), local.WithPreviousImage(os.Getenv("HELPER_PREVIOUS")))
+	var opts []imgutil.ImageOption
+	if base := os.Getenv("HELPER_BASE"); base != "" {
+		opts = append(opts, local.FromBaseImage(base), local.WithPreviousImage(os.Getenv("HELPER_PREVIOUS")))
+	}
+	img, err := local.NewImage(os.Getenv("HELPER_NAME"), cli, opts...)
 	must(t, err)
 	// As the restorer does: the previous image opened on its own.
 	if read := os.Getenv("HELPER_READ"); read != "" {
@@ -182,7 +185,9 @@ func TestLifecycleHelper(t *testing.T) {
 		must(t, err)
 		must(t, rc.Close())
 	}
-	must(t, img.ReuseLayer(os.Getenv("HELPER_REUSE")))
+	if reuse := os.Getenv("HELPER_REUSE"); reuse != "" {
+		must(t, img.ReuseLayer(reuse))
+	}
 	must(t, img.AddLayer(os.Getenv("HELPER_LAYER")))
 	must(t, img.Save())
 	fmt.Println("helper saved")
@@ -289,4 +294,55 @@ func (r *rawConfigImage) RawConfigFile() ([]byte, error) { return r.raw, nil }
 func (r *rawConfigImage) ConfigName() (v1.Hash, error) {
 	h, _, err := v1.SHA256(bytes.NewReader(r.raw))
 	return h, err
+}
+
+// testKilledMidSaveLeavesNoStagingName: a process killed (kill -9) after
+// the daemon loaded its staged image, before it named it, leaves that
+// image under its staging name; the next save to the daemon removes it.
+func testKilledMidSaveLeavesNoStagingName(t *testing.T, cli *client.Client) {
+	p := startFaultProxy(t, cli)
+	p.answerHeld = make(chan struct{})
+	p.lateLoadAnswer.Store(true)
+	layer, _ := testhelpers.RandomLayerFile(t, 1<<20)
+	// From scratch: the load is staged on every daemon.
+	cmd := exec.Command(os.Args[0], "-test.run=^TestLifecycleHelper$")
+	cmd.Env = append(os.Environ(), "IMGUTIL_LIFECYCLE_HELPER=1", "DOCKER_HOST="+p.client.DaemonHost(),
+		"HELPER_NAME="+freshName(t, cli), "HELPER_LAYER="+layer)
+	must(t, cmd.Start())
+	select {
+	case <-p.answerHeld:
+	case <-time.After(2 * time.Minute):
+		_ = cmd.Process.Kill()
+		t.Fatal("the helper's load never reached the daemon")
+	}
+	must(t, cmd.Process.Kill())
+	_ = cmd.Wait()
+	mark := fmt.Sprintf("-%d-", cmd.Process.Pid)
+	left := func() []string {
+		res, err := cli.ImageList(context.Background(), client.ImageListOptions{})
+		must(t, err)
+		var out []string
+		for _, im := range res.Items {
+			for _, tag := range im.RepoTags {
+				if strings.Contains(tag, "imgutil-staging/") && strings.Contains(tag, mark) {
+					out = append(out, tag)
+				}
+			}
+		}
+		return out
+	}
+	staged := left()
+	for _, n := range staged {
+		testhelpers.DockerCleanup(t, cli, n)
+	}
+	if len(staged) == 0 {
+		t.Fatal("the killed helper left no staging name: the test did not kill it where it meant to")
+	}
+	img := newImage(t, cli, freshName(t, cli))
+	l, _ := testhelpers.RandomLayerFile(t, 64<<10)
+	must(t, img.AddLayer(l))
+	must(t, img.Save())
+	if still := left(); len(still) > 0 {
+		t.Errorf("a save after the kill left %v", still)
+	}
 }
