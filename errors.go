@@ -24,8 +24,13 @@ var ErrInvalidArgument = imgerr.ErrInvalidArgument
 
 // ErrUnauthorized is matched (errors.Is) when a registry refused the
 // credentials (or their absence): HTTP 401 or 403. It is never reported as
-// "not found".
-var ErrUnauthorized = errors.New("unauthorized")
+// "not found". containerd's errdefs.IsUnauthorized recognises it too.
+var ErrUnauthorized error = unauthorized{}
+
+type unauthorized struct{}
+
+func (unauthorized) Error() string { return "unauthorized" }
+func (unauthorized) Unauthorized() {}
 
 // ErrManifestUndefined is returned when an index holds no manifest for a digest.
 var ErrManifestUndefined = fmt.Errorf("encountered unexpected error while parsing image: manifest or index manifest is nil: %w", ErrNotFound)

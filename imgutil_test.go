@@ -44,6 +44,29 @@ func TestNotFoundInteroperates(t *testing.T) {
 	if !errors.Is(imgutil.ErrUnknownMediaType("x"), imgutil.ErrInvalidArgument) {
 		t.Error("ErrUnknownMediaType must match ErrInvalidArgument")
 	}
+	// Our classes are containerd's classes too, wrapped or not; our names
+	// still match only themselves.
+	for _, tc := range []struct {
+		err   error
+		class func(error) bool
+		name  string
+	}{
+		{imgutil.ErrNotFound, cerrdefs.IsNotFound, "IsNotFound"},
+		{fmt.Errorf("image x: %w", imgutil.ErrNotFound), cerrdefs.IsNotFound, "IsNotFound"},
+		{imgutil.ErrManifestUndefined, cerrdefs.IsNotFound, "IsNotFound"},
+		{imgutil.ErrInvalidArgument, cerrdefs.IsInvalidArgument, "IsInvalidArgument"},
+		{fmt.Errorf("layer: %w", imgutil.ErrUnsafeTar), cerrdefs.IsInvalidArgument, "IsInvalidArgument"},
+		{imgutil.ErrDiffIDMismatch, cerrdefs.IsInvalidArgument, "IsInvalidArgument"},
+		{fmt.Errorf("push: %w", imgutil.ErrUnauthorized), cerrdefs.IsUnauthorized, "IsUnauthorized"},
+	} {
+		if !tc.class(tc.err) {
+			t.Errorf("cerrdefs.%s(%v) = false", tc.name, tc.err)
+		}
+	}
+	if errors.Is(imgutil.ErrNotFound, imgutil.ErrInvalidArgument) || errors.Is(imgutil.ErrUnauthorized, imgutil.ErrNotFound) ||
+		cerrdefs.IsNotFound(imgutil.ErrUnauthorized) {
+		t.Error("error classes match one another")
+	}
 }
 
 func TestNormalizedHistory(t *testing.T) {

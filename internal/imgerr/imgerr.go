@@ -8,11 +8,25 @@ import (
 	"fmt"
 )
 
+// The error classes carry the marker methods containerd's errdefs tests
+// for, so that cerrdefs.IsNotFound and the like recognise them (and errors
+// wrapping them) across modules, while errors.Is with our names works as
+// with any sentinel.
+type (
+	notFound        struct{}
+	invalidArgument struct{}
+)
+
+func (notFound) Error() string            { return "not found" }
+func (notFound) NotFound()                {}
+func (invalidArgument) Error() string     { return "invalid argument" }
+func (invalidArgument) InvalidParameter() {}
+
 // ErrNotFound is imgutil.ErrNotFound.
-var ErrNotFound = errors.New("not found")
+var ErrNotFound error = notFound{}
 
 // ErrInvalidArgument is imgutil.ErrInvalidArgument.
-var ErrInvalidArgument = errors.New("invalid argument")
+var ErrInvalidArgument error = invalidArgument{}
 
 // ErrUnsafeTar is imgutil.ErrUnsafeTar.
 var ErrUnsafeTar = fmt.Errorf("unsafe tar entry: %w", ErrInvalidArgument)
