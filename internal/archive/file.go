@@ -1,0 +1,84 @@
+package archive
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/imgbridge/imgutil/internal/built"
+	"github.com/imgbridge/imgutil/internal/userfile"
+)
+
+// WriteFile writes entries as a tar into a new file in dir (os.TempDir when
+// empty) named after pattern (as os.CreateTemp) and returns its path. The
+// tar is written under a hidden temp name and renamed once complete: on
+// failure no file is left.
+func WriteFile(dir, pattern string, entries []Entry) (string, error) {
+	return WriteFileFrom(dir, pattern, func(w io.Writer) error { return Write(w, entries) })
+}
+
+// partialPrefix starts the names of archives being written:
+// .imgutil-partial-<pid>-<random>, removed by a later write in the same
+// directory once the process is gone (killed mid-write).
+const partialPrefix = ".imgutil-partial-"
+
+// swept are the directories already swept by this process.
+var swept sync.Map
+
+func sweepPartials(dir string) {
+	if _, done := swept.LoadOrStore(dir, true); !done {
+		userfile.SweepStale(dir, partialPrefix)
+	}
+}
+
+// WriteFileFrom is WriteFile for an archive write produces.
+func WriteFileFrom(dir, pattern string, write func(w io.Writer) error) (string, error) {
+	if dir == "" {
+		dir = os.TempDir()
+	}
+	sweepPartials(dir)
+	f, err := userfile.CreateTemp(dir, userfile.OwnedPattern(partialPrefix))
+	if err != nil {
+		return "", fmt.Errorf("creating archive: %w", err)
+	}
+	partial := f.Name()
+	err = write(f)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(partial)
+		return "", fmt.Errorf("writing archive: %w", err)
+	}
+	final, err := userfile.LinkTemp(partial, dir, pattern)
+	if err != nil {
+		os.Remove(partial)
+		if final != "" {
+			// Named, but the partial name could not be removed: keep one.
+			os.Remove(final)
+		}
+		return "", fmt.Errorf("writing archive: %w", err)
+	}
+	return filepath.Clean(final), nil
+}
+
+// WriteImageFile writes an archive of the image b (all layers written,
+// tagged with tags) as a new file in the temp directory named after
+// pattern, through WriteFile: no partial file is left on failure.
+//
+// It is a docker archive (manifest.json), which every daemon loads. When
+// the layers are written as stored (compressed blobs, as in a registry or
+// a layout), it is an OCI layout as well, holding b's manifest: a
+// containerd image store then loads the very manifest, so the image gets
+// the same ID (the manifest digest) it has where it came from.
+//
+// report, when not nil, receives progress (see Reporting).
+func WriteImageFile(b *built.Built, tags []string, pattern string, report func(item string, done, total int64)) (string, error) {
+	entries, err := ImageEntries(b, tags)
+	if err != nil {
+		return "", fmt.Errorf("saving image to file: %w", err)
+	}
+	return WriteFile("", pattern, Reporting(entries, report))
+}
