@@ -50,6 +50,16 @@
 // nothing; elsewhere they live in a temp directory that Close removes, as
 // does a later process for those of processes that exited without Close.
 //
+// Where things are: store.go and image.go (the Store, one per daemon, and
+// Image); save.go (a save: which way the daemon is sent what, and the
+// streamed load); ocisave.go, manifests.go and manifestprobe.go (the
+// containerd image store: loads referencing stored blobs, and how those are
+// learnt); podman.go (Podman); staged.go (staging names, proven loads);
+// tagsweep.go (names killed processes left); fetch.go, download.go and
+// probe.go (lazy layer reads); savefile.go and archivecheck.go (exports, the
+// daemon's own archive checked); manifestsize.go; serial.go (one call at a
+// time on the caller's client, answers read to their end).
+//
 // Failures are matchable: imgutil.SaveError per name, imgutil.ErrNotFound,
 // imgutil.ErrLayerNotFound, ErrDaemonUnreachable. FoundE and ContainsE tell
 // a missing image from a daemon that could not be asked; the *Context

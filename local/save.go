@@ -7,10 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"slices"
-	"strings"
-	"time"
 
-	"github.com/distribution/reference"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/moby/moby/client"
 
@@ -257,112 +254,12 @@ func (s *Store) checkLoaded(ctx context.Context, b *built.Built, tag string, byC
 	return res.ID, nil
 }
 
-// staged loads an image under a staging tag of its own (load does it and
-// returns the ID, proven), then moves the user's name to it, and removes
-// the staging tag whatever happens (with a fresh short context: the
-// caller's may be cancelled). The name moves only to a complete image.
-// Should another save of the same name move it away before the answer,
-// the image saved is reported if it still exists (classic stores keep it,
-// unnamed); where it went with its names (the containerd store), the
-// error matches imgutil.ErrTagTakenOver.
-func (s *Store) staged(ctx context.Context, b *built.Built, name string, load func(staging string) (string, error)) (string, error) {
-	// Normalized as the daemons name images (an OCI archive's containerd
-	// annotation must be).
-	staging := "docker.io/" + stagingRepo + "/" + b.ConfigDigest().Hex[:16] + ":" + ownedTag()
-	removed := false
-	unstage := func() (client.ImageRemoveResult, error) {
-		if removed {
-			return client.ImageRemoveResult{}, nil
-		}
-		removed = true
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-		defer cancel()
-		return s.client.ImageRemove(rctx, staging, client.ImageRemoveOptions{})
-	}
-	defer func() { _, _ = unstage() }()
-	id, err := load(staging)
-	if err != nil {
-		return "", err
-	}
-	if err := s.retag(ctx, staging, name); err != nil {
-		return "", err
-	}
-	res, err := unstage()
-	if err == nil {
-		// Untagging the staging name deletes the image only if no other
-		// name holds it any more: another save moved the user's name away
-		// meanwhile, and the image went with it. Otherwise it exists.
-		for _, it := range res.Items {
-			if it.Deleted != "" && strings.TrimPrefix(it.Deleted, "sha256:") == strings.TrimPrefix(id, "sha256:") {
-				return "", fmt.Errorf("image %s was saved as %s, but another save moved the name away and it is gone: %w", id, name, imgutil.ErrTagTakenOver)
-			}
-		}
-		return id, nil
-	}
-	return s.stillSaved(ctx, id, name)
-}
-
-// retag names the image source name. The containerd store may refuse when
-// another save moves name at the same moment ("failed to create an image
-// ... after deleting the existing one"): it is tried again, a few times.
-func (s *Store) retag(ctx context.Context, source, name string) error {
-	named, err := reference.ParseNormalizedNamed(name)
-	if err != nil {
-		return fmt.Errorf("image name %q: %w: %w", name, imgutil.ErrInvalidArgument, err)
-	}
-	target := reference.TagNameOnly(named).String()
-	for attempt := 0; ; attempt++ {
-		_, err := s.client.ImageTag(ctx, client.ImageTagOptions{Source: source, Target: target})
-		if err == nil {
-			return nil
-		}
-		if attempt == 4 || ctx.Err() != nil || !strings.Contains(err.Error(), "already exists") {
-			return daemonError("tagging "+name, err)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(time.Duration(10*(attempt+1)) * time.Millisecond):
-		}
-	}
-}
-
-// stillSaved answers a save that named id name: id, unless another save
-// moved name away and the image is gone with it.
-func (s *Store) stillSaved(ctx context.Context, id, name string) (string, error) {
-	res, err := s.inspect(ctx, name)
-	if err == nil && res.ID == id {
-		return id, nil
-	}
-	if _, ierr := s.client.ImageInspect(ctx, id); ierr == nil {
-		return id, nil // saved; the name has moved on since
-	}
-	now := "nothing"
-	if err == nil {
-		now = res.ID
-	}
-	return "", fmt.Errorf("image %s was saved as %s, but another save moved the name to %s: %w", id, name, now, imgutil.ErrTagTakenOver)
-}
-
 func diffIDStrings(b *built.Built) []string {
 	out := make([]string, len(b.Config.RootFS.DiffIDs))
 	for i, d := range b.Config.RootFS.DiffIDs {
 		out[i] = d.String()
 	}
 	return out
-}
-
-// landed reports whether tag names the image b, by its config digest (the
-// image ID on classic stores and Podman), asking with a fresh short context:
-// the caller's was cancelled after the archive may have been taken.
-func (s *Store) landed(b *built.Built, tag string) (string, bool) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	res, err := s.inspect(ctx, tag)
-	if err != nil || res.ID != b.ConfigDigest().String() || !slices.Equal(res.RootFS.Layers, diffIDStrings(b)) {
-		return "", false
-	}
-	return res.ID, true
 }
 
 // errLoadEnded closes the archive pipe once the daemon has answered.
@@ -415,63 +312,4 @@ func (s *Store) stream(ctx context.Context, entries []archive.Entry) error {
 // which case the daemon's answer or the context says what happened.
 func ours(werr error) bool {
 	return werr != nil && !errors.Is(werr, errLoadEnded) && !errors.Is(werr, io.ErrClosedPipe)
-}
-
-// SaveFile writes image as a `docker load`-able tar tagged withName in the
-// temp directory and returns its path; no partial file is left on failure.
-func (s *Store) SaveFile(image *Image, withName string) (string, error) {
-	return s.saveFile(context.Background(), image, withName)
-}
-
-// saveFile writes the archive of img. An image the daemon holds as it is
-// under name (opened unedited, or saved and not edited since) is written
-// as the daemon's own archive: loaded back it is the same image, ID
-// included, on every store (a containerd store's ID is the digest of its
-// manifest, which only its own archive carries). Else the archive is built
-// here, with the layers read from the daemon.
-func (s *Store) saveFile(ctx context.Context, img *Image, name string) (string, error) {
-	tag, err := archive.Tag(name)
-	if err != nil {
-		return "", err
-	}
-	if d, ok := img.UnderlyingImage().(*daemonImage); ok && d.taggedAs(name) {
-		return s.daemonArchive(ctx, name, d.id, d.cfg.RootFS.DiffIDs)
-	}
-	if d, ok := img.PreservedBase().(*daemonImage); ok && s.sameDaemon(d.store) {
-		// Kept as it is (a copy): the daemon's archive, when name is it.
-		if res, err := s.inspect(ctx, name); err == nil && res.ID == d.id {
-			return s.daemonArchive(ctx, name, d.id, d.cfg.RootFS.DiffIDs)
-		}
-	}
-	b, err := img.BuildForSave()
-	if err != nil {
-		return "", err
-	}
-	img.mu.Lock()
-	lastID, savedConfig := img.lastID, img.savedConfig
-	img.mu.Unlock()
-	if lastID != "" && b.ConfigDigest() == savedConfig {
-		if res, err := s.inspect(ctx, name); err == nil && res.ID == lastID {
-			return s.daemonArchive(ctx, name, lastID, b.Config.RootFS.DiffIDs)
-		}
-	}
-	if err := s.prefetch(ctx, b.Layers); err != nil {
-		return "", err
-	}
-	return archive.WriteImageFile(b, []string{tag}, "imgutil-local-*.tar", s.reporter("export"))
-}
-
-// daemonArchive streams the daemon's archive of the image id (whose layers
-// have diffIDs), asked for by name (so that the archive names it), into a
-// new file, checked as it streams (see archiveChecker): an archive that is
-// not the image leaves no file.
-func (s *Store) daemonArchive(ctx context.Context, name, id string, diffIDs []v1.Hash) (string, error) {
-	return archive.WriteFileFrom("", "imgutil-local-*.tar", func(w io.Writer) error {
-		rc, err := s.client.ImageSave(ctx, []string{name}, s.saveOptions(ctx, id)...)
-		if err != nil {
-			return daemonError("saving image "+name, err)
-		}
-		defer rc.Close()
-		return checkedCopy(w, archive.ReportingReader(rc, name, 0, s.reporter("export")), &archiveChecker{id: id, diffIDs: diffIDs})
-	})
 }
