@@ -74,11 +74,15 @@ func NewImageContext(ctx context.Context, repoName string, dockerClient DockerCl
 
 // NewImageInStore is NewImage with a Store shared by several images: layers
 // read from the daemon for one are reused by the others, and the Store's
-// Close (not the images') removes them.
+// Close (not the images') removes them. WithProgress sets the Store's
+// progress function (Store.SetProgress), which all its images share.
 func NewImageInStore(ctx context.Context, store *Store, repoName string, ops ...imgutil.ImageOption) (*Image, error) {
 	var o imgutil.ImageOptions
 	for _, op := range ops {
 		op(&o)
+	}
+	if o.Progress != nil {
+		store.SetProgress(o.Progress)
 	}
 	return newImage(ctx, store, repoName, o)
 }

@@ -553,6 +553,20 @@ func testProgress(t *testing.T, cli *client.Client) {
 	if downloads == 0 {
 		t.Fatalf("reading a layer back reported no download (all: %v)", last)
 	}
+
+	// An image of a shared Store reports too.
+	var shared atomic.Int64
+	store := local.NewStore(testhelpers.NewSingleConnClient(t, cli))
+	defer store.Close()
+	in, err := local.NewImageInStore(context.Background(), store, freshName(t, cli), local.FromBaseImage(f.previous),
+		imgutil.WithProgress(func(imgutil.Progress) { shared.Add(1) }))
+	must(t, err)
+	l2, _ := testhelpers.RandomLayerFile(t, 1<<20)
+	must(t, in.AddLayer(l2))
+	must(t, in.Save())
+	if shared.Load() == 0 {
+		t.Fatal("an image of a shared Store reported no progress")
+	}
 }
 
 // testFoundAndDeleteByOpenedID: Found tells whether the image existed when
