@@ -1,0 +1,64 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/imgbridge/imgutil"
+)
+
+func runRebase(args []string) error {
+	fs := newFlags("rebase", "TARGET", `Replaces the layers of TARGET that belong to --old-base with the layers of
+--new-base (both in TARGET's store), keeping the layers above, and saves
+TARGET in place.
+
+Example:
+  imgutil rebase --old-base docker://run:1 --new-base docker://run:2 docker://my-app:latest`)
+	oldBase := fs.String("old-base", "", "the base TARGET was built on (required)")
+	newBase := fs.String("new-base", "", "the base to move TARGET onto (required)")
+	ts, err := parse(fs, args, 1)
+	if err != nil {
+		return err
+	}
+	if *oldBase == "" || *newBase == "" {
+		return usageError{"--old-base and --new-base are required"}
+	}
+	oldT, err := parseTarget(*oldBase)
+	if err != nil {
+		return err
+	}
+	newT, err := parseTarget(*newBase)
+	if err != nil {
+		return err
+	}
+	s := &session{}
+	defer s.close()
+	old, doneOld, err := s.read(oldT)
+	if err != nil {
+		return err
+	}
+	defer doneOld()
+	oldCfg, err := old.ConfigFile()
+	if err != nil {
+		return err
+	}
+	if len(oldCfg.RootFS.DiffIDs) == 0 {
+		return fmt.Errorf("old base %s has no layers", oldT)
+	}
+	nb, doneNew, err := s.open(newT, imgutil.FromBaseImage(newT.name))
+	if err != nil {
+		return err
+	}
+	defer doneNew()
+	img, done, err := s.open(ts[0], imgutil.FromBaseImage(ts[0].name), imgutil.WithHistory())
+	if err != nil {
+		return err
+	}
+	defer done()
+	if err := img.Rebase(oldCfg.RootFS.DiffIDs[len(oldCfg.RootFS.DiffIDs)-1].String(), nb); err != nil {
+		return err
+	}
+	if err := saveAs(img, img.Name()); err != nil {
+		return err
+	}
+	return saved(img)
+}
