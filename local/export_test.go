@@ -16,9 +16,6 @@ func SetProbeMinSize(n int64) func() {
 	return func() { probeMinSize = old }
 }
 
-// ForgetDaemonKinds forgets the daemons this process learnt are Podman.
-func ForgetDaemonKinds() { podmanHosts.Clear() }
-
 // OwnedTagOf is the tag a process pid of this host (another host when
 // foreign) gives its short-lived names at time t.
 func OwnedTagOf(pid int, t time.Time, foreign bool) string {

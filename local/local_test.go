@@ -141,7 +141,6 @@ func newFixture(t *testing.T, cli *client.Client) fixture {
 // new layer on the classic store and reads nothing back from the daemon.
 func testRebuildSendsOnlyNewLayers(t *testing.T, cli *client.Client) {
 	f := newFixture(t, cli)
-	local.ForgetDaemonKinds()
 	counting := &countingClient{Client: testhelpers.NewLifecycleClient(t, f.cli.DaemonHost())}
 	name := freshName(t, f.cli)
 	img := newImage(t, counting, name, local.FromBaseImage(f.base), local.WithPreviousImage(f.previous), local.WithHistory())

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"strings"
-	"sync"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
@@ -13,12 +12,6 @@ import (
 	"github.com/imgbridge/imgutil/internal/archive"
 	"github.com/imgbridge/imgutil/internal/built"
 )
-
-// podmanHosts are the daemons (by host) found to take partial loads only
-// as OCI archives (Podman's service): a Store talking to one starts there.
-// Learning it costs one refused load; asking (ServerVersion, Info) costs
-// more than a second on Podman.
-var podmanHosts sync.Map
 
 // podmanRefusal reports whether a load failed as Podman fails a docker
 // archive with a layer left out.
@@ -79,26 +72,12 @@ func podmanAnswer(id string, repoTags []string, containerConfig *struct{ Hostnam
 }
 
 // podmanLike reports whether the daemon takes partial loads only as OCI
-// archives.
-func (s *Store) podmanLike() bool {
-	if s.podman.Load() {
-		return true
-	}
-	if h := s.daemonHost(); h != "" {
-		if _, ok := podmanHosts.Load(h); ok {
-			s.podman.Store(true)
-			return true
-		}
-	}
-	return false
-}
+// archives (Podman's service). A Store learns it from the images it
+// inspects (see podmanAnswer), else from a load Podman refuses; asking
+// (ServerVersion, Info) costs more than a second on Podman.
+func (s *Store) podmanLike() bool { return s.podman.Load() }
 
-func (s *Store) setPodmanLike() {
-	s.podman.Store(true)
-	if h := s.daemonHost(); h != "" {
-		podmanHosts.Store(h, true)
-	}
-}
+func (s *Store) setPodmanLike() { s.podman.Store(true) }
 
 // loadPodman loads b into Podman as an OCI archive that leaves out the
 // layers of images read from it (Podman refuses a docker archive that
