@@ -8,13 +8,9 @@ import (
 // SweepStale exposes the removal of stale layer directories to the tests.
 var SweepStale = sweepStale
 
-// SetProbeMinSize sets the image size from which GetLayer uses a probe
-// image, and returns a function restoring it.
-func SetProbeMinSize(n int64) func() {
-	old := probeMinSize
-	probeMinSize = n
-	return func() { probeMinSize = old }
-}
+// SetProbeMinSize sets the image size from which GetLayer of images in s
+// uses a probe image.
+func SetProbeMinSize(s *Store, n int64) { s.probeMinSize = n }
 
 // OwnedTagOf is the tag a process pid of this host (another host when
 // foreign) gives its short-lived names at time t.

@@ -78,7 +78,7 @@ func (s *Store) probeImage(ctx context.Context, img *daemonImage, n int, contain
 // worth a probe image: only when it leaves out a quarter of the layers.
 func probeWorthIt(last, n int) bool { return last >= 0 && (last+1)*4 <= n*3 }
 
-// probeMinSize is the image size from which a probe image is worth its
-// three calls (load, save, remove: 50-100 ms on Debian's 20.10): a full
-// export there costs about 9 ms a MiB.
-var probeMinSize int64 = 32 << 20
+// defaultProbeMinSize is the image size from which a probe image is worth
+// its three calls (load, save, remove: 50-100 ms on Debian's 20.10): a
+// full export there costs about 9 ms a MiB. Each Store holds its own.
+const defaultProbeMinSize int64 = 32 << 20

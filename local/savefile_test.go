@@ -70,8 +70,13 @@ func testLayoutSaveFileKeepsTheID(t *testing.T, cli *client.Client) {
 // of the stream first when not known.
 func testGetLayerReadsTheLowerLayers(t *testing.T, cli *client.Client) {
 	// A small image, probed all the same (real ones are worth it from
-	// tens of MiB).
-	t.Cleanup(local.SetProbeMinSize(0))
+	// tens of MiB): in Stores set so.
+	probing := func(c local.DockerClient) *local.Store {
+		s := local.NewStore(c)
+		local.SetProbeMinSize(s, 0)
+		t.Cleanup(func() { _ = s.Close() })
+		return s
+	}
 	name := freshName(t, cli)
 	img := empty.Image
 	var diffIDs []string
@@ -88,7 +93,8 @@ func testGetLayerReadsTheLowerLayers(t *testing.T, cli *client.Client) {
 	before, _ := filepath.Glob(ours)
 	for round := range 2 {
 		counting := &countingClient{Client: testhelpers.NewLifecycleClient(t, cli.DaemonHost())}
-		opened, err := local.NewImage(name, counting, local.FromBaseImage(name))
+		store := probing(counting)
+		opened, err := local.NewImageInStore(context.Background(), store, name, local.FromBaseImage(name))
 		must(t, err)
 		rc, err := opened.GetLayer(diffIDs[1])
 		must(t, err)
@@ -100,6 +106,7 @@ func testGetLayerReadsTheLowerLayers(t *testing.T, cli *client.Client) {
 			t.Fatalf("layer read has diffID %s, want %s", got, diffIDs[1])
 		}
 		must(t, opened.Close())
+		must(t, store.Close())
 		probed := slices.ContainsFunc(counting.saved, func(n string) bool { return strings.HasPrefix(n, "imgutil-probe/") })
 		if !probed {
 			t.Fatalf("round %d: the layer was read from %v, not a probe image", round, counting.saved)
@@ -111,7 +118,7 @@ func testGetLayerReadsTheLowerLayers(t *testing.T, cli *client.Client) {
 	// Once more through a client that serves one request at a time: the
 	// probe's load, save and removal never overlap.
 	single := testhelpers.NewSingleConnClient(t, cli)
-	opened, err := local.NewImage(name, single, local.FromBaseImage(name))
+	opened, err := local.NewImageInStore(context.Background(), probing(single), name, local.FromBaseImage(name))
 	must(t, err)
 	rc, err := opened.GetLayer(diffIDs[2])
 	must(t, err)

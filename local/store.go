@@ -41,6 +41,9 @@ type Store struct {
 	// swept is set once the Store looked for names killed processes left
 	// (see sweepTags).
 	swept atomic.Bool
+	// probeMinSize is the image size from which GetLayer reads through a
+	// probe image (defaultProbeMinSize).
+	probeMinSize int64
 	// requested is set once a request succeeded: a negotiating client then
 	// knows the API version it speaks.
 	requested atomic.Bool
@@ -73,7 +76,7 @@ func NewStoreWithPlatform(dockerClient DockerClient, platform imgutil.Platform) 
 	// concurrently here: the client may serve a single request at once.
 	serial := newSerialClient(dockerClient)
 	s := &Store{
-		client: serial, platform: platform, manifests: newManifestCache(),
+		client: serial, platform: platform, manifests: newManifestCache(), probeMinSize: defaultProbeMinSize,
 		chains: map[v1.Hash]bool{}, layers: map[v1.Hash]v1.Layer{}, singlePlatform: map[string]bool{},
 	}
 	s.fetcher = newFetcher(serial, s.saveOptions, func() func(string, int64, int64) { return s.reporter("download") })
@@ -323,7 +326,7 @@ func (s *Store) fetchLayers(ctx context.Context, layers []v1.Layer, lowOnly bool
 func (s *Store) hints(ctx context.Context, img *daemonImage, lowOnly bool) hints {
 	h := hints{stored: s.storedDiffIDs(ctx, img), learnt: s.manifests.put}
 	containerd, err := s.containerdStore(ctx, []*daemonImage{img})
-	if err == nil && containerd && lowOnly && h.stored == nil && img.inspect.Size >= probeMinSize && s.supports(ctx, manifestsAPI) {
+	if err == nil && containerd && lowOnly && h.stored == nil && img.inspect.Size >= s.probeMinSize && s.supports(ctx, manifestsAPI) {
 		// One layer wanted of a big image whose stored manifest is not
 		// known: it is read out of the stream first (nothing written), so
 		// that a probe serves and no other blob is spooled to be told
@@ -334,7 +337,7 @@ func (s *Store) hints(ctx context.Context, img *daemonImage, lowOnly bool) hints
 	}
 	switch {
 	case err != nil:
-	case lowOnly && img.inspect.Size >= probeMinSize && (!containerd || (h.stored != nil && s.supports(ctx, manifestsAPI))):
+	case lowOnly && img.inspect.Size >= s.probeMinSize && (!containerd || (h.stored != nil && s.supports(ctx, manifestsAPI))):
 		h.probe = func(ctx context.Context, n int) (string, string, func(), error) {
 			return s.probeImage(ctx, img, n, containerd)
 		}
