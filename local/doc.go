@@ -55,8 +55,8 @@
 // streamed load); ocisave.go, manifests.go and manifestprobe.go (the
 // containerd image store: loads referencing stored blobs, and how those are
 // learnt); podman.go (Podman); staged.go (staging names, proven loads);
-// tagsweep.go (names killed processes left); fetch.go, download.go and
-// probe.go (lazy layer reads); savefile.go and archivecheck.go (exports, the
+// tagsweep.go (names killed processes left); reads.go, fetch.go,
+// download.go and probe.go (lazy layer reads); savefile.go and archivecheck.go (exports, the
 // daemon's own archive checked); manifestsize.go; serial.go (one call at a
 // time on the caller's client, answers read to their end).
 //
