@@ -1,12 +1,9 @@
 package remote
 
 import (
-	"archive/tar"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"runtime"
 	"sync"
 
@@ -14,14 +11,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
-	"github.com/google/go-containerregistry/pkg/v1/static"
-	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/imgbridge/imgutil"
-	"github.com/imgbridge/imgutil/internal/archive"
-	"github.com/imgbridge/imgutil/internal/built"
-	"github.com/imgbridge/imgutil/internal/layer"
 )
 
 // DigestIdentifier identifies an image in a registry: repository@digest.
@@ -207,97 +198,6 @@ func (i *Image) FoundE(ctx context.Context) (bool, error) {
 	return err == nil, err
 }
 
-// Valid reports whether the registry has the image and every blob of it.
-func (i *Image) Valid() bool {
-	ok, _ := i.ValidE(context.Background())
-	return ok
-}
-
-// ValidE is Valid with the reason it could not tell. A multi-platform
-// index is valid when it and each of its images are, whatever the default
-// platform.
-func (i *Image) ValidE(ctx context.Context) (bool, error) {
-	ref, err := i.access.ref(i.Name())
-	if err != nil {
-		return false, err
-	}
-	desc, err := remote.Get(ref, i.access.options(ctx, ref, i.platform)...)
-	if err = registryError("reading "+i.Name(), err); err != nil {
-		if errors.Is(err, imgutil.ErrNotFound) {
-			return false, nil
-		}
-		return false, err
-	}
-	if !desc.MediaType.IsIndex() {
-		img, err := desc.Image()
-		if err != nil {
-			return false, registryError("reading "+i.Name(), err)
-		}
-		return i.blobsExist(ctx, ref, img)
-	}
-	idx, err := desc.ImageIndex()
-	if err != nil {
-		return false, registryError("reading index "+i.Name(), err)
-	}
-	m, err := idx.IndexManifest()
-	if err != nil {
-		return false, registryError("reading index "+i.Name(), err)
-	}
-	for _, d := range m.Manifests {
-		if !d.MediaType.IsImage() {
-			continue
-		}
-		img, err := idx.Image(d.Digest)
-		if err != nil {
-			return false, registryError("reading "+d.Digest.String()+" of "+i.Name(), err)
-		}
-		if ok, err := i.blobsExist(ctx, ref, img); !ok || err != nil {
-			return false, err
-		}
-	}
-	return true, nil
-}
-
-// blobsExist reports whether the repository of ref holds the config and
-// every layer of img.
-func (i *Image) blobsExist(ctx context.Context, ref name.Reference, img v1.Image) (bool, error) {
-	m, err := img.Manifest()
-	if err != nil {
-		return false, registryError("reading manifest of "+i.Name(), err)
-	}
-	for _, d := range append([]v1.Descriptor{m.Config}, m.Layers...) {
-		ok, err := i.blobExists(ctx, ref, d.Digest)
-		if !ok || err != nil {
-			return false, err
-		}
-	}
-	return true, nil
-}
-
-// blobExists asks the registry (HEAD) whether repository ref has blob h.
-func (i *Image) blobExists(ctx context.Context, ref name.Reference, h v1.Hash) (bool, error) {
-	repo := ref.Context()
-	auth, err := i.access.keychain.Resolve(repo)
-	if err != nil {
-		return false, fmt.Errorf("resolving credentials: %w", err)
-	}
-	rt, err := transport.NewWithContext(ctx, repo.Registry, auth, imgutil.GetTransport(i.access.insecure(ref)), []string{repo.Scope(transport.PullScope)})
-	if err != nil {
-		return false, registryError("reaching "+repo.RegistryStr(), err)
-	}
-	u := fmt.Sprintf("%s://%s/v2/%s/blobs/%s", repo.Scheme(), repo.RegistryStr(), repo.RepositoryStr(), h)
-	req, err := http.NewRequestWithContext(ctx, http.MethodHead, u, nil)
-	if err != nil {
-		return false, err
-	}
-	resp, err := (&http.Client{Transport: rt}).Do(req)
-	if err != nil {
-		return false, registryError("checking blob "+h.String(), err)
-	}
-	resp.Body.Close()
-	return resp.StatusCode == http.StatusOK, nil
-}
-
 // Identifier returns repository@digest of the image as edited.
 func (i *Image) Identifier() (imgutil.Identifier, error) {
 	ref, err := i.access.ref(i.Name())
@@ -354,135 +254,4 @@ func (i *Image) CheckReadWriteAccess() (bool, error) {
 		return false, nil
 	}
 	return err == nil, err
-}
-
-// Save pushes the image under its name and additionalNames.
-func (i *Image) Save(additionalNames ...string) error {
-	return i.SaveAs(i.Name(), additionalNames...)
-}
-
-// SaveAs pushes the image under name and additionalNames, uploading only
-// the blobs each repository lacks (mounting blobs from the base image's
-// repository where the registry allows). Names that failed are listed in
-// an imgutil.SaveError.
-func (i *Image) SaveAs(name string, additionalNames ...string) error {
-	return i.SaveAsContext(context.Background(), name, additionalNames...)
-}
-
-// SaveAsContext is SaveAs with a context.
-func (i *Image) SaveAsContext(ctx context.Context, imageName string, additionalNames ...string) error {
-	if i.addEmptyLayerOnSave {
-		if _, err := i.TopLayer(); errors.Is(err, imgutil.ErrNotFound) {
-			if err := i.AddLayerWithHistory(emptyLayer(), v1.History{CreatedBy: "imgutil: empty layer"}); err != nil {
-				return err
-			}
-		}
-	}
-	b, err := i.BuildForSave()
-	if err != nil {
-		return imgutil.SaveError{Errors: []imgutil.SaveDiagnostic{{ImageName: imageName, Cause: err}}}
-	}
-	img, err := pushable(b)
-	if err != nil {
-		return imgutil.SaveError{Errors: []imgutil.SaveDiagnostic{{ImageName: imageName, Cause: err}}}
-	}
-	var diags []imgutil.SaveDiagnostic
-	pushed := map[string]name.Reference{}
-	for _, n := range append([]string{imageName}, additionalNames...) {
-		if err := i.push(ctx, img, n, pushed); err != nil {
-			diags = append(diags, imgutil.SaveDiagnostic{ImageName: n, Cause: err})
-		}
-	}
-	if len(diags) > 0 {
-		return imgutil.SaveError{Errors: diags}
-	}
-	return nil
-}
-
-// pushable is b with its new layers lazy: their compressed digest is learnt
-// while they upload, so each is read and compressed once (the manifest,
-// which needs the digests, goes last). Layers stored uncompressed (read
-// from a daemon) are pushed gzip-compressed the same way.
-func pushable(b *built.Built) (v1.Image, error) {
-	layers := make([]v1.Layer, len(b.Layers))
-	lazy := false
-	gzipType := imgutil.MediaTypesOf(b.ManifestType()).LayerType()
-	for j, l := range b.Layers {
-		layers[j] = layer.Lazy(l)
-		if mt, err := l.MediaType(); err == nil && layers[j] == l && gzipType != "" &&
-			(mt == types.DockerUncompressedLayer || mt == types.OCIUncompressedLayer) {
-			// A layer stored uncompressed (a daemon's) goes compressed.
-			g, err := layer.LazyGzip(l, gzipType)
-			if err != nil {
-				return nil, err
-			}
-			layers[j] = g
-		}
-		lazy = lazy || layers[j] != l
-	}
-	if !lazy {
-		return b.Image(), nil
-	}
-	p, err := built.WithLayers(b.Config, b.RawConfig, layers, b.ManifestType(), b.ConfigType(), b.Annotations())
-	if err != nil {
-		return nil, err
-	}
-	return p.Image(), nil
-}
-
-// push writes img under n: in a repository it was pushed to already, only
-// the tag is written.
-func (i *Image) push(ctx context.Context, img v1.Image, n string, pushed map[string]name.Reference) error {
-	ref, err := i.access.ref(n)
-	if err != nil {
-		return err
-	}
-	opts := i.access.options(ctx, ref, i.platform)
-	repo := ref.Context().Name()
-	if _, ok := pushed[repo]; ok {
-		if tag, isTag := ref.(name.Tag); isTag {
-			return registryError("tagging "+n, remote.Tag(tag, img, opts...))
-		}
-	}
-	if i.progress != nil {
-		updates := make(chan v1.Update, 16)
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			for u := range updates {
-				// go-containerregistry reports the whole push, not
-				// each blob: the item is the image pushed.
-				i.progress(imgutil.Progress{Phase: "push", Item: n, Complete: u.Complete, Total: u.Total})
-			}
-		}()
-		defer func() { <-done }()
-		opts = append(opts, remote.WithProgress(updates))
-	}
-	if err := remote.Write(ref, img, opts...); err != nil {
-		return registryError("pushing "+n, err)
-	}
-	pushed[repo] = ref
-	return nil
-}
-
-// emptyLayer is a layer holding an empty tar.
-func emptyLayer() v1.Layer {
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	_ = tw.Close()
-	return static.NewLayer(buf.Bytes(), "application/vnd.docker.image.rootfs.diff.tar")
-}
-
-// SaveFile writes the image as a `docker load`-able tar tagged with its
-// name and returns the path; no partial file is left on failure.
-func (i *Image) SaveFile() (string, error) {
-	b, err := i.BuildForSave()
-	if err != nil {
-		return "", err
-	}
-	tag, err := archive.Tag(i.Name())
-	if err != nil {
-		return "", err
-	}
-	return archive.WriteImageFile(b, []string{tag}, "imgutil-remote-*.tar", archive.Reporter(i.progress, "export"))
 }
