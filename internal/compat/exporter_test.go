@@ -82,14 +82,16 @@ func TestExporterAgainstDaemon(t *testing.T) {
 			local.WithCreatedAt(imgutil.NormalizedDateTime),
 			local.WithDefaultPlatform(imgutil.Platform{OS: "linux"}),
 		}
-		first, err := local.NewImage(app, cli, opts...)
+		// Each export is a process of its own on one connection, as the
+		// lifecycle's exporter is.
+		first, err := local.NewImage(app, testhelpers.NewSingleConnClient(t, cli), opts...)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer first.Close()
 		t.Log(describe(t, export(t, first, nil, map[string]string{p: diffID}, nil)))
 
-		second, err := local.NewImage(app, cli, opts...)
+		second, err := local.NewImage(app, testhelpers.NewSingleConnClient(t, cli), opts...)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -270,6 +270,16 @@ func TestLifecycleExportDaemon(t *testing.T) {
 			testhelpers.CheckImage(t, read)
 			checkGoldenConfig(t, read, "lifecycle-config-daemon.json")
 		}
+		// Read back as the restorer and an export do, on one connection:
+		// the absolute-name layer byte for byte (GetLayer), and the
+		// daemon's own archive of the image through its checks (SaveFile).
+		reopened, err := local.NewImage(app, single, local.FromBaseImage(app))
+		must(t, err)
+		defer reopened.Close()
+		testhelpers.CheckGetLayer(t, reopened.GetLayer, layers.depsID)
+		out, err := reopened.SaveFile()
+		must(t, err)
+		must(t, os.Remove(out))
 		if single.Overlaps() > 0 {
 			t.Errorf("%d calls overlapped on a single-connection client", single.Overlaps())
 		}
