@@ -41,6 +41,11 @@ type daemonImage struct {
 	// store holds for the image, once learnt.
 	storedMu sync.Mutex
 	stored   []v1.Descriptor
+
+	// descMu guards desc: the descriptor of the manifest the containerd
+	// image store holds the image by, once asked.
+	descMu sync.Mutex
+	desc   *v1.Descriptor
 }
 
 var _ v1.Image = (*daemonImage)(nil)

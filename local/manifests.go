@@ -243,8 +243,23 @@ func (s *Store) manifestDigest(ctx context.Context, img *daemonImage) (v1.Hash, 
 }
 
 // manifestDescriptor returns the descriptor of the image manifest img is
-// stored with (digest and size, as the store has it).
+// stored with (digest and size, as the store has it). For an image stored
+// as an index, the daemon is asked once per image, not at every use.
 func (s *Store) manifestDescriptor(ctx context.Context, img *daemonImage) (v1.Descriptor, error) {
+	img.descMu.Lock()
+	defer img.descMu.Unlock()
+	if img.desc != nil {
+		return *img.desc, nil
+	}
+	d, err := s.askManifestDescriptor(ctx, img)
+	if err == nil {
+		img.desc = &d
+	}
+	return d, err
+}
+
+// askManifestDescriptor is manifestDescriptor, unmemoized.
+func (s *Store) askManifestDescriptor(ctx context.Context, img *daemonImage) (v1.Descriptor, error) {
 	d := img.inspect.Descriptor
 	if d == nil {
 		return v1.Descriptor{}, fmt.Errorf("image %s has no descriptor: %w", img.id, errNoStoredManifest)
