@@ -4,11 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"compress/gzip"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"os"
 	"path/filepath"
@@ -17,6 +14,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/imgbridge/imgutil"
+	"github.com/imgbridge/imgutil/internal/layer"
 	"github.com/imgbridge/imgutil/internal/verified"
 )
 
@@ -37,13 +35,15 @@ func openBlob(dir string, d v1.Hash) (*os.File, os.FileInfo, error) {
 }
 
 // Compressed reads the blob as stored, checked against its digest: a
-// mismatch is returned at its end instead of io.EOF.
+// mismatch is returned at its end instead of io.EOF; a match is recorded
+// (see internal/verified).
 func (b *blobLayer) Compressed() (io.ReadCloser, error) {
 	f, fi, err := openBlob(b.dir, b.digest)
 	if err != nil {
 		return nil, err
 	}
-	return &digestReader{f: f, fi: fi, h: sha256.New(), want: b.digest}, nil
+	return layer.Verifying(f, b.digest, fi.Size(), "layout blob "+b.digest.String(), "digest",
+		func() { verified.Remember(fi, b.digest) }), nil
 }
 
 // Uncompressed reads the blob uncompressed (plain or gzip), its stored
@@ -97,27 +97,3 @@ func (g *gunzipReader) Close() error {
 	g.zr.Close()
 	return g.rc.Close()
 }
-
-// digestReader reads a blob file and, at its end, checks its digest; a
-// match is recorded (see internal/verified).
-type digestReader struct {
-	f    *os.File
-	fi   os.FileInfo
-	h    hash.Hash
-	want v1.Hash
-}
-
-func (r *digestReader) Read(p []byte) (int, error) {
-	n, err := r.f.Read(p)
-	r.h.Write(p[:n])
-	if errors.Is(err, io.EOF) {
-		got := v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(r.h.Sum(nil))}
-		if got != r.want {
-			return n, fmt.Errorf("layout blob %s holds content of digest %s: %w", r.want, got, imgutil.ErrInvalidArgument)
-		}
-		verified.Remember(r.fi, r.want)
-	}
-	return n, err
-}
-
-func (r *digestReader) Close() error { return r.f.Close() }

@@ -3,7 +3,6 @@ package archive
 import (
 	"archive/tar"
 	"bytes"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/imgbridge/imgutil"
 	"github.com/imgbridge/imgutil/internal/imgerr"
+	"github.com/imgbridge/imgutil/internal/layer"
 	"github.com/imgbridge/imgutil/internal/verified"
 )
 
@@ -276,14 +276,11 @@ func (t *tarWriter) file(e Entry, f *os.File) error {
 	if t.out == nil {
 		var r io.Reader = f
 		if verify {
-			r = &hashing{r: f, h: sha256.New()}
+			// Checked at its end, which stream reads to.
+			r = layer.Verifying(f, e.Verify, e.Size, "layer file "+e.Path, "sha256",
+				func() { verified.Remember(fi, e.Verify) })
 		}
 		err := t.stream(e.Size, r)
-		if h, ok := r.(*hashing); ok && err == nil {
-			if err = mismatch(e.Path, e.Verify, h.sum()); err == nil {
-				verified.Remember(fi, e.Verify)
-			}
-		}
 		if err == nil && e.progress != nil {
 			e.progress(e.Size)
 		}

@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"hash"
 	"io"
 	"runtime"
 
@@ -88,19 +87,3 @@ func (t *tarWriter) wait() error {
 
 // abort stops the checks after a failed write.
 func (t *tarWriter) abort() { _ = t.wait() }
-
-// hashing hashes what is read through it.
-type hashing struct {
-	r io.Reader
-	h hash.Hash
-}
-
-func (h *hashing) Read(p []byte) (int, error) {
-	n, err := h.r.Read(p)
-	h.h.Write(p[:n])
-	return n, err
-}
-
-func (h *hashing) sum() v1.Hash {
-	return v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(h.h.Sum(nil))}
-}

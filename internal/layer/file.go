@@ -129,7 +129,7 @@ func (f *File) Uncompressed() (io.ReadCloser, error) {
 		return nil, fmt.Errorf("opening layer file: %w", err)
 	}
 	if !f.info.Gzip {
-		return &verifier{r: fh, c: fh, h: sha256.New(), want: f.info.DiffID, size: f.info.Size, path: f.path, what: "diff ID"}, nil
+		return &verifier{r: fh, c: fh, h: sha256.New(), want: f.info.DiffID, size: f.info.Size, path: "layer file " + f.path, what: "diff ID"}, nil
 	}
 	zr, err := gzip.NewReader(fh)
 	if err != nil {
@@ -137,7 +137,7 @@ func (f *File) Uncompressed() (io.ReadCloser, error) {
 		return nil, fmt.Errorf("reading layer file %s: %w", f.path, err)
 	}
 	closer := readCloser{Reader: zr, close: func() error { _ = zr.Close(); return fh.Close() }}
-	return &verifier{r: zr, c: closer, h: sha256.New(), want: f.info.DiffID, size: f.info.Size, path: f.path, what: "diff ID"}, nil
+	return &verifier{r: zr, c: closer, h: sha256.New(), want: f.info.DiffID, size: f.info.Size, path: "layer file " + f.path, what: "diff ID"}, nil
 }
 
 // Source returns the file when it holds the layer's bytes in the form
@@ -172,7 +172,7 @@ func (f *File) Compressed() (io.ReadCloser, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening layer file: %w", err)
 	}
-	return &verifier{r: fh, c: fh, h: sha256.New(), want: f.info.Digest, size: f.info.FileSize, path: f.path, what: "digest"}, nil
+	return &verifier{r: fh, c: fh, h: sha256.New(), want: f.info.Digest, size: f.info.FileSize, path: "layer file " + f.path, what: "digest"}, nil
 }
 
 // Digest is the sha256 of what Compressed returns.
@@ -304,6 +304,17 @@ type verifier struct {
 	size int64
 	path string
 	what string
+	// matched, when set, is told the content matched.
+	matched func()
+}
+
+// Verifying returns rc reading the same bytes and, at their end, checking
+// they have digest want and size bytes: a mismatch is returned instead of
+// io.EOF (matching imgerr.ErrDiffIDMismatch, so ErrInvalidArgument too),
+// and a match is told to matched (may be nil). name and what (digest, diff
+// ID) say what is read, in the error.
+func Verifying(rc io.ReadCloser, want v1.Hash, size int64, name, what string, matched func()) io.ReadCloser {
+	return &verifier{r: rc, c: rc, h: sha256.New(), want: want, size: size, path: name, what: what, matched: matched}
 }
 
 func (v *verifier) Read(p []byte) (int, error) {
@@ -313,8 +324,11 @@ func (v *verifier) Read(p []byte) (int, error) {
 	if errors.Is(err, io.EOF) {
 		got := v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(v.h.Sum(nil))}
 		if got != v.want || v.n != v.size {
-			return n, fmt.Errorf("layer file %s has %s %s (%d bytes), not %s (%d bytes): %w",
+			return n, fmt.Errorf("%s has %s %s (%d bytes), not %s (%d bytes): %w",
 				v.path, v.what, got, v.n, v.want, v.size, imgerr.ErrDiffIDMismatch)
+		}
+		if v.matched != nil {
+			v.matched()
 		}
 	}
 	return n, err
