@@ -3,7 +3,6 @@ package local
 import (
 	"archive/tar"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -126,26 +125,9 @@ func (s *Store) manifestProbe(ctx context.Context, want []v1.Descriptor) error {
 // name whose layers are the descriptors stored (left out of the archive).
 func manifestProbeEntries(name string, stored []v1.Descriptor) ([]archive.Entry, error) {
 	cfg := v1.Descriptor{MediaType: "application/vnd.oci.empty.v1+json", Size: int64(len(emptyJSON)), Digest: sha256Of(emptyJSON)}
-	raw, err := json.Marshal(v1.Manifest{SchemaVersion: 2, MediaType: types.OCIManifestSchema1, Config: cfg, Layers: stored})
-	if err != nil {
-		return nil, fmt.Errorf("encoding the manifest probe: %w", err)
-	}
-	digest := sha256Of(raw)
-	idx, err := json.Marshal(v1.IndexManifest{SchemaVersion: 2, MediaType: types.OCIImageIndex, Manifests: []v1.Descriptor{{
-		MediaType: types.OCIManifestSchema1, Size: int64(len(raw)), Digest: digest,
-		Annotations: map[string]string{"io.containerd.image.name": name},
-	}}})
-	if err != nil {
-		return nil, fmt.Errorf("encoding the manifest probe's index: %w", err)
-	}
-	entries := []archive.Entry{
-		{Name: "oci-layout", Data: []byte(`{"imageLayoutVersion":"1.0.0"}`)},
-		{Name: blobPath(cfg.Digest), Data: emptyJSON},
-		{Name: blobPath(digest), Data: raw},
-		{Name: "index.json", Data: idx},
-	}
-	for i := range entries {
-		entries[i].Size = int64(len(entries[i].Data))
-	}
-	return entries, nil
+	m := v1.Manifest{SchemaVersion: 2, MediaType: types.OCIManifestSchema1, Config: cfg, Layers: stored}
+	entries, _, _, err := ociLayout(nil, m, emptyJSON, func(v1.Hash, []byte) map[string]string {
+		return map[string]string{"io.containerd.image.name": name}
+	})
+	return entries, err
 }

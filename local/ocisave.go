@@ -77,7 +77,6 @@ func (s *Store) partialOCI(ctx context.Context, b *built.Built, descs []v1.Descr
 		return nil, nil, v1.Hash{}, err
 	}
 	family := imgutil.MediaTypesOf(b.ManifestType())
-	entries = []archive.Entry{{Name: "oci-layout", Data: []byte(`{"imageLayoutVersion":"1.0.0"}`)}}
 	seen := map[v1.Hash]bool{}
 	for i, l := range b.Layers {
 		if omit[i] {
@@ -93,30 +92,40 @@ func (s *Store) partialOCI(ctx context.Context, b *built.Built, descs []v1.Descr
 			entries = append(entries, e)
 		}
 	}
-	cfgDigest := b.ConfigDigest()
 	m := v1.Manifest{
 		SchemaVersion: 2, MediaType: b.ManifestType(), Layers: descs, Annotations: b.Annotations(),
-		Config: v1.Descriptor{MediaType: b.ConfigType(), Size: int64(len(b.RawConfig)), Digest: cfgDigest},
+		Config: v1.Descriptor{MediaType: b.ConfigType(), Size: int64(len(b.RawConfig)), Digest: b.ConfigDigest()},
 	}
-	if rawManifest, err = json.Marshal(m); err != nil {
+	return ociLayout(entries, m, b.RawConfig, index)
+}
+
+// ociLayout completes the entries of an OCI-layout archive holding blobs
+// (its layer blobs, those not left out) with the config rawConfig, the
+// manifest m and the index naming it with the annotations index gives;
+// it returns them with the manifest's bytes and digest.
+func ociLayout(blobs []archive.Entry, m v1.Manifest, rawConfig []byte,
+	index func(manifestDigest v1.Hash, rawManifest []byte) map[string]string) ([]archive.Entry, []byte, v1.Hash, error) {
+	rawManifest, err := json.Marshal(m)
+	if err != nil {
 		return nil, nil, v1.Hash{}, fmt.Errorf("encoding manifest: %w", err)
 	}
-	manifestDigest = sha256Of(rawManifest)
+	manifestDigest := sha256Of(rawManifest)
 	idx := v1.IndexManifest{SchemaVersion: 2, MediaType: types.OCIImageIndex, Manifests: []v1.Descriptor{{
-		MediaType: b.ManifestType(), Size: int64(len(rawManifest)), Digest: manifestDigest,
+		MediaType: m.MediaType, Size: int64(len(rawManifest)), Digest: manifestDigest,
 		Annotations: index(manifestDigest, rawManifest),
 	}}}
 	rawIndex, err := json.Marshal(idx)
 	if err != nil {
 		return nil, nil, v1.Hash{}, fmt.Errorf("encoding index: %w", err)
 	}
+	entries := append([]archive.Entry{{Name: "oci-layout", Data: []byte(`{"imageLayoutVersion":"1.0.0"}`)}}, blobs...)
 	entries = append(entries,
-		archive.Entry{Name: blobPath(cfgDigest), Data: b.RawConfig},
+		archive.Entry{Name: blobPath(m.Config.Digest), Data: rawConfig},
 		archive.Entry{Name: blobPath(manifestDigest), Data: rawManifest},
 		archive.Entry{Name: "index.json", Data: rawIndex},
 	)
 	for i := range entries {
-		if entries[i].Open == nil {
+		if entries[i].Open == nil && entries[i].Path == "" {
 			entries[i].Size = int64(len(entries[i].Data))
 		}
 	}
