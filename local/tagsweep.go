@@ -5,16 +5,16 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"os"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/distribution/reference"
 	"github.com/moby/moby/client"
+
+	"github.com/imgbridge/imgutil/internal/userfile"
 )
 
 // Repositories of the short-lived names a save or a read gives images:
@@ -65,7 +65,7 @@ func staleTag(tag string, now time.Time) bool {
 	if parts[0] != hostID() || pid == os.Getpid() {
 		return false
 	}
-	return errors.Is(syscall.Kill(pid, 0), syscall.ESRCH)
+	return userfile.ProcessGone(pid)
 }
 
 // imageLister is the part of the caller's client a sweep needs; the

@@ -32,8 +32,14 @@ func SweepStale(dir, prefix string) {
 		if !ok || err != nil || pid <= 0 || pid == os.Getpid() {
 			continue
 		}
-		if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
+		if ProcessGone(pid) {
 			_ = os.RemoveAll(filepath.Join(dir, e.Name()))
 		}
 	}
+}
+
+// ProcessGone reports whether no process of this host (its pid namespace)
+// runs as pid.
+func ProcessGone(pid int) bool {
+	return errors.Is(syscall.Kill(pid, 0), syscall.ESRCH)
 }
