@@ -16,6 +16,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/imgbridge/imgutil"
+	"github.com/imgbridge/imgutil/internal/archive"
 )
 
 // errBadArchive is matched by the errors of a daemon archive that is not
@@ -118,21 +119,17 @@ func inArchive(dir, name string) (string, bool) {
 }
 
 // blobName returns the hex digest an entry is named by: a blob of an OCI
-// layout, or Podman's <hex>.tar and <hex>.json at the root.
+// layout, or Podman's <hex>.tar (see podmanLayer) and <hex>.json at the
+// root.
 func blobName(name string) (string, bool) {
-	hex, ok := strings.CutPrefix(name, "blobs/sha256/")
-	if !ok {
-		if strings.Contains(name, "/") {
-			return "", false
-		}
-		if hex, ok = strings.CutSuffix(name, ".tar"); !ok {
-			hex, ok = strings.CutSuffix(name, ".json")
-		}
+	if hex, ok := strings.CutPrefix(name, "blobs/sha256/"); ok {
+		return hex, isDigestHex(hex)
 	}
-	if !ok || len(hex) != 64 || strings.Trim(hex, "0123456789abcdef") != "" {
-		return "", false
+	if hex, ok := podmanLayer(name); ok {
+		return hex, true
 	}
-	return hex, true
+	hex, ok := strings.CutSuffix(name, ".json")
+	return hex, ok && isDigestHex(hex)
 }
 
 // resolve follows links to a regular entry.
@@ -156,7 +153,7 @@ func (c *archiveChecker) holdsImage() error {
 	if mf.data == nil {
 		return fmt.Errorf("manifest.json is %d bytes, more than the %d metadata may have: %w", mf.size, maxMetadataSize, errBadArchive)
 	}
-	var images []dockerManifest
+	var images []archive.DockerManifest
 	if err := json.Unmarshal(mf.data, &images); err != nil {
 		return fmt.Errorf("manifest.json: %w: %w", errBadArchive, err)
 	}
@@ -245,13 +242,6 @@ func (c *archiveChecker) storedManifestNames(cfg v1.Hash, layers []string) bool 
 		}
 	}
 	return false
-}
-
-// dockerManifest is an entry of a docker archive's manifest.json.
-type dockerManifest struct {
-	Config   string
-	RepoTags []string
-	Layers   []string
 }
 
 // checkedCopy copies the archive r into w while c checks it on another

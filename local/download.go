@@ -194,10 +194,12 @@ func maybeLayer(hdr *tar.Header) bool {
 // are symbolic links to it), and returns the hex.
 func podmanLayer(name string) (string, bool) {
 	hex, ok := strings.CutSuffix(strings.TrimPrefix(name, "./"), ".tar")
-	if !ok || len(hex) != 64 || strings.Trim(hex, "0123456789abcdef") != "" {
-		return "", false
-	}
-	return hex, true
+	return hex, ok && isDigestHex(hex)
+}
+
+// isDigestHex reports whether s is the hex of a sha256 digest.
+func isDigestHex(s string) bool {
+	return len(s) == 64 && strings.Trim(s, "0123456789abcdef") == ""
 }
 
 // spool writes the layer r (plain or gzip tar) uncompressed into dir while

@@ -13,8 +13,9 @@ import (
 	"github.com/imgbridge/imgutil/internal/built"
 )
 
-// dockerManifest is one image of a docker-archive manifest.json.
-type dockerManifest struct {
+// DockerManifest is one image of a docker-archive manifest.json (what
+// loads read, and what exports of daemons write).
+type DockerManifest struct {
 	Config   string
 	RepoTags []string
 	Layers   []string
@@ -114,7 +115,7 @@ func Docker(rawConfig []byte, configDigest v1.Hash, layers []v1.Layer, tags []st
 // (compressed, see layerEntries).
 func docker(rawConfig []byte, configDigest v1.Hash, layers []v1.Layer, tags []string, omit func(i int) bool) ([]Entry, bool, error) {
 	entries := []Entry{{Name: blobName(configDigest), Size: int64(len(rawConfig)), Data: rawConfig}}
-	m := dockerManifest{Config: blobName(configDigest), RepoTags: tags, Layers: make([]string, len(layers))}
+	m := DockerManifest{Config: blobName(configDigest), RepoTags: tags, Layers: make([]string, len(layers))}
 	var sent []v1.Layer
 	var sentAt []int
 	for i, l := range layers {
@@ -141,7 +142,7 @@ func docker(rawConfig []byte, configDigest v1.Hash, layers []v1.Layer, tags []st
 			entries = append(entries, e)
 		}
 	}
-	raw, err := json.Marshal([]dockerManifest{m})
+	raw, err := json.Marshal([]DockerManifest{m})
 	if err != nil {
 		return nil, false, fmt.Errorf("encoding manifest.json: %w", err)
 	}
