@@ -27,14 +27,11 @@ Example:
 	}
 	s := &session{}
 	defer s.close()
-	img, done, err := s.open(ts[0], imgutil.FromBaseImage(ts[0].name), imgutil.WithHistory())
+	img, done, err := s.edit(ts[0])
 	if err != nil {
 		return err
 	}
 	defer done()
-	if !img.Found() {
-		return fmt.Errorf("image %s: %w", ts[0], imgutil.ErrNotFound)
-	}
 	tmp, err := saveFile(img)
 	if err != nil {
 		return err

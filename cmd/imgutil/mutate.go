@@ -1,10 +1,7 @@
 package main
 
 import (
-	"fmt"
 	"strings"
-
-	"github.com/imgbridge/imgutil"
 )
 
 func runMutate(args []string) error {
@@ -25,14 +22,11 @@ Examples:
 	}
 	s := &session{}
 	defer s.close()
-	img, done, err := s.open(ts[0], imgutil.FromBaseImage(ts[0].name), imgutil.WithHistory())
+	img, done, err := s.edit(ts[0])
 	if err != nil {
 		return err
 	}
 	defer done()
-	if !img.Found() {
-		return fmt.Errorf("image %s: %w", ts[0], imgutil.ErrNotFound)
-	}
 	for _, kv := range labels {
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok {

@@ -113,6 +113,20 @@ func (s *session) open(t target, ops ...imgutil.ImageOption) (imgutil.Image, fun
 	}
 }
 
+// edit opens the existing image at t, with its history, to edit or export
+// it; a missing one is imgutil.ErrNotFound.
+func (s *session) edit(t target) (imgutil.Image, func(), error) {
+	img, done, err := s.open(t, imgutil.FromBaseImage(t.name), imgutil.WithHistory())
+	if err != nil {
+		return nil, nil, err
+	}
+	if !img.Found() {
+		done()
+		return nil, nil, fmt.Errorf("image %s: %w", t, imgutil.ErrNotFound)
+	}
+	return img, done, nil
+}
+
 // read opens the existing image at t as a v1.Image.
 func (s *session) read(t target) (v1.Image, func(), error) {
 	img, done, err := s.open(t, imgutil.FromBaseImage(t.name))
