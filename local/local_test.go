@@ -17,6 +17,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
@@ -61,6 +62,7 @@ type countingClient struct {
 	*client.Client
 	loadBytes atomic.Int64
 	readBytes atomic.Int64
+	loadNanos atomic.Int64 // time spent in loads, from the request to the answer's close
 	loads     atomic.Int64
 	saves     atomic.Int64
 	failSave  error
@@ -83,7 +85,25 @@ func (c countingReader) Read(p []byte) (int, error) {
 
 func (c *countingClient) ImageLoad(ctx context.Context, input io.Reader, opts ...client.ImageLoadOption) (client.ImageLoadResult, error) {
 	c.loads.Add(1)
-	return c.Client.ImageLoad(ctx, countingReader{input, &c.loadBytes}, opts...)
+	start := time.Now()
+	res, err := c.Client.ImageLoad(ctx, countingReader{input, &c.loadBytes}, opts...)
+	if err != nil {
+		c.loadNanos.Add(int64(time.Since(start)))
+		return res, err
+	}
+	return timedBody{ReadCloser: res, start: start, total: &c.loadNanos}, nil
+}
+
+// timedBody adds the time from start to its Close to total.
+type timedBody struct {
+	io.ReadCloser
+	start time.Time
+	total *atomic.Int64
+}
+
+func (b timedBody) Close() error {
+	b.total.Add(int64(time.Since(b.start)))
+	return b.ReadCloser.Close()
 }
 
 func (c *countingClient) ImageSave(ctx context.Context, images []string, opts ...client.ImageSaveOption) (client.ImageSaveResult, error) {
