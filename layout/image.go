@@ -1,8 +1,10 @@
 package layout
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 
@@ -26,8 +28,8 @@ type Image struct {
 }
 
 var (
-	_ imgutil.Image = (*Image)(nil)
-	_ v1.Image      = (*Image)(nil)
+	_ imgutil.ContextImage = (*Image)(nil)
+	_ v1.Image             = (*Image)(nil)
 )
 
 // NewImage returns an image to be saved in the layout at path. With
@@ -73,13 +75,16 @@ func (i *Image) Rename(name string) { i.path = name }
 
 // Found reports whether the layout at the image's path holds an image.
 func (i *Image) Found() bool {
-	found, _ := i.FoundE()
+	found, _ := i.FoundE(context.Background())
 	return found
 }
 
 // FoundE reports whether the layout at the image's path holds an image; an
 // unreadable layout is an error, not "missing".
-func (i *Image) FoundE() (bool, error) {
+func (i *Image) FoundE(ctx context.Context) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
 	_, _, err := readImage(i.path, imgutil.Platform{})
 	if errors.Is(err, imgutil.ErrNotFound) {
 		return false, nil
@@ -90,24 +95,40 @@ func (i *Image) FoundE() (bool, error) {
 // Valid reports whether the layout at the image's path holds an image whose
 // blobs are all present.
 func (i *Image) Valid() bool {
+	ok, _ := i.ValidE(context.Background())
+	return ok
+}
+
+// ValidE reports whether the layout at the image's path holds an image
+// whose blobs are all present; a layout that cannot be read (other than
+// missing) is an error.
+func (i *Image) ValidE(ctx context.Context) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
 	img, _, err := readImage(i.path, imgutil.Platform{})
+	if errors.Is(err, imgutil.ErrNotFound) {
+		return false, nil
+	}
 	if err != nil {
-		return false
+		return false, err
 	}
 	layers, err := img.Layers()
 	if err != nil {
-		return false
+		return false, err
 	}
 	for _, l := range layers {
 		d, err := l.Digest()
 		if err != nil {
-			return false
+			return false, err
 		}
-		if _, err := os.Stat(filepath.Join(i.path, "blobs", d.Algorithm, d.Hex)); err != nil {
-			return false
+		if _, err := os.Stat(filepath.Join(i.path, "blobs", d.Algorithm, d.Hex)); errors.Is(err, fs.ErrNotExist) {
+			return false, nil
+		} else if err != nil {
+			return false, err
 		}
 	}
-	return true
+	return true, nil
 }
 
 // Delete removes the layout directory of the image.
@@ -136,6 +157,12 @@ func (i *Image) Save(additionalNames ...string) error {
 // SaveAs saves the image in the layout at name and at each of
 // additionalNames. Names that failed are listed in an imgutil.SaveError.
 func (i *Image) SaveAs(name string, additionalNames ...string) error {
+	return i.SaveAsContext(context.Background(), name, additionalNames...)
+}
+
+// SaveAsContext is SaveAs that stops once ctx is done; a layout being
+// written then is left as it was (see writeLayout).
+func (i *Image) SaveAsContext(ctx context.Context, name string, additionalNames ...string) error {
 	img, err := i.toWrite()
 	if err != nil {
 		return imgutil.SaveError{Errors: []imgutil.SaveDiagnostic{{ImageName: name, Cause: err}}}
@@ -143,7 +170,7 @@ func (i *Image) SaveAs(name string, additionalNames ...string) error {
 	refName, _ := i.GetAnnotateRefName()
 	var diags []imgutil.SaveDiagnostic
 	for _, n := range append([]string{name}, additionalNames...) {
-		if _, err := writeLayout(n, img, i.withoutLayers, ImageRefAnnotation(refName)); err != nil {
+		if _, err := writeLayout(ctx, n, img, i.withoutLayers, ImageRefAnnotation(refName)); err != nil {
 			diags = append(diags, imgutil.SaveDiagnostic{ImageName: n, Cause: err})
 		}
 	}
@@ -194,6 +221,11 @@ func baseToWrite(base v1.Image) (toWrite, error) {
 // annotation when that is a valid reference. No partial file is left on
 // failure.
 func (i *Image) SaveFile() (string, error) {
+	return i.SaveFileContext(context.Background())
+}
+
+// SaveFileContext is SaveFile stopped (leaving no file) once ctx is done.
+func (i *Image) SaveFileContext(ctx context.Context) (string, error) {
 	b, err := i.BuildForSave()
 	if err != nil {
 		return "", err
@@ -204,5 +236,5 @@ func (i *Image) SaveFile() (string, error) {
 			tags = append(tags, tag)
 		}
 	}
-	return archive.WriteImageFile(b, tags, "imgutil-layout-*.tar", archive.Reporter(i.progress, "export"))
+	return archive.WriteImageFile(ctx, b, tags, "imgutil-layout-*.tar", archive.Reporter(i.progress, "export"))
 }

@@ -2,6 +2,7 @@ package layout
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -38,6 +39,9 @@ type toWrite struct {
 
 // writer writes blobs into one layout directory and can undo what it wrote.
 type writer struct {
+	// ctx is looked at before each blob (a blob is written whole: a file
+	// copied into it is copied by the kernel, which nothing may wrap).
+	ctx context.Context
 	dir string
 	// mu guards written.
 	mu      sync.Mutex
@@ -48,7 +52,8 @@ type writer struct {
 // annotations. Blobs go first, each through a temp file renamed to its
 // digest; index.json is replaced last, atomically. On failure nothing that
 // was written stays: a dir this call created is removed, new blobs too.
-func writeLayout(dir string, img toWrite, withoutLayers bool, annotations map[string]string) (desc v1.Descriptor, err error) {
+// Once ctx is done the save stops, before the next blob or the index.
+func writeLayout(ctx context.Context, dir string, img toWrite, withoutLayers bool, annotations map[string]string) (desc v1.Descriptor, err error) {
 	created, unlock, err := lockLayout(dir)
 	if err != nil {
 		return v1.Descriptor{}, err
@@ -57,7 +62,7 @@ func writeLayout(dir string, img toWrite, withoutLayers bool, annotations map[st
 	// Saves take turns: a partial blob of a process that is gone (killed
 	// mid-save) is removed.
 	userfile.SweepStale(filepath.Join(dir, "blobs", "sha256"), blobPartialPrefix)
-	w := &writer{dir: dir}
+	w := &writer{ctx: ctx, dir: dir}
 	defer func() {
 		if err == nil {
 			return
@@ -90,6 +95,9 @@ func writeLayout(dir string, img toWrite, withoutLayers bool, annotations map[st
 	d, err := w.writeBytes(raw)
 	if err != nil {
 		return v1.Descriptor{}, fmt.Errorf("writing manifest: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return v1.Descriptor{}, err
 	}
 	desc = v1.Descriptor{MediaType: img.mediaType, Size: int64(len(raw)), Digest: d, Annotations: annotations}
 	index := v1.IndexManifest{SchemaVersion: 2, MediaType: types.OCIImageIndex, Manifests: []v1.Descriptor{desc}}
@@ -232,6 +240,9 @@ const blobPartialPrefix = ".partial-"
 // writeStream writes a blob through a temp file and renames it to the
 // digest that write returns.
 func (w *writer) writeStream(write func(io.Writer) (v1.Hash, error)) error {
+	if err := w.ctx.Err(); err != nil {
+		return err
+	}
 	f, err := userfile.CreateTemp(filepath.Join(w.dir, "blobs", "sha256"), userfile.OwnedPattern(blobPartialPrefix))
 	if err != nil {
 		return fmt.Errorf("writing blob: %w", err)

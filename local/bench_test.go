@@ -200,7 +200,7 @@ func bareArchive(b *testing.B, name string, layerPaths ...string) string {
 	must2(b, err)
 	entries, err := archive.Docker(raw, v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(sum[:])}, layers, []string{tag}, nil)
 	must2(b, err)
-	p, err := archive.WriteFile(b.TempDir(), "bare-*.tar", entries)
+	p, err := archive.WriteFile(context.Background(), b.TempDir(), "bare-*.tar", entries)
 	must2(b, err)
 	return p
 }

@@ -12,6 +12,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/imgbridge/imgutil"
+	"github.com/imgbridge/imgutil/internal/layer"
 )
 
 // IDIdentifier identifies an image in the daemon by its image ID, without
@@ -42,8 +43,8 @@ type Image struct {
 }
 
 var (
-	_ imgutil.Image = (*Image)(nil)
-	_ v1.Image      = (*Image)(nil)
+	_ imgutil.ContextImage = (*Image)(nil)
+	_ v1.Image             = (*Image)(nil)
 )
 
 // NewImage returns an image named repoName in the daemon dockerClient talks
@@ -198,6 +199,9 @@ func (i *Image) FoundE(ctx context.Context) (bool, error) {
 // Valid reports whether the image exists (see Found).
 func (i *Image) Valid() bool { return i.Found() }
 
+// ValidE is FoundE: an image a daemon holds is whole.
+func (i *Image) ValidE(ctx context.Context) (bool, error) { return i.FoundE(ctx) }
+
 // Identifier returns the ID of the image saved last or, before a save, of
 // the base image it was opened from, as the existing library does (the
 // lifecycle records the run image by it before saving). The daemon is not
@@ -288,6 +292,9 @@ func (i *Image) GetLayer(diffID string) (io.ReadCloser, error) {
 // GetLayerContext is GetLayer with a context for reading the layer from
 // the daemon (one ImageSave stream of its image) when it is not held yet.
 func (i *Image) GetLayerContext(ctx context.Context, diffID string) (io.ReadCloser, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	h, err := v1.NewHash(diffID)
 	if err != nil {
 		return nil, fmt.Errorf("parsing diff ID %q: %w: %w", diffID, imgutil.ErrInvalidArgument, err)
@@ -303,5 +310,5 @@ func (i *Image) GetLayerContext(ctx context.Context, diffID string) (io.ReadClos
 	if err != nil {
 		return nil, fmt.Errorf("opening layer %s: %w", diffID, err)
 	}
-	return rc, nil
+	return layer.WithContext(ctx, rc), nil
 }

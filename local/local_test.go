@@ -492,7 +492,7 @@ func loadWithoutLayerBlobs(t *testing.T, cli *client.Client, name string) {
 	for i := range entries {
 		entries[i].Size = int64(len(entries[i].Data))
 	}
-	path, err := archive.WriteFile(t.TempDir(), "broken-*.tar", entries)
+	path, err := archive.WriteFile(context.Background(), t.TempDir(), "broken-*.tar", entries)
 	must(t, err)
 	testhelpers.DockerLoad(t, cli, path)
 }

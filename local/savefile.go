@@ -50,7 +50,7 @@ func (s *Store) saveFile(ctx context.Context, img *Image, name string) (string, 
 	if err := s.prefetch(ctx, b.Layers); err != nil {
 		return "", err
 	}
-	return archive.WriteImageFile(b, []string{tag}, "imgutil-local-*.tar", s.reporter("export"))
+	return archive.WriteImageFile(ctx, b, []string{tag}, "imgutil-local-*.tar", s.reporter("export"))
 }
 
 // daemonArchive streams the daemon's archive of the image id (whose layers
@@ -58,7 +58,7 @@ func (s *Store) saveFile(ctx context.Context, img *Image, name string) (string, 
 // new file, checked as it streams (see archiveChecker): an archive that is
 // not the image leaves no file.
 func (s *Store) daemonArchive(ctx context.Context, name, id string, diffIDs []v1.Hash) (string, error) {
-	return archive.WriteFileFrom("", "imgutil-local-*.tar", func(w io.Writer) error {
+	return archive.WriteFileFrom(ctx, "", "imgutil-local-*.tar", func(w io.Writer) error {
 		rc, err := s.client.ImageSave(ctx, []string{name}, s.saveOptions(ctx, id)...)
 		if err != nil {
 			return daemonError("saving image "+name, err)

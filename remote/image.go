@@ -38,8 +38,8 @@ type Image struct {
 }
 
 var (
-	_ imgutil.Image = (*Image)(nil)
-	_ v1.Image      = (*Image)(nil)
+	_ imgutil.ContextImage = (*Image)(nil)
+	_ v1.Image             = (*Image)(nil)
 )
 
 // NewImage returns an image named repoName in a registry, reached with the

@@ -138,6 +138,11 @@ func emptyLayer() v1.Layer {
 // SaveFile writes the image as a `docker load`-able tar tagged with its
 // name and returns the path; no partial file is left on failure.
 func (i *Image) SaveFile() (string, error) {
+	return i.SaveFileContext(context.Background())
+}
+
+// SaveFileContext is SaveFile stopped (leaving no file) once ctx is done.
+func (i *Image) SaveFileContext(ctx context.Context) (string, error) {
 	b, err := i.BuildForSave()
 	if err != nil {
 		return "", err
@@ -146,5 +151,5 @@ func (i *Image) SaveFile() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return archive.WriteImageFile(b, []string{tag}, "imgutil-remote-*.tar", archive.Reporter(i.progress, "export"))
+	return archive.WriteImageFile(ctx, b, []string{tag}, "imgutil-remote-*.tar", archive.Reporter(i.progress, "export"))
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -12,7 +13,7 @@ import (
 	"github.com/imgbridge/imgutil/internal/userfile"
 )
 
-func runAppend(args []string) error {
+func runAppend(ctx context.Context, args []string) error {
 	fs := newFlags("append", "TARGET", `Adds each --layer (a directory or a tar) on top of --base and saves the
 result as TARGET (and each --tag).
 
@@ -25,10 +26,11 @@ Examples:
 	prefix := fs.String("prefix", "", "path inside the image where a directory layer goes (e.g. workspace)")
 	fs.Var(&layers, "layer", "directory or tar to add as a layer (repeatable)")
 	fs.Var(&tags, "tag", "also save under this name, in TARGET's store (repeatable)")
-	ts, err := parse(fs, args, 1)
+	s, ts, err := parse(ctx, fs, args, 1)
 	if err != nil {
 		return err
 	}
+	defer s.close()
 	if len(layers) == 0 {
 		return usageError{"no --layer given"}
 	}
@@ -45,8 +47,6 @@ Examples:
 		}
 		extra = append(extra, t.name)
 	}
-	s := &session{}
-	defer s.close()
 	from := dst
 	if *base != "" {
 		if from, err = parseTarget(*base); err != nil {
@@ -79,7 +79,7 @@ Examples:
 			return err
 		}
 	}
-	if err := saveAs(img, dst.name, extra...); err != nil {
+	if err := img.SaveAsContext(s.ctx, dst.name, extra...); err != nil {
 		return err
 	}
 	return saved(img)

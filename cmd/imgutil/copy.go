@@ -1,20 +1,21 @@
 package main
 
 import (
+	"context"
+
 	"github.com/imgbridge/imgutil"
 )
 
-func runCopy(args []string) error {
+func runCopy(ctx context.Context, args []string) error {
 	fs := newFlags("copy", "SOURCE DESTINATION", `Copies an image between stores; each layer is read from its store once.
 
 Examples:
   imgutil copy docker://my-app:latest registry.example.com/team/my-app:latest
   imgutil copy registry.example.com/base:22 oci:./base`)
-	ts, err := parse(fs, args, 2)
+	s, ts, err := parse(ctx, fs, args, 2)
 	if err != nil {
 		return err
 	}
-	s := &session{}
 	defer s.close()
 	baseOpt, doneBase, err := s.baseOption(ts[1], ts[0])
 	if err != nil {
@@ -30,7 +31,7 @@ Examples:
 		return err
 	}
 	defer done()
-	if err := saveAs(img, img.Name()); err != nil {
+	if err := img.SaveAsContext(s.ctx, img.Name()); err != nil {
 		return err
 	}
 	return saved(img)

@@ -1,22 +1,22 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
 
-func runInspect(args []string) error {
+func runInspect(ctx context.Context, args []string) error {
 	fs := newFlags("inspect", "TARGET", `Prints TARGET's config, layers and history as JSON.
 
 Example:
   imgutil inspect oci:./app`)
-	ts, err := parse(fs, args, 1)
+	s, ts, err := parse(ctx, fs, args, 1)
 	if err != nil {
 		return err
 	}
-	s := &session{}
 	defer s.close()
 	img, done, err := s.read(ts[0])
 	if err != nil {

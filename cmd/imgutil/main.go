@@ -10,12 +10,8 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"sync/atomic"
 	"syscall"
 )
-
-// cliCtx is the context of the running command: a signal cancels it.
-var cliCtx = context.Background()
 
 // usageError is a command line mistake: exit code 2.
 type usageError struct{ msg string }
@@ -23,7 +19,7 @@ type usageError struct{ msg string }
 func (u usageError) Error() string { return u.msg }
 
 var commands = map[string]struct {
-	run     func(args []string) error
+	run     func(ctx context.Context, args []string) error
 	summary string
 }{
 	"append":  {runAppend, "add a directory or tar as a layer onto a base image and save"},
@@ -49,23 +45,19 @@ func run(args []string) int {
 		return 2
 	}
 	// SIGINT and SIGTERM cancel the command's work: what it was writing is
-	// removed, and the exit code says which signal (130, 143).
+	// removed, and the exit code says which signal (130, 143), which a
+	// second subscription records.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(sigs)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var got atomic.Value
-	go func() {
-		if s, ok := <-sigs; ok {
-			got.Store(s)
-			cancel()
-		}
-	}()
-	cliCtx = ctx
-	err := cmd.run(args[1:])
-	cancelTimeout()
-	if s, ok := got.Load().(syscall.Signal); ok {
+	err := cmd.run(ctx, args[1:])
+	var got os.Signal
+	if ctx.Err() != nil {
+		got = <-sigs
+	}
+	if s, ok := got.(syscall.Signal); ok {
 		fmt.Fprintf(os.Stderr, "imgutil %s: interrupted (%v)\n", args[0], s)
 		return 128 + int(s)
 	}

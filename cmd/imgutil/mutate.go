@@ -1,10 +1,11 @@
 package main
 
 import (
+	"context"
 	"strings"
 )
 
-func runMutate(args []string) error {
+func runMutate(ctx context.Context, args []string) error {
 	fs := newFlags("mutate", "TARGET", `Edits TARGET's config and saves it in place.
 
 Examples:
@@ -16,11 +17,10 @@ Examples:
 	fs.Var(&entrypoint, "entrypoint", "entrypoint argument (repeat for each)")
 	fs.Var(&cmd, "cmd", "command argument (repeat for each)")
 	workdir := fs.String("workdir", "", "working directory")
-	ts, err := parse(fs, args, 1)
+	s, ts, err := parse(ctx, fs, args, 1)
 	if err != nil {
 		return err
 	}
-	s := &session{}
 	defer s.close()
 	img, done, err := s.edit(ts[0])
 	if err != nil {
@@ -60,7 +60,7 @@ Examples:
 			return err
 		}
 	}
-	if err := saveAs(img, img.Name()); err != nil {
+	if err := img.SaveAsContext(s.ctx, img.Name()); err != nil {
 		return err
 	}
 	return saved(img)

@@ -1,12 +1,13 @@
 package main
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/imgbridge/imgutil"
 )
 
-func runRebase(args []string) error {
+func runRebase(ctx context.Context, args []string) error {
 	fs := newFlags("rebase", "TARGET", `Replaces the layers of TARGET that belong to --old-base with the layers of
 --new-base (both in TARGET's store), keeping the layers above, and saves
 TARGET in place.
@@ -15,10 +16,11 @@ Example:
   imgutil rebase --old-base docker://run:1 --new-base docker://run:2 docker://my-app:latest`)
 	oldBase := fs.String("old-base", "", "the base TARGET was built on (required)")
 	newBase := fs.String("new-base", "", "the base to move TARGET onto (required)")
-	ts, err := parse(fs, args, 1)
+	s, ts, err := parse(ctx, fs, args, 1)
 	if err != nil {
 		return err
 	}
+	defer s.close()
 	if *oldBase == "" || *newBase == "" {
 		return usageError{"--old-base and --new-base are required"}
 	}
@@ -30,8 +32,6 @@ Example:
 	if err != nil {
 		return err
 	}
-	s := &session{}
-	defer s.close()
 	old, doneOld, err := s.read(oldT)
 	if err != nil {
 		return err
@@ -57,7 +57,7 @@ Example:
 	if err := img.Rebase(oldCfg.RootFS.DiffIDs[len(oldCfg.RootFS.DiffIDs)-1].String(), nb); err != nil {
 		return err
 	}
-	if err := saveAs(img, img.Name()); err != nil {
+	if err := img.SaveAsContext(s.ctx, img.Name()); err != nil {
 		return err
 	}
 	return saved(img)

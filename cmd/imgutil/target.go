@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"strings"
@@ -58,14 +59,17 @@ func (t target) String() string {
 	return t.name
 }
 
-// session holds what opening images needs: a daemon client, made once,
-// and where progress is drawn.
+// session is one command's run: its context (a signal or --timeout ends
+// it), a daemon client, made once, and where progress is drawn.
 type session struct {
+	ctx      context.Context
+	cancel   context.CancelFunc
 	cli      *client.Client
 	progress *progressPrinter
 }
 
 func (s *session) close() {
+	s.cancel()
 	if s.progress != nil {
 		s.progress.finish()
 	}
@@ -88,7 +92,7 @@ func (s *session) docker() (*client.Client, error) {
 // open returns an image to save at t, built with ops; base and previous
 // names in ops are read from t's store. A base from another store is given
 // as an instance (see openBase).
-func (s *session) open(t target, ops ...imgutil.ImageOption) (imgutil.Image, func(), error) {
+func (s *session) open(t target, ops ...imgutil.ImageOption) (imgutil.ContextImage, func(), error) {
 	if s.progress == nil {
 		s.progress = newProgressPrinter(os.Stderr)
 	}
@@ -99,7 +103,7 @@ func (s *session) open(t target, ops ...imgutil.ImageOption) (imgutil.Image, fun
 		if err != nil {
 			return nil, nil, err
 		}
-		img, err := local.NewImageContext(cliCtx, t.name, cli, ops...)
+		img, err := local.NewImageContext(s.ctx, t.name, cli, ops...)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -108,21 +112,24 @@ func (s *session) open(t target, ops ...imgutil.ImageOption) (imgutil.Image, fun
 		img, err := layout.NewImage(t.name, ops...)
 		return img, func() {}, err
 	default:
-		img, err := remote.NewImageContext(cliCtx, t.name, authn.DefaultKeychain, ops...)
+		img, err := remote.NewImageContext(s.ctx, t.name, authn.DefaultKeychain, ops...)
 		return img, func() {}, err
 	}
 }
 
 // edit opens the existing image at t, with its history, to edit or export
 // it; a missing one is imgutil.ErrNotFound.
-func (s *session) edit(t target) (imgutil.Image, func(), error) {
+func (s *session) edit(t target) (imgutil.ContextImage, func(), error) {
 	img, done, err := s.open(t, imgutil.FromBaseImage(t.name), imgutil.WithHistory())
 	if err != nil {
 		return nil, nil, err
 	}
-	if !img.Found() {
+	if found, err := img.FoundE(s.ctx); !found || err != nil {
 		done()
-		return nil, nil, fmt.Errorf("image %s: %w", t, imgutil.ErrNotFound)
+		if err == nil {
+			err = imgutil.ErrNotFound
+		}
+		return nil, nil, fmt.Errorf("image %s: %w", t, err)
 	}
 	return img, done, nil
 }
@@ -133,9 +140,12 @@ func (s *session) read(t target) (v1.Image, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	if !img.Found() {
+	if found, err := img.FoundE(s.ctx); !found || err != nil {
 		done()
-		return nil, nil, fmt.Errorf("image %s: %w", t, imgutil.ErrNotFound)
+		if err == nil {
+			err = imgutil.ErrNotFound
+		}
+		return nil, nil, fmt.Errorf("image %s: %w", t, err)
 	}
 	return img.UnderlyingImage(), done, nil
 }

@@ -3,6 +3,7 @@ package archive
 import (
 	"archive/tar"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -53,7 +54,12 @@ type Entry struct {
 // Verify are checked by hashing what was written, read back from w (a
 // file) by one goroutine while the next entries are copied.
 func Write(w io.Writer, entries []Entry) error {
-	_, err := write(w, entries, false)
+	return WriteContext(context.Background(), w, entries)
+}
+
+// WriteContext is Write that stops with ctx's error once ctx is done.
+func WriteContext(ctx context.Context, w io.Writer, entries []Entry) error {
+	_, err := write(ctx, w, entries, false)
 	return err
 }
 
@@ -68,15 +74,16 @@ func Write(w io.Writer, entries []Entry) error {
 // index entries come last), and the request ends in order. ended reports
 // that the archive was so ended; then w may be closed as at a normal end.
 func WriteToLoad(w io.Writer, entries []Entry) (ended bool, err error) {
-	return write(w, entries, true)
+	// The load request carries the context: cancelled, it ends the body.
+	return write(context.Background(), w, entries, true)
 }
 
 // maxSpoilPad bounds the zeros WriteToLoad sends to complete an entry cut
 // by a failure.
 const maxSpoilPad = 64 << 20
 
-func write(w io.Writer, entries []Entry, spoil bool) (bool, error) {
-	cw := &tarWriter{w: w}
+func write(ctx context.Context, w io.Writer, entries []Entry, spoil bool) (bool, error) {
+	cw := &tarWriter{ctx: ctx, w: w}
 	if f, ok := w.(*os.File); ok {
 		// Read back only from a regular file, from where it stands.
 		if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
@@ -127,8 +134,12 @@ func (t *tarWriter) spoil() bool {
 
 const blockSize = 512
 
+// kernelStep is how much a kernel copy moves between looks at the context.
+const kernelStep = 64 << 20
+
 // tarWriter writes tar entries to w, keeping its position.
 type tarWriter struct {
+	ctx context.Context // done: writes fail with its error
 	w   io.Writer
 	out *os.File // w, when it is a file
 	pos int64
@@ -156,6 +167,9 @@ type check struct {
 }
 
 func (t *tarWriter) write(p []byte) error {
+	if err := t.ctx.Err(); err != nil {
+		return err
+	}
 	n, err := t.w.Write(p)
 	t.pos += int64(n)
 	if err != nil {
@@ -248,6 +262,9 @@ func (t *tarWriter) stream(size int64, rc io.Reader) error {
 type onlyWriter struct{ t *tarWriter }
 
 func (o onlyWriter) Write(p []byte) (int, error) {
+	if err := o.t.ctx.Err(); err != nil {
+		return 0, err
+	}
 	n, err := o.t.w.Write(p)
 	o.t.pos += int64(n)
 	if err != nil {
@@ -287,11 +304,19 @@ func (t *tarWriter) file(e Entry, f *os.File) error {
 		return err
 	}
 	start := t.pos
-	// Both ends are files, nothing wraps them: copy_file_range.
-	n, err := io.CopyN(t.out, f, e.Size)
-	t.pos += n
-	if err != nil {
-		return err
+	// Both ends are files, nothing wraps them: copy_file_range, in steps
+	// between which the context is looked at.
+	var n int64
+	for n < e.Size {
+		if err := t.ctx.Err(); err != nil {
+			return err
+		}
+		m, err := io.CopyN(t.out, f, min(e.Size-n, kernelStep))
+		n += m
+		t.pos += m
+		if err != nil {
+			return err
+		}
 	}
 	if e.progress != nil {
 		e.progress(n)

@@ -2,6 +2,7 @@ package archive
 
 import (
 	"archive/tar"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -31,7 +32,7 @@ func TestWriteFileSweepsPartialsOfDeadProcesses(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	out, err := WriteFile(dir, "out-*.tar", []Entry{{Name: "a", Size: 1, Data: []byte("a")}})
+	out, err := WriteFile(context.Background(), dir, "out-*.tar", []Entry{{Name: "a", Size: 1, Data: []byte("a")}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +61,7 @@ func TestWriteCopiesFilesAndChecksThem(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := WriteFile(dir, "ok-*.tar", []Entry{
+	out, err := WriteFile(context.Background(), dir, "ok-*.tar", []Entry{
 		{Name: "first", Size: int64(len(content)), Path: src, Verify: good},
 		{Name: "second", Size: int64(len(content)), Path: src},
 	})
@@ -91,7 +92,7 @@ func TestWriteCopiesFilesAndChecksThem(t *testing.T) {
 	if good.Hex[63] == '0' {
 		bad.Hex = good.Hex[:63] + "1"
 	}
-	if out, err := WriteFile(dir, "bad-*.tar", []Entry{{Name: "x", Size: int64(len(content)), Path: src, Verify: bad}}); !errors.Is(err, imgerr.ErrDiffIDMismatch) {
+	if out, err := WriteFile(context.Background(), dir, "bad-*.tar", []Entry{{Name: "x", Size: int64(len(content)), Path: src, Verify: bad}}); !errors.Is(err, imgerr.ErrDiffIDMismatch) {
 		t.Fatalf("a file that does not match = %q, %v; want ErrDiffIDMismatch", out, err)
 	}
 	left, _ := filepath.Glob(filepath.Join(dir, "bad-*"))

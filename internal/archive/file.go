@@ -1,6 +1,7 @@
 package archive
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -14,9 +15,10 @@ import (
 // WriteFile writes entries as a tar into a new file in dir (os.TempDir when
 // empty) named after pattern (as os.CreateTemp) and returns its path. The
 // tar is written under a hidden temp name and renamed once complete: on
-// failure no file is left.
-func WriteFile(dir, pattern string, entries []Entry) (string, error) {
-	return WriteFileFrom(dir, pattern, func(w io.Writer) error { return Write(w, entries) })
+// failure no file is left. Once ctx is done the write stops with its
+// error (and leaves nothing).
+func WriteFile(ctx context.Context, dir, pattern string, entries []Entry) (string, error) {
+	return WriteFileFrom(ctx, dir, pattern, func(w io.Writer) error { return WriteContext(ctx, w, entries) })
 }
 
 // partialPrefix starts the names of archives being written:
@@ -33,8 +35,10 @@ func sweepPartials(dir string) {
 	}
 }
 
-// WriteFileFrom is WriteFile for an archive write produces.
-func WriteFileFrom(dir, pattern string, write func(w io.Writer) error) (string, error) {
+// WriteFileFrom is WriteFile for an archive write produces (into the file
+// itself, so that the kernel can copy files into it); write should stop
+// when ctx is done, and a write that ends after that leaves nothing.
+func WriteFileFrom(ctx context.Context, dir, pattern string, write func(w io.Writer) error) (string, error) {
 	if dir == "" {
 		dir = os.TempDir()
 	}
@@ -45,6 +49,9 @@ func WriteFileFrom(dir, pattern string, write func(w io.Writer) error) (string, 
 	}
 	partial := f.Name()
 	err = write(f)
+	if err == nil {
+		err = ctx.Err()
+	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -75,10 +82,10 @@ func WriteFileFrom(dir, pattern string, write func(w io.Writer) error) (string, 
 // the same ID (the manifest digest) it has where it came from.
 //
 // report, when not nil, receives progress (see Reporting).
-func WriteImageFile(b *built.Built, tags []string, pattern string, report func(item string, done, total int64)) (string, error) {
+func WriteImageFile(ctx context.Context, b *built.Built, tags []string, pattern string, report func(item string, done, total int64)) (string, error) {
 	entries, err := ImageEntries(b, tags)
 	if err != nil {
 		return "", fmt.Errorf("saving image to file: %w", err)
 	}
-	return WriteFile("", pattern, Reporting(entries, report))
+	return WriteFile(ctx, "", pattern, Reporting(entries, report))
 }

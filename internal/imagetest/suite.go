@@ -52,6 +52,7 @@ func Run(t *testing.T, h Harness) {
 	t.Run("BadLayers", s.badLayers)
 	t.Run("SaveFile", s.saveFile)
 	t.Run("IdentifierAndDelete", s.identifierAndDelete)
+	t.Run("ContextMethods", s.contextMethods)
 }
 
 type suite struct{ h Harness }
