@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/imgbridge/imgutil/internal/built"
+	"github.com/imgbridge/imgutil/internal/layer"
 	winlayer "github.com/imgbridge/imgutil/layer"
 )
 
@@ -73,6 +74,10 @@ type CNBImageCore struct {
 	// once, and answers for the current state on every call.
 	v1.Image
 
+	// caches are handed to the layer files added (made from the
+	// environment with the image).
+	caches layer.Caches
+
 	// mu guards every field below.
 	mu sync.Mutex
 	// cfg is the owned config; cfg.RootFS.DiffIDs has one entry per layer.
@@ -118,6 +123,7 @@ func newCore(o coreOptions) (*CNBImageCore, error) {
 		}
 	}
 	img := &CNBImageCore{
+		caches:          layer.CachesFromEnv(),
 		previous:        o.Previous,
 		createdAt:       o.CreatedAt,
 		preserveHistory: o.PreserveHistory,

@@ -83,7 +83,7 @@ func (i *CNBImageCore) AddLayerWithDiffIDAndHistory(path, diffID string, history
 
 func (i *CNBImageCore) layerFromFile(path, diffID string) (*layer.File, error) {
 	if diffID == "" {
-		l, err := layer.FromFile(path, i.MediaTypes().LayerType())
+		l, err := layer.FromFile(path, i.MediaTypes().LayerType(), i.caches)
 		if err != nil {
 			return nil, fmt.Errorf("adding layer: %w", err)
 		}
@@ -94,7 +94,7 @@ func (i *CNBImageCore) layerFromFile(path, diffID string) (*layer.File, error) {
 		return nil, err
 	}
 	// The content is checked against diffID as it is read out on save.
-	l, err := layer.FromFileWithDiffID(path, want, i.MediaTypes().LayerType())
+	l, err := layer.FromFileWithDiffID(path, want, i.MediaTypes().LayerType(), i.caches)
 	if err != nil {
 		return nil, fmt.Errorf("adding layer: %w", err)
 	}

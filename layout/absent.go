@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/imgbridge/imgutil"
+	"github.com/imgbridge/imgutil/internal/verified"
 )
 
 // sparseImage is an image of the layout at dir whose layer blobs may be
@@ -21,12 +22,15 @@ import (
 // and only reading its bytes fails.
 type sparseImage struct {
 	v1.Image
-	dir string
+	dir     string
+	records *verified.Records
 }
 
 // withAbsentLayers returns img (of the layout at dir) with its absent layer
-// blobs marked.
-func withAbsentLayers(img v1.Image, dir string) v1.Image { return sparseImage{Image: img, dir: dir} }
+// blobs marked; blobs found to match their digest are recorded in records.
+func withAbsentLayers(img v1.Image, dir string, records *verified.Records) v1.Image {
+	return sparseImage{Image: img, dir: dir, records: records}
+}
 
 func (s sparseImage) mark(l v1.Layer) v1.Layer {
 	d, err := l.Digest()
@@ -37,7 +41,7 @@ func (s sparseImage) mark(l v1.Layer) v1.Layer {
 	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
 		return &absentLayer{Layer: l, digest: d, dir: s.dir}
 	}
-	return &blobLayer{Layer: l, path: path, dir: s.dir, digest: d}
+	return &blobLayer{Layer: l, path: path, dir: s.dir, digest: d, records: s.records}
 }
 
 // blobLayer is a layer whose blob is in its layout: archives copy the file.
@@ -49,7 +53,12 @@ type blobLayer struct {
 	digest v1.Hash
 	// mediaType overrides the layer's own when set (WithMediaType).
 	mediaType types.MediaType
+	// records are those of the image that read the layout.
+	records *verified.Records
 }
+
+// Records are the records of blobs found to match their digest.
+func (b *blobLayer) Records() *verified.Records { return b.records }
 
 // Source is the blob as the stored form (as the uncompressed one only
 // when it is that), to be checked against its name: a layout is a

@@ -15,7 +15,6 @@ import (
 
 	"github.com/imgbridge/imgutil"
 	"github.com/imgbridge/imgutil/internal/layer"
-	"github.com/imgbridge/imgutil/internal/verified"
 )
 
 // openBlob opens the blob d of the layout dir within it (os.Root: no
@@ -43,7 +42,7 @@ func (b *blobLayer) Compressed() (io.ReadCloser, error) {
 		return nil, err
 	}
 	return layer.Verifying(f, b.digest, fi.Size(), "layout blob "+b.digest.String(), "digest",
-		func() { verified.Remember(fi, b.digest) }), nil
+		func() { b.records.Remember(fi, b.digest) }), nil
 }
 
 // Uncompressed reads the blob uncompressed (plain or gzip), its stored

@@ -13,6 +13,7 @@ import (
 
 	"github.com/imgbridge/imgutil"
 	"github.com/imgbridge/imgutil/internal/archive"
+	"github.com/imgbridge/imgutil/internal/verified"
 )
 
 // Image is an image saved to an OCI layout directory: its name is the path
@@ -25,6 +26,8 @@ type Image struct {
 	preserveDigest bool
 	base           v1.Image
 	progress       func(imgutil.Progress)
+	// records are the layout blobs found to match their digests.
+	records *verified.Records
 }
 
 var (
@@ -43,15 +46,18 @@ func NewImage(path string, ops ...imgutil.ImageOption) (*Image, error) {
 	if path == "" {
 		return nil, fmt.Errorf("layout path is empty: %w", imgutil.ErrInvalidArgument)
 	}
+	// Blobs found to match their digests, for this image's reads, writes
+	// and exports.
+	records := verified.FromEnv()
 	if o.BaseImage == nil && o.BaseImageRepoName != "" {
-		base, _, err := readImage(o.BaseImageRepoName, o.Platform)
+		base, _, err := readImage(o.BaseImageRepoName, o.Platform, records)
 		if err != nil && !errors.Is(err, errNoLayout) {
 			return nil, fmt.Errorf("reading base image: %w", err)
 		}
 		o.BaseImage = base
 	}
 	if o.PreviousImage == nil && o.PreviousImageRepoName != "" {
-		prev, _, err := readImage(o.PreviousImageRepoName, o.Platform)
+		prev, _, err := readImage(o.PreviousImageRepoName, o.Platform, records)
 		if err != nil && !errors.Is(err, errNoLayout) {
 			return nil, fmt.Errorf("reading previous image: %w", err)
 		}
@@ -61,7 +67,7 @@ func NewImage(path string, ops ...imgutil.ImageOption) (*Image, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Image{CNBImageCore: core, path: path, withoutLayers: o.WithoutLayers, preserveDigest: o.PreserveDigest, base: o.BaseImage, progress: o.Progress}, nil
+	return &Image{CNBImageCore: core, path: path, withoutLayers: o.WithoutLayers, preserveDigest: o.PreserveDigest, base: o.BaseImage, progress: o.Progress, records: records}, nil
 }
 
 // Kind returns "layout".
@@ -85,7 +91,7 @@ func (i *Image) FoundE(ctx context.Context) (bool, error) {
 	if err := ctx.Err(); err != nil {
 		return false, err
 	}
-	_, _, err := readImage(i.path, imgutil.Platform{})
+	_, _, err := readImage(i.path, imgutil.Platform{}, i.records)
 	if errors.Is(err, imgutil.ErrNotFound) {
 		return false, nil
 	}
@@ -106,7 +112,7 @@ func (i *Image) ValidE(ctx context.Context) (bool, error) {
 	if err := ctx.Err(); err != nil {
 		return false, err
 	}
-	img, _, err := readImage(i.path, imgutil.Platform{})
+	img, _, err := readImage(i.path, imgutil.Platform{}, i.records)
 	if errors.Is(err, imgutil.ErrNotFound) {
 		return false, nil
 	}
@@ -170,7 +176,7 @@ func (i *Image) SaveAsContext(ctx context.Context, name string, additionalNames 
 	refName, _ := i.GetAnnotateRefName()
 	var diags []imgutil.SaveDiagnostic
 	for _, n := range append([]string{name}, additionalNames...) {
-		if _, err := writeLayout(ctx, n, img, i.withoutLayers, ImageRefAnnotation(refName)); err != nil {
+		if _, err := writeLayout(ctx, n, img, i.withoutLayers, ImageRefAnnotation(refName), i.records); err != nil {
 			diags = append(diags, imgutil.SaveDiagnostic{ImageName: n, Cause: err})
 		}
 	}

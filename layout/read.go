@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/imgbridge/imgutil"
+	"github.com/imgbridge/imgutil/internal/verified"
 )
 
 // errNoLayout is matched by errors about a layout path that holds no
@@ -23,7 +24,8 @@ var errNoLayout = fmt.Errorf("no layout: %w", imgutil.ErrNotFound)
 // A dir that holds no layout gives an error matching errNoLayout (and
 // imgutil.ErrNotFound); a layout without a matching image, one matching
 // imgutil.ErrNotFound; a dir that is not a layout, imgutil.ErrInvalidArgument.
-func readImage(dir string, platform imgutil.Platform) (v1.Image, v1.Descriptor, error) {
+// Blobs found to match their digest are recorded in records.
+func readImage(dir string, platform imgutil.Platform, records *verified.Records) (v1.Image, v1.Descriptor, error) {
 	idx, err := openIndex(dir)
 	if err != nil {
 		return nil, v1.Descriptor{}, err
@@ -40,7 +42,7 @@ func readImage(dir string, platform imgutil.Platform) (v1.Image, v1.Descriptor, 
 	if err != nil {
 		return nil, v1.Descriptor{}, fmt.Errorf("reading image %s in layout %s: %w", d.Digest, dir, err)
 	}
-	return withAbsentLayers(img, dir), d, nil
+	return withAbsentLayers(img, dir, records), d, nil
 }
 
 // openIndex opens the index.json of the layout at dir.

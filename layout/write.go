@@ -43,6 +43,8 @@ type writer struct {
 	// copied into it is copied by the kernel, which nothing may wrap).
 	ctx context.Context
 	dir string
+	// records get the blobs written (hashed as they were written).
+	records *verified.Records
 	// mu guards written.
 	mu      sync.Mutex
 	written []string
@@ -53,7 +55,7 @@ type writer struct {
 // digest; index.json is replaced last, atomically. On failure nothing that
 // was written stays: a dir this call created is removed, new blobs too.
 // Once ctx is done the save stops, before the next blob or the index.
-func writeLayout(ctx context.Context, dir string, img toWrite, withoutLayers bool, annotations map[string]string) (desc v1.Descriptor, err error) {
+func writeLayout(ctx context.Context, dir string, img toWrite, withoutLayers bool, annotations map[string]string, records *verified.Records) (desc v1.Descriptor, err error) {
 	created, unlock, err := lockLayout(dir)
 	if err != nil {
 		return v1.Descriptor{}, err
@@ -62,7 +64,7 @@ func writeLayout(ctx context.Context, dir string, img toWrite, withoutLayers boo
 	// Saves take turns: a partial blob of a process that is gone (killed
 	// mid-save) is removed.
 	userfile.SweepStale(filepath.Join(dir, "blobs", "sha256"), blobPartialPrefix)
-	w := &writer{ctx: ctx, dir: dir}
+	w := &writer{ctx: ctx, dir: dir, records: records}
 	defer func() {
 		if err == nil {
 			return
@@ -265,7 +267,7 @@ func (w *writer) writeStream(write func(io.Writer) (v1.Hash, error)) error {
 	}
 	// Hashed as it was written: an export of it need not hash it again.
 	if fi, err := os.Lstat(w.blobPath(d)); err == nil {
-		verified.Remember(fi, d)
+		w.records.Remember(fi, d)
 	}
 	w.mu.Lock()
 	w.written = append(w.written, w.blobPath(d))

@@ -35,10 +35,19 @@ import (
 // Sizes of the lifecycle-shaped rebuild (IMGUTIL_BENCH_SMALL=1 shrinks them
 // tenfold for a quick look).
 var (
-	baseLayerSize = 67 << 20 // three of them: a ~200 MB base
-	appLayerSize  = 8 << 20  // five app layers in the previous image
-	newLayerSize  = 10 << 20 // the one new layer of each rebuild
+	baseLayerSize = benchSize(67 << 20) // three of them: a ~200 MB base
+	appLayerSize  = benchSize(8 << 20)  // five app layers in the previous image
+	newLayerSize  = benchSize(10 << 20) // the one new layer of each rebuild
 )
+
+// benchSize is n, or a tenth of it with IMGUTIL_BENCH_SMALL set (read once,
+// when the test binary starts: a benchmark function runs more than once).
+func benchSize(n int) int {
+	if os.Getenv("IMGUTIL_BENCH_SMALL") != "" {
+		return n / 10
+	}
+	return n
+}
 
 // gzipArchive is an image of random gzip layers (as a pulled image is
 // stored) as a docker archive, built on first use in a run; the benchmark
@@ -96,9 +105,6 @@ func (a *gzipArchive) get(b *testing.B, name string, n, size int) string {
 // Store, as a new process would. The physical limit, measured in the same
 // run, is a bare ImageLoad of an archive holding exactly the new layer.
 func BenchmarkRebuild(b *testing.B) {
-	if os.Getenv("IMGUTIL_BENCH_SMALL") != "" {
-		baseLayerSize, appLayerSize, newLayerSize = baseLayerSize/10, appLayerSize/10, newLayerSize/10
-	}
 	archivePath := benchBaseArchive(b)
 	for _, d := range testhelpers.DockerDaemons(b) {
 		// Setup belongs to the parent: the framework runs a sub-benchmark's
@@ -188,7 +194,7 @@ func bareArchive(b *testing.B, name string, layerPaths ...string) string {
 	var layers []v1.Layer
 	cfg := v1.ConfigFile{OS: "linux", Architecture: runtime.GOARCH, RootFS: v1.RootFS{Type: "layers"}}
 	for _, p := range layerPaths {
-		l, err := layer.FromFile(p, types.DockerLayer)
+		l, err := layer.FromFile(p, types.DockerLayer, layer.Caches{})
 		must2(b, err)
 		layers = append(layers, l)
 		cfg.RootFS.DiffIDs = append(cfg.RootFS.DiffIDs, l.Info().DiffID)

@@ -2,11 +2,15 @@ package local
 
 import (
 	"fmt"
+	"os"
 	"time"
+
+	"github.com/imgbridge/imgutil/internal/userfile"
 )
 
-// SweepStale exposes the removal of stale layer directories to the tests.
-var SweepStale = sweepStale
+// SweepStale removes stale layer directories, as a Store does before
+// making its own.
+func SweepStale() { userfile.SweepStale(os.TempDir(), tempPrefix) }
 
 // SetProbeMinSize sets the image size from which GetLayer of images in s
 // uses a probe image.

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"slices"
 	"sync/atomic"
 	"testing"
@@ -20,8 +19,8 @@ import (
 
 // Sizes of the lifecycle-shaped export (IMGUTIL_BENCH_SMALL=1: a tenth).
 var (
-	runLayerSize   = 50 << 20 // three of them: the run image
-	exportAppLayer = 8 << 20  // four app layers in a fresh export, one changed in a rebuild
+	runLayerSize   = benchSize(50 << 20) // three of them: the run image
+	exportAppLayer = benchSize(8 << 20)  // four app layers in a fresh export, one changed in a rebuild
 )
 
 // runArchive is the run image as a docker archive of gzip layers (as a
@@ -45,9 +44,6 @@ type exportTimes struct{ fresh, rebuild, freshLimit, rebuildLimit time.Duration 
 // run. At the end the containerd store's times are compared with the
 // classic store's of the same dockerd (moby v2).
 func BenchmarkLifecycleExport(b *testing.B) {
-	if os.Getenv("IMGUTIL_BENCH_SMALL") != "" {
-		runLayerSize, exportAppLayer = runLayerSize/10, exportAppLayer/10
-	}
 	// Empty caches, as in a fresh build container.
 	b.Setenv(local.ManifestCacheEnv, "off")
 	path := runArchive.get(b, runImageName, 3, runLayerSize)

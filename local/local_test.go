@@ -467,7 +467,7 @@ func testBaseWithMissingBlobs(t *testing.T, cli *client.Client) {
 func loadWithoutLayerBlobs(t *testing.T, cli *client.Client, name string) {
 	t.Helper()
 	layerPath, _ := testhelpers.RandomLayerFile(t, 4<<10)
-	l, err := layer.FromFile(layerPath, types.OCIUncompressedLayer)
+	l, err := layer.FromFile(layerPath, types.OCIUncompressedLayer, layer.Caches{})
 	must(t, err)
 	info := l.Info()
 	cfg, err := json.Marshal(v1.ConfigFile{OS: "linux", Architecture: runtime.GOARCH, RootFS: v1.RootFS{Type: "layers", DiffIDs: []v1.Hash{info.DiffID}}})

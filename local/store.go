@@ -49,6 +49,8 @@ type Store struct {
 	requested atomic.Bool
 	fetcher   *fetcher
 	manifests *manifestCache
+	// caches are handed to the layer files the Store makes.
+	caches layer.Caches
 
 	// mu guards chains, layers and progress.
 	mu sync.Mutex
@@ -76,7 +78,7 @@ func NewStoreWithPlatform(dockerClient DockerClient, platform imgutil.Platform) 
 	// concurrently here: the client may serve a single request at once.
 	serial := newSerialClient(dockerClient)
 	s := &Store{
-		client: serial, platform: platform, manifests: newManifestCache(), probeMinSize: defaultProbeMinSize,
+		client: serial, platform: platform, manifests: newManifestCache(), caches: layer.CachesFromEnv(), probeMinSize: defaultProbeMinSize,
 		chains: map[v1.Hash]bool{}, layers: map[v1.Hash]v1.Layer{}, singlePlatform: map[string]bool{},
 	}
 	s.fetcher = newFetcher(serial, s.saveOptions, func() func(string, int64, int64) { return s.reporter("download") })
@@ -340,7 +342,7 @@ func (s *Store) LayerByDiffID(h v1.Hash) (v1.Layer, error) {
 // AddLayer reads the layer file at fromPath (plain or gzip tar) once and
 // returns it as a layer this Store knows.
 func (s *Store) AddLayer(fromPath string) (v1.Layer, error) {
-	l, err := layer.FromFile(fromPath, types.DockerLayer)
+	l, err := layer.FromFile(fromPath, types.DockerLayer, s.caches)
 	if err != nil {
 		return nil, err
 	}

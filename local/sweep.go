@@ -3,7 +3,6 @@ package local
 import (
 	"fmt"
 	"os"
-	"sync"
 
 	"github.com/imgbridge/imgutil/internal/userfile"
 )
@@ -14,19 +13,13 @@ import (
 // written for the existing library never call it).
 const tempPrefix = "imgutil-local-"
 
-// layerDir creates this process's directory for layers read from the
-// daemon, after removing those left by processes that are gone.
+// layerDir creates a Store's directory for layers read from the daemon
+// (once per Store), after removing those left by processes that are gone.
 func layerDir() (string, error) {
-	sweepOnce.Do(sweepStale)
+	userfile.SweepStale(os.TempDir(), tempPrefix)
 	dir, err := os.MkdirTemp("", userfile.OwnedPattern(tempPrefix))
 	if err != nil {
 		return "", fmt.Errorf("creating layer directory: %w", err)
 	}
 	return dir, nil
 }
-
-var sweepOnce sync.Once
-
-// sweepStale removes the layer directories of processes that no longer
-// run.
-func sweepStale() { userfile.SweepStale(os.TempDir(), tempPrefix) }

@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/imgbridge/imgutil"
+	"github.com/imgbridge/imgutil/internal/layer"
 )
 
 // DigestIdentifier identifies an image in a registry: repository@digest.
@@ -31,6 +32,9 @@ type Image struct {
 	platform            imgutil.Platform
 	addEmptyLayerOnSave bool
 	progress            func(imgutil.Progress)
+	// sums are the compressed digests of layers stored uncompressed (a
+	// daemon's) learnt while pushing them.
+	sums *layer.Sums
 
 	// mu guards repoName.
 	mu       sync.Mutex
@@ -74,7 +78,7 @@ func NewImageContext(ctx context.Context, repoName string, keychain authn.Keycha
 	if err != nil {
 		return nil, err
 	}
-	return &Image{CNBImageCore: core, access: a, platform: o.Platform, addEmptyLayerOnSave: o.AddEmptyLayerOnSave, progress: o.Progress, repoName: repoName}, nil
+	return &Image{CNBImageCore: core, access: a, platform: o.Platform, addEmptyLayerOnSave: o.AddEmptyLayerOnSave, progress: o.Progress, repoName: repoName, sums: layer.SumsFromEnv()}, nil
 }
 
 // NewV1Image returns the registry image baseImageRepoName (the manifest

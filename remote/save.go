@@ -44,7 +44,7 @@ func (i *Image) SaveAsContext(ctx context.Context, imageName string, additionalN
 	if err != nil {
 		return imgutil.SaveError{Errors: []imgutil.SaveDiagnostic{{ImageName: imageName, Cause: err}}}
 	}
-	img, err := pushable(b)
+	img, err := pushable(b, i.sums)
 	if err != nil {
 		return imgutil.SaveError{Errors: []imgutil.SaveDiagnostic{{ImageName: imageName, Cause: err}}}
 	}
@@ -64,8 +64,9 @@ func (i *Image) SaveAsContext(ctx context.Context, imageName string, additionalN
 // pushable is b with its new layers lazy: their compressed digest is learnt
 // while they upload, so each is read and compressed once (the manifest,
 // which needs the digests, goes last). Layers stored uncompressed (read
-// from a daemon) are pushed gzip-compressed the same way.
-func pushable(b *built.Built) (v1.Image, error) {
+// from a daemon) are pushed gzip-compressed the same way, their digests
+// kept in sums.
+func pushable(b *built.Built, sums *layer.Sums) (v1.Image, error) {
 	layers := make([]v1.Layer, len(b.Layers))
 	lazy := false
 	gzipType := imgutil.MediaTypesOf(b.ManifestType()).LayerType()
@@ -74,7 +75,7 @@ func pushable(b *built.Built) (v1.Image, error) {
 		if mt, err := l.MediaType(); err == nil && layers[j] == l && gzipType != "" &&
 			(mt == types.DockerUncompressedLayer || mt == types.OCIUncompressedLayer) {
 			// A layer stored uncompressed (a daemon's) goes compressed.
-			g, err := layer.LazyGzip(l, gzipType)
+			g, err := layer.LazyGzip(l, gzipType, sums)
 			if err != nil {
 				return nil, err
 			}

@@ -41,6 +41,11 @@ type Entry struct {
 	// (a blob of a layout someone else may have written).
 	Within string
 
+	// Records, when set, are the records of files checked that the
+	// source's owner keeps: a Path entry found there is not hashed again,
+	// one hashed is added (see internal/verified).
+	Records *verified.Records
+
 	// progress, when set, is told how many bytes of a Path entry were
 	// written once they are (see Reporting).
 	progress func(done int64)
@@ -162,8 +167,9 @@ type check struct {
 	off, size int64
 	want      v1.Hash
 	// fi is what stat said of the file before it was copied: a match is
-	// recorded for it (see verified).
-	fi os.FileInfo
+	// recorded for it in records (see verified).
+	fi      os.FileInfo
+	records *verified.Records
 }
 
 func (t *tarWriter) write(p []byte) error {
@@ -289,13 +295,13 @@ func (t *tarWriter) file(e Entry, f *os.File) error {
 	}
 	// A file found to have this digest before, and unchanged since, is not
 	// hashed again.
-	verify := e.Verify != (v1.Hash{}) && !verified.Known(fi, e.Verify)
+	verify := e.Verify != (v1.Hash{}) && !e.Records.Known(fi, e.Verify)
 	if t.out == nil {
 		var r io.Reader = f
 		if verify {
 			// Checked at its end, which stream reads to.
 			r = layer.Verifying(f, e.Verify, e.Size, "layer file "+e.Path, "sha256",
-				func() { verified.Remember(fi, e.Verify) })
+				func() { e.Records.Remember(fi, e.Verify) })
 		}
 		err := t.stream(e.Size, r)
 		if err == nil && e.progress != nil {
@@ -322,7 +328,7 @@ func (t *tarWriter) file(e Entry, f *os.File) error {
 		e.progress(n)
 	}
 	if verify {
-		return t.check(check{name: e.Path, off: start, size: e.Size, want: e.Verify, fi: fi})
+		return t.check(check{name: e.Path, off: start, size: e.Size, want: e.Verify, fi: fi, records: e.Records})
 	}
 	return nil
 }

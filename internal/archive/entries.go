@@ -11,6 +11,7 @@ import (
 
 	"github.com/imgbridge/imgutil"
 	"github.com/imgbridge/imgutil/internal/built"
+	"github.com/imgbridge/imgutil/internal/verified"
 )
 
 // DockerManifest is one image of a docker-archive manifest.json (what
@@ -32,6 +33,12 @@ type Source interface {
 // Entry.Within).
 type Rooted interface {
 	SourceRoot() string
+}
+
+// Recorded is a Source whose owner keeps records of files checked (see
+// Entry.Records).
+type Recorded interface {
+	Records() *verified.Records
 }
 
 // layerEntries returns the archive entries of layers, all in one form:
@@ -80,6 +87,9 @@ func fromFile(e *Entry, l v1.Layer, compressed bool) {
 			e.Path, e.Verify, e.Open = path, verify, nil
 			if r, ok := l.(Rooted); ok {
 				e.Within = r.SourceRoot()
+			}
+			if r, ok := l.(Recorded); ok {
+				e.Records = r.Records()
 			}
 		}
 	}

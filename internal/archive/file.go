@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"sync"
 
 	"github.com/imgbridge/imgutil/internal/built"
 	"github.com/imgbridge/imgutil/internal/userfile"
@@ -26,15 +25,6 @@ func WriteFile(ctx context.Context, dir, pattern string, entries []Entry) (strin
 // directory once the process is gone (killed mid-write).
 const partialPrefix = ".imgutil-partial-"
 
-// swept are the directories already swept by this process.
-var swept sync.Map
-
-func sweepPartials(dir string) {
-	if _, done := swept.LoadOrStore(dir, true); !done {
-		userfile.SweepStale(dir, partialPrefix)
-	}
-}
-
 // WriteFileFrom is WriteFile for an archive write produces (into the file
 // itself, so that the kernel can copy files into it); write should stop
 // when ctx is done, and a write that ends after that leaves nothing.
@@ -42,7 +32,9 @@ func WriteFileFrom(ctx context.Context, dir, pattern string, write func(w io.Wri
 	if dir == "" {
 		dir = os.TempDir()
 	}
-	sweepPartials(dir)
+	// Partial archives of processes that are gone (killed mid-write) are
+	// removed first: a look at the directory, small beside an archive.
+	userfile.SweepStale(dir, partialPrefix)
 	f, err := userfile.CreateTemp(dir, userfile.OwnedPattern(partialPrefix))
 	if err != nil {
 		return "", fmt.Errorf("creating archive: %w", err)

@@ -10,7 +10,6 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/imgbridge/imgutil/internal/imgerr"
-	"github.com/imgbridge/imgutil/internal/verified"
 )
 
 func mismatch(path string, want, got v1.Hash) error {
@@ -58,7 +57,7 @@ func (t *tarWriter) verify(checks <-chan check, result chan<- error) {
 		} else {
 			failed = mismatch(c.name, c.want, v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(h.Sum(nil))})
 			if failed == nil && c.fi != nil {
-				verified.Remember(c.fi, c.want)
+				c.records.Remember(c.fi, c.want)
 			}
 		}
 		if failed != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/klauspost/compress/gzip"
 
 	"github.com/imgbridge/imgutil/internal/imgerr"
+	"github.com/imgbridge/imgutil/internal/verified"
 )
 
 // File is a v1.Layer read from a file on disk, plain or gzip tar. Its diffID
@@ -33,6 +34,8 @@ type fileState struct {
 	// verify is set when the diffID was given, not read: every full read
 	// of the file checks it (see FromFileWithDiffID).
 	verify bool
+	// caches are those of the image or Store that made the layer.
+	caches Caches
 
 	// mu guards the memoized gzip digest of a plain file.
 	mu         sync.Mutex
@@ -45,12 +48,14 @@ var _ v1.Layer = (*File)(nil)
 
 // FromFile scans the file at path once and returns it as a layer of
 // mediaType (a gzip layer type for the compressed form).
-func FromFile(path string, mediaType types.MediaType) (*File, error) {
+// What it learns goes into caches (those of the image or Store that makes
+// it).
+func FromFile(path string, mediaType types.MediaType, caches Caches) (*File, error) {
 	info, err := ScanFile(path)
 	if err != nil {
 		return nil, err
 	}
-	return &File{fileState: &fileState{path: path, info: info}, mediaType: mediaType}, nil
+	return &File{fileState: &fileState{path: path, info: info, caches: caches}, mediaType: mediaType}, nil
 }
 
 // FromFileWithDiffID returns the plain tar file at path as a layer whose
@@ -59,7 +64,7 @@ func FromFile(path string, mediaType types.MediaType) (*File, error) {
 // verifies the diffID as the bytes stream out, failing at the end with an
 // error matching imgerr.ErrDiffIDMismatch. So a layer sent to a daemon or
 // written to a layout is read once. A gzip file is scanned as FromFile does.
-func FromFileWithDiffID(path string, diffID v1.Hash, mediaType types.MediaType) (*File, error) {
+func FromFileWithDiffID(path string, diffID v1.Hash, mediaType types.MediaType, caches Caches) (*File, error) {
 	if err := checkRegular(path); err != nil {
 		return nil, err
 	}
@@ -74,7 +79,7 @@ func FromFileWithDiffID(path string, diffID v1.Hash, mediaType types.MediaType) 
 	}
 	magic := make([]byte, 2)
 	if n, _ := io.ReadFull(f, magic); n == 2 && magic[0] == gzipMagic[0] && magic[1] == gzipMagic[1] {
-		l, err := FromFile(path, mediaType)
+		l, err := FromFile(path, mediaType, caches)
 		if err != nil {
 			return nil, err
 		}
@@ -91,7 +96,7 @@ func FromFileWithDiffID(path string, diffID v1.Hash, mediaType types.MediaType) 
 		return nil, fmt.Errorf("reading layer file %s: %w", path, err)
 	}
 	info := Info{DiffID: diffID, Size: fi.Size(), Digest: diffID, FileSize: fi.Size()}
-	return &File{fileState: &fileState{path: path, info: info, verify: true}, mediaType: mediaType}, nil
+	return &File{fileState: &fileState{path: path, info: info, verify: true, caches: caches}, mediaType: mediaType}, nil
 }
 
 // WithMediaType returns the same file as a layer of another media type,
@@ -241,8 +246,12 @@ func (f *File) remember(d v1.Hash, n int64) {
 	f.gzDigest, f.gzSize, f.gzComputed = d, n, true
 	f.mu.Unlock()
 	// Learnt from the bytes, whose diffID was checked as they streamed.
-	sums.put(f.info.DiffID, gzipSum{digest: d, size: n})
+	f.caches.Sums.put(f.info.DiffID, gzipSum{digest: d, size: n})
 }
+
+// Records are the records of files checked that the layer's owner keeps
+// (see internal/verified): an archive of the file trusts and adds to them.
+func (f *File) Records() *verified.Records { return f.caches.Verified }
 
 // Streamed is a layer whose digest may be unknown until its compressed form
 // is written once; writers use it to learn the digest while writing.

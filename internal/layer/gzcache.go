@@ -11,6 +11,8 @@ import (
 	"sync"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/imgbridge/imgutil/internal/verified"
 )
 
 // GzipCacheEnv names the environment variable that sets where the digests
@@ -22,11 +24,12 @@ const GzipCacheEnv = "IMGUTIL_LAYER_CACHE"
 // describes: another one gives other bytes, so other entries.
 const compressor = "klauspost-gzip-1.19.2-bestspeed"
 
-// gzipCache maps a layer's diffID to the digest and size of its compressed
+// Sums map a layer's diffID to the digest and size of its compressed
 // form (a pure function of the content for a fixed compressor), so that a
 // layer added again in a later build (the lifecycle re-adds unchanged
-// layers) is known to the registry without being compressed or sent.
-type gzipCache struct {
+// layers) is known to the registry without being compressed or sent. A
+// nil *Sums keeps nothing. It is safe for concurrent use.
+type Sums struct {
 	dir string
 
 	// mu guards mem.
@@ -39,10 +42,25 @@ type gzipSum struct {
 	size   int64
 }
 
-var sums = newGzipCache()
+// Caches are what an image or a Store keeps of the layers and files it
+// met: compressed sums by diffID, files found to have a digest. Made once
+// by their owner (CachesFromEnv), they are handed to the layers it makes;
+// zero Caches keep nothing.
+type Caches struct {
+	Sums     *Sums
+	Verified *verified.Records
+}
 
-func newGzipCache() *gzipCache {
-	c := &gzipCache{mem: map[v1.Hash]gzipSum{}}
+// CachesFromEnv returns caches kept where IMGUTIL_LAYER_CACHE and
+// IMGUTIL_VERIFIED_CACHE say now.
+func CachesFromEnv() Caches {
+	return Caches{Sums: SumsFromEnv(), Verified: verified.FromEnv()}
+}
+
+// SumsFromEnv returns sums kept in memory and where IMGUTIL_LAYER_CACHE
+// says now (default: the user cache directory; "off": memory only).
+func SumsFromEnv() *Sums {
+	c := &Sums{mem: map[v1.Hash]gzipSum{}}
 	switch dir := os.Getenv(GzipCacheEnv); dir {
 	case "off":
 	case "":
@@ -55,7 +73,10 @@ func newGzipCache() *gzipCache {
 	return c
 }
 
-func (c *gzipCache) get(diffID v1.Hash) (gzipSum, bool) {
+func (c *Sums) get(diffID v1.Hash) (gzipSum, bool) {
+	if c == nil {
+		return gzipSum{}, false
+	}
 	c.mu.Lock()
 	s, ok := c.mem[diffID]
 	c.mu.Unlock()
@@ -81,7 +102,10 @@ func (c *gzipCache) get(diffID v1.Hash) (gzipSum, bool) {
 
 // put records a sum learnt from the bytes themselves. Disk errors only
 // cost a later compression.
-func (c *gzipCache) put(diffID v1.Hash, s gzipSum) {
+func (c *Sums) put(diffID v1.Hash, s gzipSum) {
+	if c == nil {
+		return
+	}
 	c.mu.Lock()
 	c.mem[diffID] = s
 	c.mu.Unlock()

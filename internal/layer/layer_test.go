@@ -234,7 +234,7 @@ func TestFileDigestComputedOnce(t *testing.T) {
 	if err := os.WriteFile(path, plain, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	f, err := layer.FromFile(path, types.OCILayer)
+	f, err := layer.FromFile(path, types.OCILayer, layer.Caches{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -269,7 +269,7 @@ func TestFromFileWithDiffIDVerifiesWhileReading(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := layer.FromFileWithDiffID(path, good, types.OCILayer)
+	l, err := layer.FromFileWithDiffID(path, good, types.OCILayer, layer.Caches{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -280,7 +280,7 @@ func TestFromFileWithDiffIDVerifiesWhileReading(t *testing.T) {
 	rc.Close()
 
 	wrong := v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(make([]byte, 32))}
-	l, err = layer.FromFileWithDiffID(path, wrong, types.OCILayer)
+	l, err = layer.FromFileWithDiffID(path, wrong, types.OCILayer, layer.Caches{})
 	if err != nil {
 		t.Fatalf("FromFileWithDiffID reads no content, yet failed: %v", err)
 	}
@@ -294,7 +294,7 @@ func TestFromFileWithDiffIDVerifiesWhileReading(t *testing.T) {
 		}
 		rc.Close()
 	}
-	if _, err := layer.FromFileWithDiffID(writeTemp(t, makeTar(t, entry{name: "../x", body: "x"})), wrong, types.OCILayer); !errors.Is(err, imgutil.ErrUnsafeTar) {
+	if _, err := layer.FromFileWithDiffID(writeTemp(t, makeTar(t, entry{name: "../x", body: "x"})), wrong, types.OCILayer, layer.Caches{}); !errors.Is(err, imgutil.ErrUnsafeTar) {
 		t.Errorf("FromFileWithDiffID(unsafe tar) = %v, want ErrUnsafeTar", err)
 	}
 }
@@ -322,7 +322,7 @@ func TestCompressionIsDeterministic(t *testing.T) {
 	}
 	var digests []string
 	for range 2 {
-		l, err := layer.FromFile(path, types.OCILayer)
+		l, err := layer.FromFile(path, types.OCILayer, layer.Caches{})
 		if err != nil {
 			t.Fatal(err)
 		}

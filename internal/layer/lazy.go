@@ -35,7 +35,7 @@ func Lazy(l v1.Layer) v1.Layer {
 // it has one for the file's diffID; a diffID the caller gave is checked
 // against the bytes first (a read, no compression).
 func (f *File) knownFromCache() bool {
-	s, ok := sums.get(f.info.DiffID)
+	s, ok := f.caches.Sums.get(f.info.DiffID)
 	if !ok {
 		return false
 	}
@@ -77,14 +77,14 @@ func (l *lazyFile) Compressed() (io.ReadCloser, error) {
 
 // LazyGzip returns l, a layer stored uncompressed (a daemon's), as a gzip
 // layer of media type mt whose digest is learnt while it streams (or known
-// from the cache of sums): pushed to a registry, it goes compressed like a
-// new layer, read once.
-func LazyGzip(l v1.Layer, mt types.MediaType) (v1.Layer, error) {
+// from sums, which learn it): pushed to a registry, it goes compressed
+// like a new layer, read once.
+func LazyGzip(l v1.Layer, mt types.MediaType, sums *Sums) (v1.Layer, error) {
 	diffID, err := l.DiffID()
 	if err != nil {
 		return nil, err
 	}
-	g := &gzipLayer{Layer: l, diffID: diffID, mediaType: mt}
+	g := &gzipLayer{Layer: l, diffID: diffID, mediaType: mt, sums: sums}
 	if s, ok := sums.get(diffID); ok {
 		g.sum, g.known = s, true
 	}
@@ -96,6 +96,7 @@ type gzipLayer struct {
 	v1.Layer
 	diffID    v1.Hash
 	mediaType types.MediaType
+	sums      *Sums
 
 	// mu guards sum and known.
 	mu    sync.Mutex
@@ -134,7 +135,7 @@ func (g *gzipLayer) Compressed() (io.ReadCloser, error) {
 		g.mu.Lock()
 		g.sum, g.known = s, true
 		g.mu.Unlock()
-		sums.put(g.diffID, s)
+		g.sums.put(g.diffID, s)
 	}}, nil
 }
 

@@ -6,10 +6,11 @@
 // The key is the file's device, inode, size, and modification and change
 // times, to the nanosecond: writing to the file, or replacing it, changes
 // one of them (the change time cannot be set back by a user), and the
-// record no longer applies. Records live in memory and, unless
-// IMGUTIL_VERIFIED_CACHE is "off", as empty files named by key and digest
-// under the user cache directory (or the directory it names), so that
-// another process on the machine trusts them too.
+// record no longer applies. A Records value (owned by the image or Store
+// that reads or writes the files) keeps them in memory and, unless
+// IMGUTIL_VERIFIED_CACHE was "off" when it was made, as empty files named
+// by key and digest under the user cache directory (or the directory it
+// names), so that another process on the machine trusts them too.
 package verified
 
 import (
@@ -25,46 +26,53 @@ import (
 // directory.
 const CacheEnv = "IMGUTIL_VERIFIED_CACHE"
 
-// records are the records of this process, by name (see name).
-var (
+// Records are records of files found to have a digest. A nil *Records
+// records nothing. It is safe for concurrent use.
+type Records struct {
+	dir string // "" for memory only
+
 	// mu guards mem.
 	mu  sync.Mutex
-	mem = map[string]bool{}
-)
+	mem map[string]bool
+}
 
-func dir() string {
+// New returns records kept in memory and, when dir is not empty, in dir.
+func New(dir string) *Records { return &Records{dir: dir, mem: map[string]bool{}} }
+
+// FromEnv returns records kept where IMGUTIL_VERIFIED_CACHE says now.
+func FromEnv() *Records {
 	switch d := os.Getenv(CacheEnv); d {
 	case "off":
-		return ""
+		return New("")
 	case "":
 		base, err := os.UserCacheDir()
 		if err != nil {
-			return ""
+			return New("")
 		}
-		return filepath.Join(base, "imgutil", "verified")
+		return New(filepath.Join(base, "imgutil", "verified"))
 	default:
-		return d
+		return New(d)
 	}
 }
 
 // Known reports whether the file fi (as stat sees it now) was found to
 // have digest d, and has not changed since.
-func Known(fi os.FileInfo, d v1.Hash) bool {
+func (r *Records) Known(fi os.FileInfo, d v1.Hash) bool {
 	n := name(fi, d)
-	if n == "" {
+	if r == nil || n == "" {
 		return false
 	}
-	mu.Lock()
-	ok := mem[n]
-	mu.Unlock()
+	r.mu.Lock()
+	ok := r.mem[n]
+	r.mu.Unlock()
 	if ok {
 		return true
 	}
-	if dd := dir(); dd != "" {
-		if _, err := os.Lstat(filepath.Join(dd, n[:2], n)); err == nil {
-			mu.Lock()
-			mem[n] = true
-			mu.Unlock()
+	if r.dir != "" {
+		if _, err := os.Lstat(filepath.Join(r.dir, n[:2], n)); err == nil {
+			r.mu.Lock()
+			r.mem[n] = true
+			r.mu.Unlock()
 			return true
 		}
 	}
@@ -74,16 +82,16 @@ func Known(fi os.FileInfo, d v1.Hash) bool {
 // Remember records that the file fi was found to have digest d. fi must
 // be what stat said of the file before it was read: a change during the
 // read then leaves a record of nothing.
-func Remember(fi os.FileInfo, d v1.Hash) {
+func (r *Records) Remember(fi os.FileInfo, d v1.Hash) {
 	n := name(fi, d)
-	if n == "" {
+	if r == nil || n == "" {
 		return
 	}
-	mu.Lock()
-	mem[n] = true
-	mu.Unlock()
-	if dd := dir(); dd != "" {
-		sub := filepath.Join(dd, n[:2])
+	r.mu.Lock()
+	r.mem[n] = true
+	r.mu.Unlock()
+	if r.dir != "" {
+		sub := filepath.Join(r.dir, n[:2])
 		if os.MkdirAll(sub, 0o755) == nil {
 			if f, err := os.OpenFile(filepath.Join(sub, n), os.O_CREATE|os.O_WRONLY, 0o644); err == nil {
 				f.Close()
