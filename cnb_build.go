@@ -11,11 +11,17 @@ import (
 	"github.com/imgbridge/imgutil/internal/typedlayer"
 )
 
-// Build returns the image as edited so far, frozen, memoized until the next
+func init() {
+	built.Register(
+		func(c any) (*built.Built, error) { return c.(*CNBImageCore).build() },
+		func(c any) (*built.Built, error) { return c.(*CNBImageCore).buildForSave() })
+}
+
+// build returns the image as edited so far, frozen, memoized until the next
 // edit: its config as it is now (created time and history are normalized
 // by a save, not before) and its layers with their final media types.
-// Backends save from it.
-func (i *CNBImageCore) Build() (*built.Built, error) {
+// Backends save from it (built.Of).
+func (i *CNBImageCore) build() (*built.Built, error) {
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	return i.buildLocked()
@@ -67,11 +73,11 @@ func (i *CNBImageCore) PreservedBase() v1.Image {
 	return nil
 }
 
-// BuildForSave is Build for a save: unless the digest is preserved, it
+// buildForSave is build for a save (built.ForSave): unless the digest is preserved, it
 // first normalizes created time and history as a save writes them
 // (SetCreatedAtAndHistory). From then on the image is what was saved, no
 // longer its base as is.
-func (i *CNBImageCore) BuildForSave() (*built.Built, error) {
+func (i *CNBImageCore) buildForSave() (*built.Built, error) {
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	i.saved = true
@@ -118,7 +124,7 @@ func (i *CNBImageCore) current() (v1.Image, error) {
 	if base := i.asIs(); base != nil {
 		return base, nil
 	}
-	b, err := i.Build()
+	b, err := i.build()
 	if err != nil {
 		return nil, err
 	}

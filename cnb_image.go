@@ -63,7 +63,7 @@ func coreOptionsFrom(o ImageOptions) coreOptions {
 }
 
 // CNBImageCore is the editable image every backend embeds: an owned config
-// and layer list edited in place, materialized once per state (Build) and
+// and layer list edited in place, materialized once per state (internal/built) and
 // saved by the backend. Its methods are safe for concurrent use.
 //
 // The embedded v1.Image always answers for the image with the edits made

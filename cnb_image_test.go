@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/validate"
 
 	"github.com/imgbridge/imgutil"
+	"github.com/imgbridge/imgutil/internal/built"
 )
 
 func TestBuildIsMemoizedUntilTheNextEdit(t *testing.T) {
@@ -19,18 +20,18 @@ func TestBuildIsMemoizedUntilTheNextEdit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b1, err := img.Build()
+	b1, err := built.Of(img)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b2, _ := img.Build()
+	b2, _ := built.Of(img)
 	if b1 != b2 {
 		t.Fatal("Build without an edit in between built again")
 	}
 	if err := img.SetLabel("k", "v"); err != nil {
 		t.Fatal(err)
 	}
-	b3, _ := img.Build()
+	b3, _ := built.Of(img)
 	if b3 == b1 || b3.Config.Config.Labels["k"] != "v" {
 		t.Fatal("Build after an edit did not show it")
 	}
@@ -49,7 +50,7 @@ func TestMediaTypeConversion(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		b, err := img.Build()
+		b, err := built.Of(img)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -76,7 +77,7 @@ func TestScratchDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := img.Build()
+	b, err := built.Of(img)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +88,7 @@ func TestScratchDefaults(t *testing.T) {
 		t.Errorf("manifest type of an image from scratch = %s, want OCI", b.ManifestType())
 	}
 	// Created is normalized by a save, not before.
-	saved, err := img.BuildForSave()
+	saved, err := built.ForSave(img)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +112,7 @@ func TestConcurrentEdits(t *testing.T) {
 			defer wg.Done()
 			for j := range 50 {
 				_ = img.SetLabel(string(rune('a'+i)), string(rune('0'+j%10)))
-				if _, err := img.Build(); err != nil {
+				if _, err := built.Of(img); err != nil {
 					t.Error(err)
 				}
 				_, _ = img.Labels()

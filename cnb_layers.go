@@ -281,8 +281,8 @@ func (i *CNBImageCore) Rebase(baseTopLayerDiffID string, newBase Image) error {
 // configAndLayers returns an image's config and layers: from the core when
 // img is one of ours (no manifest needed), else from its v1.Image.
 func configAndLayers(img Image) (*v1.ConfigFile, []v1.Layer, error) {
-	if b, ok := img.(interface{ Build() (*built.Built, error) }); ok {
-		frozen, err := b.Build()
+	if c, ok := img.(interface{ build() (*built.Built, error) }); ok {
+		frozen, err := c.build()
 		if err != nil {
 			return nil, nil, err
 		}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/imgbridge/imgutil"
 	"github.com/imgbridge/imgutil/internal/archive"
+	"github.com/imgbridge/imgutil/internal/built"
 	"github.com/imgbridge/imgutil/internal/verified"
 )
 
@@ -192,7 +193,7 @@ func (i *Image) toWrite() (toWrite, error) {
 	if i.preserveDigest && i.base != nil && !i.Edited() {
 		return baseToWrite(i.base)
 	}
-	b, err := i.BuildForSave()
+	b, err := built.ForSave(i.CNBImageCore)
 	if err != nil {
 		return toWrite{}, err
 	}
@@ -232,7 +233,7 @@ func (i *Image) SaveFile() (string, error) {
 
 // SaveFileContext is SaveFile stopped (leaving no file) once ctx is done.
 func (i *Image) SaveFileContext(ctx context.Context) (string, error) {
-	b, err := i.BuildForSave()
+	b, err := built.ForSave(i.CNBImageCore)
 	if err != nil {
 		return "", err
 	}

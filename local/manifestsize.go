@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/imgbridge/imgutil/internal/built"
 )
 
 // ManifestSize returns the size of the image's manifest, without reading
@@ -17,7 +19,7 @@ import (
 // reading the daemon (0 for a daemon layer not read), as the existing
 // library also answers without reading layers.
 func (i *Image) ManifestSize() (int64, error) {
-	b, err := i.Build()
+	b, err := built.Of(i.CNBImageCore)
 	if err != nil {
 		return 0, err
 	}

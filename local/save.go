@@ -49,7 +49,7 @@ func (s *Store) save(ctx context.Context, img *imgutil.CNBImageCore, name string
 		// very image (its ID kept on every store), nothing loaded.
 		return s.nameAsIs(ctx, d, name, extras)
 	}
-	b, err := img.BuildForSave()
+	b, err := built.ForSave(img)
 	if err != nil {
 		return "", v1.Hash{}, allFailed(err)
 	}

@@ -7,6 +7,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/imgbridge/imgutil/internal/archive"
+	"github.com/imgbridge/imgutil/internal/built"
 )
 
 // SaveFile writes image as a `docker load`-able tar tagged withName in the
@@ -35,7 +36,7 @@ func (s *Store) saveFile(ctx context.Context, img *Image, name string) (string, 
 			return s.daemonArchive(ctx, name, d.id, d.cfg.RootFS.DiffIDs)
 		}
 	}
-	b, err := img.BuildForSave()
+	b, err := built.ForSave(img.CNBImageCore)
 	if err != nil {
 		return "", err
 	}

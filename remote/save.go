@@ -40,7 +40,7 @@ func (i *Image) SaveAsContext(ctx context.Context, imageName string, additionalN
 			}
 		}
 	}
-	b, err := i.BuildForSave()
+	b, err := built.ForSave(i.CNBImageCore)
 	if err != nil {
 		return imgutil.SaveError{Errors: []imgutil.SaveDiagnostic{{ImageName: imageName, Cause: err}}}
 	}
@@ -144,7 +144,7 @@ func (i *Image) SaveFile() (string, error) {
 
 // SaveFileContext is SaveFile stopped (leaving no file) once ctx is done.
 func (i *Image) SaveFileContext(ctx context.Context) (string, error) {
-	b, err := i.BuildForSave()
+	b, err := built.ForSave(i.CNBImageCore)
 	if err != nil {
 		return "", err
 	}
