@@ -51,14 +51,19 @@
 // does a later process for those of processes that exited without Close.
 //
 // Where things are: store.go and image.go (the Store, one per daemon, and
-// Image); save.go (a save: which way the daemon is sent what, and the
-// streamed load); ocisave.go, manifests.go and manifestprobe.go (the
-// containerd image store: loads referencing stored blobs, and how those are
-// learnt); podman.go (Podman); staged.go (staging names, proven loads);
-// tagsweep.go (names killed processes left); reads.go, fetch.go,
-// download.go and probe.go (lazy layer reads); savefile.go and archivecheck.go (exports, the
-// daemon's own archive checked); manifestsize.go; serial.go (one call at a
-// time on the caller's client, answers read to their end).
+// Image); save.go (a save: what is sent, the streamed load); kind.go (how a
+// Store learns the kind of its daemon's store, once, and the store not
+// known yet), then one file per kind with all of its save: classic.go (the
+// classic store), containerdstore.go (the containerd image store, with
+// manifests.go and manifestprobe.go: how the blobs it holds are learnt),
+// podman.go (Podman's service); ocisave.go (OCI archives that leave blobs
+// out); staged.go (staging names, proven loads); tagsweep.go (names killed
+// processes left); reads.go, fetch.go, download.go and probe.go (lazy layer
+// reads); savefile.go and archivecheck.go (exports, the daemon's own
+// archive checked); manifestsize.go; serial.go (one call at a time on the
+// caller's client, answers read to their end). kind_test.go makes each
+// refusal and partial load happen against a fake daemon
+// (fakedaemon_test.go); local_test.go proves the saves on real daemons.
 //
 // Failures are matchable: imgutil.SaveError per name, imgutil.ErrNotFound,
 // imgutil.ErrLayerNotFound, ErrDaemonUnreachable. FoundE and ContainsE tell

@@ -3,68 +3,16 @@ package local
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/partial"
 	"github.com/google/go-containerregistry/pkg/v1/types"
-	"github.com/moby/moby/client"
 
 	"github.com/imgbridge/imgutil"
 	"github.com/imgbridge/imgutil/internal/archive"
 	"github.com/imgbridge/imgutil/internal/built"
 )
-
-// manifestsAPI is the API version from which ImageInspect reports whether
-// each manifest's content is all in the store (Available).
-const manifestsAPI = "1.48"
-
-// errNotAvailable says a load that left out blobs gave an image whose
-// content is not all in the store; the image is loaded again with them.
-var errNotAvailable = errors.New("loaded image content is not all in the store")
-
-// loadOCI loads b into a containerd image store as an OCI layout whose
-// manifest references the descriptors the store already holds for layers
-// of base and previous images, and carries only the other blobs. It proves
-// the result: the daemon must report the manifest Available; otherwise the
-// error matches errNotAvailable and nothing can be trusted of the image.
-func (s *Store) loadOCI(ctx context.Context, b *built.Built, name string) (string, error) {
-	family := imgutil.MediaTypesOf(b.ManifestType())
-	descs := make([]v1.Descriptor, len(b.Layers))
-	omit := make([]bool, len(b.Layers))
-	var send []v1.Layer
-	known := s.storedByDiffID(ctx, b.Layers)
-	for i, l := range b.Layers {
-		if _, ok := l.(*daemonLayer); ok {
-			if d, ok := known[b.Config.RootFS.DiffIDs[i]]; ok {
-				d.MediaType = sameBytesType(d.MediaType, family)
-				descs[i], omit[i] = d, true
-				continue
-			}
-		}
-		send = append(send, l)
-	}
-	return s.staged(ctx, b, name, func(staging string) (string, error) {
-		entries, rawManifest, manifestDigest, err := s.partialOCI(ctx, b, descs, omit, send, func(_ v1.Hash, raw []byte) map[string]string {
-			// The archive names the staging tag: the user's name moves only
-			// once the image is proven complete. The manifest rides along
-			// in the image record (see manifestAnnotation).
-			return map[string]string{"io.containerd.image.name": staging, manifestAnnotation: string(raw)}
-		})
-		if err != nil {
-			return "", err
-		}
-		if err := s.stream(ctx, archive.Reporting(entries, s.reporter("save"))); err != nil {
-			return "", err
-		}
-		if err := s.checkAvailable(ctx, staging, manifestDigest); err != nil {
-			return "", err
-		}
-		s.manifests.put(rawManifest)
-		return manifestDigest.String(), nil
-	})
-}
 
 // partialOCI returns the entries of an OCI-layout archive of b whose
 // manifest describes layer i by descs[i] and leaves its blob out where
@@ -130,24 +78,6 @@ func ociLayout(blobs []archive.Entry, m v1.Manifest, rawConfig []byte,
 		}
 	}
 	return entries, rawManifest, manifestDigest, nil
-}
-
-// checkAvailable proves the image under name is manifestDigest with all
-// its content in the store.
-func (s *Store) checkAvailable(ctx context.Context, name string, manifestDigest v1.Hash) error {
-	res, err := s.client.ImageInspect(ctx, name, client.ImageInspectWithManifests(true))
-	if err != nil {
-		return daemonError("inspecting the loaded image", err)
-	}
-	if res.ID != manifestDigest.String() {
-		return fmt.Errorf("the loaded image is %s, not %s: %w", res.ID, manifestDigest, errNotAvailable)
-	}
-	for _, ms := range res.Manifests {
-		if ms.ID == manifestDigest.String() && ms.Available {
-			return nil
-		}
-	}
-	return fmt.Errorf("image %s: %w", manifestDigest, errNotAvailable)
 }
 
 // blobFor returns the archive entry and descriptor of a layer to send: a

@@ -71,13 +71,23 @@ func podmanAnswer(id string, repoTags []string, containerConfig *struct{ Hostnam
 		strings.HasPrefix(hex, containerConfig.Hostname)
 }
 
-// podmanLike reports whether the daemon takes partial loads only as OCI
-// archives (Podman's service). A Store learns it from the images it
-// inspects (see podmanAnswer), else from a load Podman refuses; asking
-// (ServerVersion, Info) costs more than a second on Podman.
-func (s *Store) podmanLike() bool { return s.podman.Load() }
+// podmanService is Podman's Docker-compatible service: the image ID is the
+// config digest, and it refuses a docker archive that leaves a layer out,
+// but takes an OCI archive whose missing blobs its store holds by diffID.
+// A Store learns it from the images it inspects (see podmanAnswer), else
+// from a load Podman refuses (see classicStore); asking (ServerVersion,
+// Info) costs more than a second on Podman.
+type podmanService struct{}
 
-func (s *Store) setPodmanLike() { s.podman.Store(true) }
+func (podmanService) String() string { return "Podman" }
+
+func (podmanService) loadPartial(ctx context.Context, s *Store, b *built.Built, name string) (string, error) {
+	return s.loadPodman(ctx, b, name)
+}
+
+func (podmanService) loadAll(ctx context.Context, s *Store, b *built.Built, name string) (string, error) {
+	return s.loadDocker(ctx, b, name, false, nil)
+}
 
 // loadPodman loads b into Podman as an OCI archive that leaves out the
 // layers of images read from it (Podman refuses a docker archive that

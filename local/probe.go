@@ -10,7 +10,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/moby/moby/client"
 
-	"github.com/imgbridge/imgutil/internal/archive"
 	"github.com/imgbridge/imgutil/internal/built"
 )
 
@@ -27,9 +26,9 @@ const probeLabel = "io.imgbridge.imgutil.probe"
 // costs a fraction of a full save. Nothing is sent: the daemon holds every
 // layer. The containerd store streams its archive as it reads it, but in
 // the order of the blob digests, so the wanted layer may come last: there
-// the probe references the blobs the store holds for img (containerd true:
-// only when its manifest is known), and carries only the layers below.
-func (s *Store) probeImage(ctx context.Context, img *daemonImage, n int, containerd bool) (name, nonce string, release func(), err error) {
+// the probe references the blobs the store holds for img (asked for only
+// when its manifest is known), and carries nothing either.
+func (s *Store) probeImage(ctx context.Context, img *daemonImage, n int) (name, nonce string, release func(), err error) {
 	nonce = strings.ToLower(rand.Text()[:16])
 	cfg := &v1.ConfigFile{
 		OS: img.cfg.OS, Architecture: img.cfg.Architecture, Variant: img.cfg.Variant, OSVersion: img.cfg.OSVersion,
@@ -45,27 +44,18 @@ func (s *Store) probeImage(ctx context.Context, img *daemonImage, n int, contain
 		return "", "", nil, err
 	}
 	name = probeRepo + "/" + nonce + ":" + ownedTag()
-	tag, err := archive.Tag(name)
-	if err != nil {
-		return "", "", nil, err
-	}
 	release = func() {
 		// Removed even when the caller gave up meanwhile.
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
 		_, _ = s.client.ImageRemove(rctx, name, client.ImageRemoveOptions{Force: true})
 	}
-	switch {
-	case containerd:
-		_, err = s.loadOCI(ctx, b, name)
-	case s.podmanLike():
-		_, err = s.loadPodman(ctx, b, name)
-	default:
-		_, err = s.load(ctx, b, tag, true, func(int) bool { return true })
-		if podmanRefusal(err) {
-			s.setPodmanLike()
-			_, err = s.loadPodman(ctx, b, name)
-		}
+	// Every layer is left out: the image was opened from the daemon. A
+	// probe never falls back to sending them (reading them is what it
+	// spares).
+	k, err := s.kindFor(ctx, []*daemonImage{img})
+	if err == nil {
+		_, err = k.loadPartial(ctx, s, b, name)
 	}
 	if err != nil {
 		release()

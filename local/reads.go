@@ -44,7 +44,7 @@ func (s *Store) fetchLayers(ctx context.Context, layers []v1.Layer, lowOnly bool
 // fetchLayers).
 func (s *Store) hints(ctx context.Context, img *daemonImage, lowOnly bool) hints {
 	h := hints{stored: s.storedDiffIDs(ctx, img), learnt: s.manifests.put}
-	containerd, err := s.containerdStore(ctx, []*daemonImage{img})
+	containerd, err := s.usesContainerdStore(ctx, []*daemonImage{img})
 	if err == nil && containerd && lowOnly && h.stored == nil && img.inspect.Size >= s.probeMinSize && s.supports(ctx, manifestsAPI) {
 		// One layer wanted of a big image whose stored manifest is not
 		// known: it is read out of the stream first (nothing written), so
@@ -58,7 +58,7 @@ func (s *Store) hints(ctx context.Context, img *daemonImage, lowOnly bool) hints
 	case err != nil:
 	case lowOnly && img.inspect.Size >= s.probeMinSize && (!containerd || (h.stored != nil && s.supports(ctx, manifestsAPI))):
 		h.probe = func(ctx context.Context, n int) (string, string, func(), error) {
-			return s.probeImage(ctx, img, n, containerd)
+			return s.probeImage(ctx, img, n)
 		}
 	case containerd && h.stored == nil:
 		// Its manifest, met in the stream, names the blobs after it

@@ -40,8 +40,7 @@ func (s *Store) save(ctx context.Context, img *imgutil.CNBImageCore, name string
 		}
 		return se
 	}
-	tag, err := archive.Tag(name)
-	if err != nil {
+	if _, err := archive.Tag(name); err != nil {
 		return "", v1.Hash{}, allFailed(err)
 	}
 	if d, ok := img.PreservedBase().(*daemonImage); ok && s.sameDaemon(d.store) {
@@ -53,68 +52,25 @@ func (s *Store) save(ctx context.Context, img *imgutil.CNBImageCore, name string
 	if err != nil {
 		return "", v1.Hash{}, allFailed(err)
 	}
-	// Layers of images read from this daemon may be left out of the load.
-	// How depends on the store: only there is it worth asking which.
+	// Layers of images read from this daemon may be left out of the load;
+	// how depends on the kind of its store.
 	var opened []*daemonImage
 	for _, l := range b.Layers {
 		if dl, ok := l.(*daemonLayer); ok {
 			opened = append(opened, dl.image)
 		}
 	}
-	containerd := false
-	if len(opened) > 0 {
-		if containerd, err = s.containerdStore(ctx, opened); err != nil {
-			return "", v1.Hash{}, allFailed(err)
-		}
+	k, err := s.kindFor(ctx, opened)
+	if err != nil {
+		return "", v1.Hash{}, allFailed(err)
 	}
-	classic := len(opened) > 0 && !containerd
-	// The classic store skips reading a layer whose chain it holds. The
-	// containerd store instead turns a missing layer into an empty blob:
-	// there the load references the blobs it holds (loadOCI), proven after.
-	held := make([]bool, len(b.Layers))
-	omitted := 0
-	for i, c := range chainIDs(b.Config.RootFS.DiffIDs) {
-		if !containerd && len(opened) > 0 && s.hasChain(c) {
-			held[i] = true
-			omitted++
-		}
-	}
-	omit := func(i int) bool { return held[i] }
-	var id string
-	switch {
-	case len(opened) > 0 && !containerd && s.podmanLike():
-		// Podman refuses a docker archive that leaves a layer out, but
-		// takes an OCI one whose missing blobs its store holds.
-		id, err = s.loadPodman(ctx, b, name)
-		if worthSendingAll(ctx, err) {
-			id, err = s.load(ctx, b, tag, false, nil)
-		}
-		omitted = 0
-	case containerd && s.supports(ctx, manifestsAPI):
-		// Reference the blobs the store holds; fall back to sending every
-		// layer when that cannot be proven right.
-		id, err = s.loadOCI(ctx, b, name)
-		if worthSendingAll(ctx, err) {
-			id, err = s.load(ctx, b, tag, false, nil)
-		}
-	default:
-		id, err = s.load(ctx, b, tag, classic, omit)
-		if omitted > 0 && podmanRefusal(err) {
-			// Podman's answer to a docker archive with a layer left out:
-			// it takes an OCI archive instead (remembered for the daemon).
-			s.setPodmanLike()
-			id, err = s.loadPodman(ctx, b, name)
-			if worthSendingAll(ctx, err) {
-				id, err = s.load(ctx, b, tag, false, nil)
-			}
-			omitted = 0
-		}
-	}
-	if omitted > 0 && worthSendingAll(ctx, err) {
+	id, err := k.loadPartial(ctx, s, b, name)
+	if worthSendingAll(ctx, err) {
 		// A daemon that refused the partial archive as partial (it lost a
-		// layer since it was inspected) gets one archive with every layer;
-		// any other failure is the answer, not a reason to re-send all.
-		id, err = s.load(ctx, b, tag, classic, nil)
+		// layer since it was inspected), or took it but lacks some of its
+		// content, gets one archive with every layer, sent as its kind
+		// (learnt meanwhile, maybe) wants; any other failure is the answer.
+		id, err = s.kindOr(k).loadAll(ctx, s, b, name)
 	}
 	if err != nil {
 		return "", v1.Hash{}, allFailed(err)
@@ -183,13 +139,18 @@ func (s *Store) tag(ctx context.Context, id, name string) error {
 	return nil
 }
 
-// load streams an archive of b tagged tag into the daemon and returns the
-// ID the daemon gives the image.
-// classic says the daemon is known to use the classic store: the image ID
-// is then the config digest, which proves the load whatever happens to the
-// name meanwhile. Otherwise (the containerd store, or a store not known)
-// the archive names a staging tag, proven, then moved to tag (see staged).
-func (s *Store) load(ctx context.Context, b *built.Built, tag string, classic bool, omit func(int) bool) (string, error) {
+// loadDocker streams a docker archive of b named name into the daemon,
+// leaving out the layers for which omit is true (nil: none), and returns
+// the ID the daemon gives the image. byConfig says the image ID is the
+// config digest (the classic store), which proves the load whatever
+// happens to the name meanwhile. Otherwise (the containerd store, Podman,
+// a store not known) the archive names a staging tag, proven, then moved
+// to name (see staged).
+func (s *Store) loadDocker(ctx context.Context, b *built.Built, name string, byConfig bool, omit func(int) bool) (string, error) {
+	tag, err := archive.Tag(name)
+	if err != nil {
+		return "", err
+	}
 	var send []v1.Layer
 	for i, l := range b.Layers {
 		if omit == nil || !omit(i) {
@@ -199,7 +160,7 @@ func (s *Store) load(ctx context.Context, b *built.Built, tag string, classic bo
 	if err := s.prefetch(ctx, send); err != nil {
 		return "", err
 	}
-	if !classic {
+	if !byConfig {
 		return s.staged(ctx, b, tag, func(staging string) (string, error) {
 			entries, err := archive.Docker(b.RawConfig, b.ConfigDigest(), b.Layers, []string{staging}, omit)
 			if err != nil {

@@ -32,9 +32,6 @@ type Store struct {
 	info     once[daemonInfo]
 	// snapshotter is whether the daemon uses the containerd image store.
 	snapshotter once[bool]
-	// podman is set once the daemon is known to take partial loads only
-	// as OCI archives (Podman's service).
-	podman atomic.Bool
 	// manifestProbeRefused is set once a manifest probe failed (see
 	// learnManifests): the daemon is not asked again.
 	manifestProbeRefused atomic.Bool
@@ -52,8 +49,10 @@ type Store struct {
 	// caches are handed to the layer files the Store makes.
 	caches layer.Caches
 
-	// mu guards chains, layers and progress.
+	// mu guards kind, chains, layers and progress.
 	mu sync.Mutex
+	// kind is the kind of the daemon's store, once known (see kindFor).
+	kind daemonKind
 	// progress receives progress updates; nil for none.
 	progress func(imgutil.Progress)
 	// chains are the chain IDs the daemon is known to hold: those of every
@@ -153,10 +152,10 @@ func (s *Store) supports(ctx context.Context, v string) bool {
 // images in the containerd image store.
 const containerdStoreAPI = "1.43"
 
-// containerdStore reports whether the daemon keeps images in the containerd
+// usesContainerdStore reports whether the daemon keeps images in the containerd
 // image store. Inspected images tell from API 1.48: only that store gives
 // image descriptors. Info (slow) is asked only of older daemons.
-func (s *Store) containerdStore(ctx context.Context, opened []*daemonImage) (bool, error) {
+func (s *Store) usesContainerdStore(ctx context.Context, opened []*daemonImage) (bool, error) {
 	if len(opened) > 0 {
 		if opened[0].inspect.Descriptor != nil {
 			return true, nil
@@ -248,8 +247,8 @@ func (s *Store) open(ctx context.Context, name string, history bool) (*daemonIma
 		ContainerConfig *struct{ Hostname string }
 	}
 	_ = json.Unmarshal(raw.Bytes(), &legacy)
-	if !s.podman.Load() && podmanAnswer(res.ID, res.RepoTags, legacy.ContainerConfig) {
-		s.setPodmanLike()
+	if podmanAnswer(res.ID, res.RepoTags, legacy.ContainerConfig) {
+		s.learnKind(podmanService{})
 	}
 	var items []image.HistoryResponseItem
 	if history {
