@@ -6,12 +6,12 @@ import (
 	"fmt"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/partial"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/imgbridge/imgutil"
 	"github.com/imgbridge/imgutil/internal/archive"
 	"github.com/imgbridge/imgutil/internal/built"
+	"github.com/imgbridge/imgutil/internal/layer"
 )
 
 // partialOCI returns the entries of an OCI-layout archive of b whose
@@ -80,53 +80,19 @@ func ociLayout(blobs []archive.Entry, m v1.Manifest, rawConfig []byte,
 	return entries, rawManifest, manifestDigest, nil
 }
 
-// blobFor returns the archive entry and descriptor of a layer to send: a
-// layer that knows its uncompressed size goes as an uncompressed blob
-// (digest = diffID: no CPU spent compressing); another (from a registry or
-// a layout) as the blob it is stored as, streamed once.
+// blobFor returns the archive entry and descriptor of a layer to send
+// (see layer.AsBlob).
 func blobFor(l v1.Layer, family imgutil.MediaTypes) (archive.Entry, v1.Descriptor, error) {
-	u, ok := l.(interface{ UncompressedSize() (int64, error) })
-	if !ok {
-		d, err := partial.Descriptor(l)
-		if err != nil {
-			return archive.Entry{}, v1.Descriptor{}, fmt.Errorf("describing layer: %w", err)
-		}
-		desc := v1.Descriptor{MediaType: sameBytesType(d.MediaType, family), Size: d.Size, Digest: d.Digest}
-		return archive.Entry{Name: blobPath(d.Digest), Size: d.Size, Open: l.Compressed}, desc, nil
-	}
-	size, err := u.UncompressedSize()
+	d, open, err := layer.AsBlob(l, family == imgutil.DockerTypes)
 	if err != nil {
 		return archive.Entry{}, v1.Descriptor{}, err
 	}
-	diffID, err := l.DiffID()
-	if err != nil {
-		return archive.Entry{}, v1.Descriptor{}, err
-	}
-	mt := types.OCIUncompressedLayer
-	if family == imgutil.DockerTypes {
-		mt = types.DockerUncompressedLayer
-	}
-	return archive.Entry{Name: blobPath(diffID), Size: size, Open: l.Uncompressed},
-		v1.Descriptor{MediaType: mt, Size: size, Digest: diffID}, nil
+	return archive.Entry{Name: blobPath(d.Digest), Size: d.Size, Open: open}, d, nil
 }
 
-// sameBytesType renames a layer media type into family (OCI or Docker)
-// when the bytes mean the same in both; others are kept as stored.
+// sameBytesType names mt as family does (see layer.SameBytesType).
 func sameBytesType(mt types.MediaType, family imgutil.MediaTypes) types.MediaType {
-	pairs := map[types.MediaType][2]types.MediaType{
-		types.DockerLayer: {types.DockerLayer, types.OCILayer}, types.OCILayer: {types.DockerLayer, types.OCILayer},
-		types.DockerUncompressedLayer: {types.DockerUncompressedLayer, types.OCIUncompressedLayer},
-		types.OCIUncompressedLayer:    {types.DockerUncompressedLayer, types.OCIUncompressedLayer},
-	}
-	p, ok := pairs[mt]
-	switch {
-	case !ok:
-		return mt
-	case family == imgutil.DockerTypes:
-		return p[0]
-	default:
-		return p[1]
-	}
+	return layer.SameBytesType(mt, family == imgutil.DockerTypes)
 }
 
 func blobPath(h v1.Hash) string { return "blobs/" + h.Algorithm + "/" + h.Hex }
