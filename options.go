@@ -22,6 +22,7 @@ type ImageOptions struct {
 	PreserveHistory       bool
 	LayoutOptions
 	RemoteOptions
+	ContainerdOptions
 	// Progress receives progress updates (WithProgress); nil for none.
 	Progress func(Progress)
 
@@ -34,6 +35,20 @@ type ImageOptions struct {
 type LayoutOptions struct {
 	PreserveDigest bool
 	WithoutLayers  bool
+}
+
+// ContainerdOptions are the options only the containerd backend reads
+// (module github.com/imgbridge/imgutil/containerd).
+type ContainerdOptions struct {
+	// Namespace is the containerd namespace of the image, its base and
+	// previous images ("default" when empty; "k8s.io" for the CRI plugin,
+	// "moby" for Docker with the containerd image store).
+	Namespace string
+	// Snapshotter is the snapshotter a save unpacks the image for
+	// ("overlayfs" when empty).
+	Snapshotter string
+	// SkipUnpack saves the image's content and record without unpacking it.
+	SkipUnpack bool
 }
 
 // RemoteOptions are the options only the remote backend reads.

@@ -1,0 +1,320 @@
+package containerd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/core/images"
+	"github.com/containerd/containerd/v2/pkg/namespaces"
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/distribution/reference"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/partial"
+
+	"github.com/imgbridge/imgutil"
+	"github.com/imgbridge/imgutil/internal/archive"
+	"github.com/imgbridge/imgutil/internal/built"
+)
+
+// Defaults of the options.
+const (
+	DefaultNamespace   = "default"
+	DefaultSnapshotter = "overlayfs"
+)
+
+// Image is an image saved into a containerd namespace: its name is an image
+// reference ("example.com/app:1", or "app:1", which containerd keeps as
+// docker.io/library/app:1).
+type Image struct {
+	*imgutil.CNBImageCore
+
+	client      *client.Client
+	owned       bool // the client was dialled here: Close closes it
+	namespace   string
+	snapshotter string
+	skipUnpack  bool
+	platform    imgutil.Platform
+	progress    func(imgutil.Progress)
+
+	// mu guards name and saved.
+	mu   sync.Mutex
+	name string
+	// saved is the manifest digest of the last save.
+	saved v1.Hash
+}
+
+var (
+	_ imgutil.ContextImage = (*Image)(nil)
+	_ v1.Image             = (*Image)(nil)
+)
+
+// WithNamespace sets the containerd namespace of the image, its base and
+// previous images (default "default"; "k8s.io" for the CRI plugin, "moby"
+// for Docker with the containerd image store).
+func WithNamespace(ns string) imgutil.ImageOption {
+	return func(o *imgutil.ImageOptions) { o.Namespace = ns }
+}
+
+// WithSnapshotter sets the snapshotter a save unpacks the image for
+// (default "overlayfs").
+func WithSnapshotter(name string) imgutil.ImageOption {
+	return func(o *imgutil.ImageOptions) { o.Snapshotter = name }
+}
+
+// WithoutUnpack saves the image's content and record only: nothing is
+// unpacked until a runtime asks.
+func WithoutUnpack() imgutil.ImageOption {
+	return func(o *imgutil.ImageOptions) { o.SkipUnpack = true }
+}
+
+// NewImage returns an image named name in the containerd c talks to. With
+// imgutil.FromBaseImage it starts from an image of the namespace, with
+// imgutil.WithPreviousImage ReuseLayer takes layers of another: their
+// blobs are referenced where they are, never copied.
+func NewImage(name string, c *client.Client, ops ...imgutil.ImageOption) (*Image, error) {
+	return NewImageContext(context.Background(), name, c, ops...)
+}
+
+// NewImageAt is NewImage on a client dialled to the containerd socket at
+// address; Close closes it.
+func NewImageAt(name, address string, ops ...imgutil.ImageOption) (*Image, error) {
+	c, err := client.New(address)
+	if err != nil {
+		return nil, fmt.Errorf("connecting to containerd at %s: %w", address, err)
+	}
+	img, err := NewImageContext(context.Background(), name, c, ops...)
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	img.owned = true
+	return img, nil
+}
+
+// NewImageContext is NewImage with a context for the reads it makes.
+func NewImageContext(ctx context.Context, name string, c *client.Client, ops ...imgutil.ImageOption) (*Image, error) {
+	if c == nil {
+		return nil, fmt.Errorf("no containerd client: %w", imgutil.ErrInvalidArgument)
+	}
+	var o imgutil.ImageOptions
+	for _, op := range ops {
+		op(&o)
+	}
+	if _, err := normalize(name); err != nil {
+		return nil, err
+	}
+	img := &Image{client: c, namespace: o.Namespace, snapshotter: o.Snapshotter, skipUnpack: o.SkipUnpack,
+		platform: o.Platform, progress: o.Progress, name: name}
+	if img.namespace == "" {
+		img.namespace = DefaultNamespace
+	}
+	if img.snapshotter == "" {
+		img.snapshotter = DefaultSnapshotter
+	}
+	// Reads of layers, later, need the namespace and no deadline of ours.
+	rctx := img.nsContext(context.WithoutCancel(ctx))
+	for _, r := range []struct {
+		name string
+		dst  *v1.Image
+		role string
+	}{{o.BaseImageRepoName, &o.BaseImage, "base"}, {o.PreviousImageRepoName, &o.PreviousImage, "previous"}} {
+		if *r.dst != nil || r.name == "" {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		n, err := normalize(r.name)
+		if err != nil {
+			return nil, err
+		}
+		s, err := openStored(rctx, c.ImageService(), c.ContentStore(), n, o.Platform)
+		if err != nil {
+			return nil, fmt.Errorf("reading %s image: %w", r.role, err)
+		}
+		if s != nil {
+			if *r.dst, err = partial.CompressedToImage(s); err != nil {
+				return nil, fmt.Errorf("reading %s image: %w", r.role, err)
+			}
+		}
+	}
+	core, err := imgutil.NewCNBImage(o)
+	if err != nil {
+		return nil, err
+	}
+	img.CNBImageCore = core
+	return img, nil
+}
+
+// normalize is name as containerd keeps image names (the Docker way:
+// docker.io/library/app:latest).
+func normalize(name string) (string, error) {
+	named, err := reference.ParseNormalizedNamed(name)
+	if err != nil {
+		return "", fmt.Errorf("image name %q: %w: %w", name, imgutil.ErrInvalidArgument, err)
+	}
+	return reference.TagNameOnly(named).String(), nil
+}
+
+// nsContext is ctx in the image's namespace.
+func (i *Image) nsContext(ctx context.Context) context.Context {
+	return namespaces.WithNamespace(ctx, i.namespace)
+}
+
+// Kind returns "containerd".
+func (i *Image) Kind() string { return "containerd" }
+
+// Name returns the name the image is saved under.
+func (i *Image) Name() string {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	return i.name
+}
+
+// Rename changes the name the image is saved under.
+func (i *Image) Rename(name string) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	i.name = name
+}
+
+// Namespace is the containerd namespace of the image.
+func (i *Image) Namespace() string { return i.namespace }
+
+// Found reports whether the namespace has an image under the image's name;
+// a containerd that cannot be asked reports false: FoundE tells.
+func (i *Image) Found() bool {
+	ok, _ := i.FoundE(context.Background())
+	return ok
+}
+
+// FoundE reports whether the namespace has an image under the image's
+// name, and an error when containerd could not be asked.
+func (i *Image) FoundE(ctx context.Context) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	n, err := normalize(i.Name())
+	if err != nil {
+		return false, err
+	}
+	_, err = i.client.ImageService().Get(i.nsContext(ctx), n)
+	if cerrdefs.IsNotFound(err) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// Valid reports whether the image exists with all its content.
+func (i *Image) Valid() bool {
+	ok, _ := i.ValidE(context.Background())
+	return ok
+}
+
+// ValidE reports whether the image exists with every blob of its manifest
+// in the content store.
+func (i *Image) ValidE(ctx context.Context) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	n, err := normalize(i.Name())
+	if err != nil {
+		return false, err
+	}
+	nctx := i.nsContext(ctx)
+	s, err := openStored(nctx, i.client.ImageService(), i.client.ContentStore(), n, i.platform)
+	if s == nil || err != nil {
+		if errors.Is(err, imgutil.ErrNotFound) {
+			return false, nil
+		}
+		return false, err
+	}
+	for _, l := range s.manifest.Layers {
+		if _, err := i.client.ContentStore().Info(nctx, toOCI(l).Digest); cerrdefs.IsNotFound(err) {
+			return false, nil
+		} else if err != nil {
+			return false, err
+		}
+	}
+	return true, nil
+}
+
+// Identifier returns the manifest digest of the image as last saved, else
+// as the namespace holds it under its name.
+func (i *Image) Identifier() (imgutil.Identifier, error) {
+	i.mu.Lock()
+	saved := i.saved
+	i.mu.Unlock()
+	if saved.Hex != "" {
+		return Identifier{Digest: saved.String(), Namespace: i.namespace}, nil
+	}
+	n, err := normalize(i.Name())
+	if err != nil {
+		return nil, err
+	}
+	rec, err := i.client.ImageService().Get(i.nsContext(context.Background()), n)
+	if cerrdefs.IsNotFound(err) {
+		return nil, fmt.Errorf("image %s is not in namespace %s: %w", n, i.namespace, imgutil.ErrNotFound)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return Identifier{Digest: rec.Target.Digest.String(), Namespace: i.namespace}, nil
+}
+
+// Identifier is a manifest digest in a namespace.
+type Identifier struct {
+	Digest    string
+	Namespace string
+}
+
+func (id Identifier) String() string { return id.Digest }
+
+// Delete removes the image record under the image's name (its content and
+// snapshots go with containerd's garbage collection). A missing image
+// matches imgutil.ErrNotFound.
+func (i *Image) Delete() error {
+	n, err := normalize(i.Name())
+	if err != nil {
+		return err
+	}
+	err = i.client.ImageService().Delete(i.nsContext(context.Background()), n, images.SynchronousDelete())
+	if cerrdefs.IsNotFound(err) {
+		return fmt.Errorf("deleting image %s: %w", n, imgutil.ErrNotFound)
+	}
+	return err
+}
+
+// SaveFile writes the image as a `docker load`-able tar tagged with its
+// name and returns the path; no partial file is left on failure.
+func (i *Image) SaveFile() (string, error) { return i.SaveFileContext(context.Background()) }
+
+// SaveFileContext is SaveFile stopped (leaving no file) once ctx is done.
+func (i *Image) SaveFileContext(ctx context.Context) (string, error) {
+	b, err := built.ForSave(i.CNBImageCore)
+	if err != nil {
+		return "", err
+	}
+	tag, err := archive.Tag(i.Name())
+	if err != nil {
+		return "", err
+	}
+	return archive.WriteImageFile(ctx, b, []string{tag}, "imgutil-containerd-*.tar", archive.Reporter(i.progress, "export"))
+}
+
+// GetLayerContext is GetLayer whose reads fail once ctx is done.
+func (i *Image) GetLayerContext(ctx context.Context, diffID string) (io.ReadCloser, error) {
+	return i.CNBImageCore.GetLayerContext(ctx, diffID)
+}
+
+// Close closes the client when NewImageAt dialled it.
+func (i *Image) Close() error {
+	if i.owned {
+		return i.client.Close()
+	}
+	return nil
+}
