@@ -170,7 +170,7 @@ func harness(c *client.Client) imagetest.Harness {
 			put(t, c, testNamespace, name, img)
 			return name
 		},
-		Read:            func(t *testing.T, name string) v1.Image { return read(t, c, testNamespace, name) },
+		Read:               func(t *testing.T, name string) v1.Image { return read(t, c, testNamespace, name) },
 		BaseMediaTypes:     imgutil.DockerTypes,
 		KeepsMediaTypes:    true,
 		UncompressedLayers: true,
