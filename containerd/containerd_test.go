@@ -33,8 +33,8 @@ const testNamespace = "imgutil-test"
 
 // daemon is one containerd the tests run against.
 type daemon struct {
-	name   string
-	client *client.Client
+	name, socket string
+	client       *client.Client
 }
 
 // daemons are the containerds IMGUTIL_CONTAINERD_HOSTS lists
@@ -53,7 +53,7 @@ func daemons(t *testing.T) []daemon {
 			t.Fatalf("containerd %s at %s: %v", name, sock, err)
 		}
 		t.Cleanup(func() { c.Close() })
-		out = append(out, daemon{name: name, client: c})
+		out = append(out, daemon{name: name, socket: sock, client: c})
 	}
 	if len(out) == 0 {
 		if os.Getenv("IMGUTIL_REQUIRE_DAEMON") != "" {
@@ -64,7 +64,7 @@ func daemons(t *testing.T) []daemon {
 	return out
 }
 
-func forEach(t *testing.T, f func(t *testing.T, c *client.Client)) {
+func forEach(t *testing.T, f func(t *testing.T, d daemon)) {
 	for _, d := range daemons(t) {
 		t.Run(d.name, func(t *testing.T) {
 			v, err := d.client.Version(context.Background())
@@ -72,7 +72,7 @@ func forEach(t *testing.T, f func(t *testing.T, c *client.Client)) {
 				t.Fatal(err)
 			}
 			t.Logf("containerd %s", v.Version)
-			f(t, d.client)
+			f(t, d)
 		})
 	}
 }
@@ -178,7 +178,10 @@ func harness(c *client.Client) imagetest.Harness {
 }
 
 func TestContainerd(t *testing.T) {
-	forEach(t, func(t *testing.T, c *client.Client) {
-		t.Run("Suite", func(t *testing.T) { imagetest.Run(t, harness(c)) })
+	forEach(t, func(t *testing.T, d daemon) {
+		t.Run("Suite", func(t *testing.T) { imagetest.Run(t, harness(d.client)) })
+		t.Run("RunsInK8sNamespace", func(t *testing.T) { testRunsInK8sNamespace(t, d) })
+		t.Run("WritesOnlyWhatTheStoreLacks", func(t *testing.T) { testWritesOnlyWhatTheStoreLacks(t, d.client) })
+		t.Run("InterruptedSaveKeepsTheName", func(t *testing.T) { testInterruptedSaveKeepsTheName(t, d.client) })
 	})
 }
