@@ -135,3 +135,48 @@ func testInterruptedSaveKeepsTheName(t *testing.T, c *client.Client) {
 		t.Errorf("after failed saves the name is on %s, want %s", now, saved)
 	}
 }
+
+// TestMobyNamespace: an image saved into the "moby" namespace of the
+// containerd of a Docker daemon with the containerd image store is that
+// daemon's: it lists it, and runs it.
+func TestMobyNamespace(t *testing.T) {
+	sock, host, ok := strings.Cut(os.Getenv("IMGUTIL_MOBY_CONTAINERD"), "=")
+	if !ok {
+		t.Skip("no moby daemon with the containerd image store (scripts/dockerd.sh all, then scripts/containerd.sh)")
+	}
+	docker, err := exec.LookPath("docker")
+	if err != nil {
+		t.Skip("no docker command here")
+	}
+	c, err := client.New(sock)
+	must(t, err)
+	defer c.Close()
+	const ns = "moby"
+	base := freshName(t, c, ns)
+	put(t, c, ns, base, testhelpers.BusyboxImage(t, imgutil.OCITypes))
+	name := freshName(t, c, ns)
+	img, err := containerd.NewImage(name, c, containerd.WithNamespace(ns), imgutil.FromBaseImage(base))
+	must(t, err)
+	word := strings.ToLower(rand.Text()[:10])
+	p, _ := testhelpers.LayerFile(t, map[string]string{"hello.txt": word})
+	must(t, img.AddLayer(p))
+	must(t, img.SetCmd("/bin/cat", "/hello.txt"))
+	must(t, img.Save())
+	id, err := img.Identifier()
+	must(t, err)
+
+	out, err := exec.Command(docker, "-H", host, "image", "inspect", "--format", "{{.Id}}", name).CombinedOutput()
+	if err != nil {
+		t.Fatalf("docker image inspect %s: %v\n%s", name, err, out)
+	}
+	if got := strings.TrimSpace(string(out)); got != id.String() {
+		t.Errorf("docker sees %s as %s, want %s", name, got, id)
+	}
+	out, err = exec.Command(docker, "-H", host, "run", "--rm", "--network", "none", name).CombinedOutput()
+	if err != nil {
+		t.Fatalf("docker run %s: %v\n%s", name, err, out)
+	}
+	if got := strings.TrimSpace(string(out)); got != word {
+		t.Errorf("the container printed %q, want %q", got, word)
+	}
+}

@@ -6,7 +6,10 @@
 #                                  needed) and containerd 2.x (built from the
 #                                  Go module proxy once and cached); print
 #                                  `export IMGUTIL_CONTAINERD_HOSTS=name=socket,...`
-#                                  listing every one that answers
+#                                  listing every one that answers, and
+#                                  IMGUTIL_MOBY_CONTAINERD=socket=docker-host
+#                                  for the containerd of the moby daemon
+#                                  scripts/dockerd.sh all started, if any
 #   scripts/containerd.sh stop     stop them
 #
 # Progress goes to stderr; stdout carries only what to export.
@@ -95,6 +98,13 @@ start() {
   fi
   local IFS=,
   echo "export IMGUTIL_CONTAINERD_HOSTS=${hosts[*]}"
+  # The containerd of the moby v2 daemon with the containerd image store
+  # (scripts/dockerd.sh all), when it runs: images saved into its "moby"
+  # namespace are that daemon's.
+  local moby="$CACHE/moby-containerd"
+  if [ -S "$moby/exec/containerd/containerd.sock" ] && [ -S "$moby/docker.sock" ]; then
+    echo "export IMGUTIL_MOBY_CONTAINERD=$moby/exec/containerd/containerd.sock=unix://$moby/docker.sock"
+  fi
 }
 
 stop() {
