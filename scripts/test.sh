@@ -17,10 +17,12 @@ go test $flags -v ./local/ >"$log" 2>&1 || rc=1
 if [ $rc -ne 0 ] && ! grep -q '^ok' "$log"; then
   grep -v '^=== ' "$log" | tail -n 300
 fi
-# The containerd backend is a module of its own.
+# The containerd backend and the command line are modules of their own.
 echo "test: containerds: ${IMGUTIL_CONTAINERD_HOSTS:-none}"
-# shellcheck disable=SC2086
-(cd containerd && go test $flags ./...) || rc=1
+for m in containerd cmd/imgutil; do
+  # shellcheck disable=SC2086
+  (cd "$m" && go test $flags ./...) || rc=1
+done
 echo "test: local tests per daemon:"
 grep -E '^ {4}--- |daemon: |^--- ' "$log" | grep -v '/Suite/' || true
 grep -E '^(ok|FAIL)\s' "$log" || true

@@ -42,7 +42,7 @@ Examples:
 		if err != nil {
 			return err
 		}
-		if t.kind != dst.kind {
+		if !t.sameStore(dst) {
 			return usageError{fmt.Sprintf("--tag %s is not in the store of %s", t, dst)}
 		}
 		extra = append(extra, t.name)

@@ -1,6 +1,7 @@
 // Command imgutil is a thin command line over the imgutil library: append a
 // layer, mutate the config, inspect, export, rebase and copy images in a
-// Docker daemon (docker://name:tag), an OCI layout (oci:path) or a
+// Docker daemon (docker://name:tag), a containerd namespace
+// (containerd://[namespace/]name:tag), an OCI layout (oci:path) or a
 // registry (registry/name:tag).
 package main
 
@@ -79,6 +80,11 @@ Usage: imgutil COMMAND [OPTIONS] ARGS
 
 Targets:
   docker://NAME:TAG      an image in the Docker daemon (DOCKER_HOST)
+  containerd://[NS/]NAME:TAG
+                         an image in a containerd namespace (CONTAINERD_ADDRESS;
+                         NS: k8s.io, moby, ... default CONTAINERD_NAMESPACE or
+                         "default"; write containerd://default/host.io/app:1
+                         for a name whose first part has no dot)
   oci:PATH               an OCI image layout directory
   REGISTRY/NAME:TAG      an image in a registry (credentials: docker config)
 

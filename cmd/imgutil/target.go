@@ -10,9 +10,11 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	ctrdclient "github.com/containerd/containerd/v2/client"
 	"github.com/moby/moby/client"
 
 	"github.com/imgbridge/imgutil"
+	"github.com/imgbridge/imgutil/containerd"
 	"github.com/imgbridge/imgutil/layout"
 	"github.com/imgbridge/imgutil/local"
 	"github.com/imgbridge/imgutil/remote"
@@ -20,8 +22,28 @@ import (
 
 // target is where an image lives, as the user wrote it.
 type target struct {
-	kind string // "docker", "oci" or "registry"
+	kind string // "docker", "oci", "containerd" or "registry"
+	ns   string // the containerd namespace
 	name string
+}
+
+// sameStore reports whether t and u live in one store (one containerd
+// namespace).
+func (t target) sameStore(u target) bool { return t.kind == u.kind && t.ns == u.ns }
+
+// splitNamespace splits containerd://[NAMESPACE/]NAME: the first path
+// segment is the namespace when a name follows it and it is k8s.io or has
+// no dot or colon (a registry host has one). The namespace defaults to
+// CONTAINERD_NAMESPACE, else "default".
+func splitNamespace(s string) (ns, rest string) {
+	first, after, ok := strings.Cut(s, "/")
+	if ok && after != "" && (first == "k8s.io" || !strings.ContainsAny(first, ".:")) && first != "localhost" {
+		return first, after
+	}
+	if ns = os.Getenv("CONTAINERD_NAMESPACE"); ns == "" {
+		ns = containerd.DefaultNamespace
+	}
+	return ns, s
 }
 
 func parseTarget(s string) (target, error) {
@@ -30,11 +52,14 @@ func parseTarget(s string) (target, error) {
 	case s == "":
 		return target{}, usageError{"empty image target"}
 	case strings.HasPrefix(s, "docker://"):
-		t = target{"docker", strings.TrimPrefix(s, "docker://")}
+		t = target{kind: "docker", name: strings.TrimPrefix(s, "docker://")}
 	case strings.HasPrefix(s, "oci:"):
-		t = target{"oci", strings.TrimPrefix(s, "oci:")}
+		t = target{kind: "oci", name: strings.TrimPrefix(s, "oci:")}
+	case strings.HasPrefix(s, "containerd://"):
+		ns, n := splitNamespace(strings.TrimPrefix(s, "containerd://"))
+		t = target{kind: "containerd", ns: ns, name: n}
 	default:
-		t = target{"registry", s}
+		t = target{kind: "registry", name: s}
 	}
 	if t.name == "" {
 		return target{}, usageError{fmt.Sprintf("image target %q names nothing", s)}
@@ -55,6 +80,8 @@ func (t target) String() string {
 		return "docker://" + t.name
 	case "oci":
 		return "oci:" + t.name
+	case "containerd":
+		return "containerd://" + t.ns + "/" + t.name
 	}
 	return t.name
 }
@@ -65,6 +92,7 @@ type session struct {
 	ctx      context.Context
 	cancel   context.CancelFunc
 	cli      *client.Client
+	ctrd     *ctrdclient.Client
 	progress *progressPrinter
 }
 
@@ -76,6 +104,26 @@ func (s *session) close() {
 	if s.cli != nil {
 		_ = s.cli.Close()
 	}
+	if s.ctrd != nil {
+		_ = s.ctrd.Close()
+	}
+}
+
+// containerd returns the session's containerd client, dialled once to
+// CONTAINERD_ADDRESS (default /run/containerd/containerd.sock), as ctr does.
+func (s *session) containerd() (*ctrdclient.Client, error) {
+	if s.ctrd == nil {
+		addr := os.Getenv("CONTAINERD_ADDRESS")
+		if addr == "" {
+			addr = "/run/containerd/containerd.sock"
+		}
+		c, err := ctrdclient.New(addr)
+		if err != nil {
+			return nil, fmt.Errorf("connecting to containerd at %s: %w", addr, err)
+		}
+		s.ctrd = c
+	}
+	return s.ctrd, nil
 }
 
 func (s *session) docker() (*client.Client, error) {
@@ -110,6 +158,13 @@ func (s *session) open(t target, ops ...imgutil.ImageOption) (imgutil.ContextIma
 		return img, func() { _ = img.Close() }, nil
 	case "oci":
 		img, err := layout.NewImage(t.name, ops...)
+		return img, func() {}, err
+	case "containerd":
+		c, err := s.containerd()
+		if err != nil {
+			return nil, nil, err
+		}
+		img, err := containerd.NewImageContext(s.ctx, t.name, c, append(ops, containerd.WithNamespace(t.ns))...)
 		return img, func() {}, err
 	default:
 		img, err := remote.NewImageContext(s.ctx, t.name, authn.DefaultKeychain, ops...)
@@ -153,7 +208,7 @@ func (s *session) read(t target) (v1.Image, func(), error) {
 // baseOption returns the option that starts an image at dst from src:
 // by name when both live in one store, as an instance otherwise.
 func (s *session) baseOption(dst, src target) (imgutil.ImageOption, func(), error) {
-	if dst.kind == src.kind {
+	if dst.sameStore(src) {
 		return imgutil.FromBaseImage(src.name), func() {}, nil
 	}
 	img, done, err := s.read(src)
