@@ -28,10 +28,13 @@ lint: tools
 fmt: tools
 	$(GOLANGCI_LINT) fmt ./...
 
-## bench: benchmarks against every daemon scripts/dockerd.sh all starts; each
-## prints its ratio to the physical limit measured in the same run
+## bench: benchmarks against every daemon scripts/dockerd.sh all and
+## scripts/containerd.sh start; each prints its ratio to the physical limit
+## measured in the same run
 bench:
 	@eval "$$(scripts/dockerd.sh all)" && $(GO) test $(BENCH_FLAGS) ./... | grep -E '^(BENCH|Benchmark|ok|FAIL|---)'
+	@eval "$$(scripts/dockerd.sh all)" && eval "$$(scripts/containerd.sh)" && \
+		cd containerd && $(GO) test $(BENCH_FLAGS) ./... | grep -E '^(BENCH|Benchmark|ok|FAIL|---)'
 
 ## fuzz: fuzz the tar checks for FUZZTIME each (corpus in internal/layer/testdata/fuzz)
 fuzz:

@@ -40,6 +40,11 @@ type Image struct {
 	platform    imgutil.Platform
 	progress    func(imgutil.Progress)
 
+	// opened are the manifests of the images opened from the namespace
+	// (base, previous), and blobs the blobs they list.
+	opened []v1.Hash
+	blobs  map[v1.Hash]bool
+
 	// mu guards name and saved.
 	mu   sync.Mutex
 	name string
@@ -140,6 +145,7 @@ func NewImageContext(ctx context.Context, name string, c *client.Client, ops ...
 			if *r.dst, err = partial.CompressedToImage(s); err != nil {
 				return nil, fmt.Errorf("reading %s image: %w", r.role, err)
 			}
+			img.remember(s)
 		}
 	}
 	core, err := imgutil.NewCNBImage(o)
@@ -149,6 +155,26 @@ func NewImageContext(ctx context.Context, name string, c *client.Client, ops ...
 	img.CNBImageCore = core
 	return img, nil
 }
+
+// remember records the manifest of s and the blobs it lists.
+func (i *Image) remember(s *storedImage) {
+	if i.blobs == nil {
+		i.blobs = map[v1.Hash]bool{}
+	}
+	d, err := v1.NewHash(s.desc.Digest.String())
+	if err != nil {
+		return
+	}
+	i.opened = append(i.opened, d)
+	i.blobs[s.manifest.Config.Digest] = true
+	for _, l := range s.manifest.Layers {
+		i.blobs[l.Digest] = true
+	}
+}
+
+// openedHas reports whether an image opened from the namespace lists the
+// blob d.
+func (i *Image) openedHas(d v1.Hash) bool { return i.blobs[d] }
 
 // normalize is name as containerd keeps image names (the Docker way:
 // docker.io/library/app:latest).

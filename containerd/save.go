@@ -4,17 +4,19 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"os"
 	"strconv"
+	"strings"
 	"time"
 
-	"github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/content"
 	"github.com/containerd/containerd/v2/core/images"
 	"github.com/containerd/containerd/v2/core/leases"
 	cerrdefs "github.com/containerd/errdefs"
-	"github.com/containerd/platforms"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/imgbridge/imgutil"
@@ -63,7 +65,7 @@ func (i *Image) SaveAsContext(ctx context.Context, name string, additionalNames 
 	if err != nil {
 		return allFailed(err)
 	}
-	desc, err := i.write(ctx, b, normalized[0])
+	desc, err := i.write(ctx, b)
 	if err != nil {
 		return allFailed(err)
 	}
@@ -88,12 +90,21 @@ func (i *Image) SaveAsContext(ctx context.Context, name string, additionalNames 
 // write puts b's blobs into the content store (those it lacks), under a
 // lease, unpacks the image unless asked not to, and returns the manifest's
 // descriptor.
-func (i *Image) write(ctx context.Context, b *built.Built, name string) (ocispec.Descriptor, error) {
+func (i *Image) write(ctx context.Context, b *built.Built) (ocispec.Descriptor, error) {
 	lctx, done, err := i.client.WithLease(i.nsContext(ctx), leases.WithRandomID(), leases.WithExpiration(leaseExpiry))
 	if err != nil {
 		return ocispec.Descriptor{}, fmt.Errorf("taking a lease: %w", err)
 	}
 	defer func() { _ = done(context.WithoutCancel(lctx)) }()
+	// The manifests of the images opened from the namespace hold what
+	// they reference (containerd's garbage collection follows their
+	// labels): their blobs stay while the save runs, whatever happens to
+	// those images meanwhile.
+	for _, m := range i.opened {
+		if err := i.lease(lctx, m.String()); err != nil {
+			return ocispec.Descriptor{}, err
+		}
+	}
 	cs := i.client.ContentStore()
 	docker := b.ManifestType() == types.DockerManifestSchema2
 	report := archive.Reporter(i.progress, "save")
@@ -104,13 +115,13 @@ func (i *Image) write(ctx context.Context, b *built.Built, name string) (ocispec
 			return ocispec.Descriptor{}, fmt.Errorf("layer %d: %w", j, err)
 		}
 		descs[j] = d
-		if held, err := i.hold(lctx, d); err != nil || held {
+		if held, err := i.has(lctx, d); err != nil || held {
 			if err != nil {
 				return ocispec.Descriptor{}, err
 			}
 			continue
 		}
-		rc, err := open()
+		rc, err := openAsIs(l, d, open)
 		if err != nil {
 			return ocispec.Descriptor{}, fmt.Errorf("opening layer %d: %w", j, err)
 		}
@@ -118,11 +129,20 @@ func (i *Image) write(ctx context.Context, b *built.Built, name string) (ocispec
 		err = content.WriteBlob(lctx, cs, "imgutil-"+d.Digest.String(), r, toOCI(d))
 		rc.Close()
 		if err != nil {
-			return ocispec.Descriptor{}, fmt.Errorf("writing layer %d: %w", j, storeError(err))
+			return ocispec.Descriptor{}, fmt.Errorf("writing layer %d: %w", j, commitError(err))
 		}
 	}
 	cfg := v1.Descriptor{MediaType: b.ConfigType(), Size: int64(len(b.RawConfig)), Digest: b.ConfigDigest()}
-	if err := writeBytes(lctx, cs, cfg, b.RawConfig, nil); err != nil {
+	diffIDs := make([]digest.Digest, len(b.Config.RootFS.DiffIDs))
+	for j, d := range b.Config.RootFS.DiffIDs {
+		diffIDs[j] = digest.Digest(d.String())
+	}
+	var cfgLabels map[string]string
+	if !i.skipUnpack && len(diffIDs) > 0 {
+		// The image's snapshots, made below, live as long as its config.
+		cfgLabels = map[string]string{snapshotLabel(i.snapshotter): topChain(diffIDs).String()}
+	}
+	if err := writeBytes(lctx, cs, cfg, b.RawConfig, cfgLabels); err != nil {
 		return ocispec.Descriptor{}, fmt.Errorf("writing config: %w", err)
 	}
 	m := v1.Manifest{SchemaVersion: 2, MediaType: b.ManifestType(), Config: cfg, Layers: descs, Annotations: b.Annotations()}
@@ -142,18 +162,44 @@ func (i *Image) write(ctx context.Context, b *built.Built, name string) (ocispec
 		return ocispec.Descriptor{}, fmt.Errorf("writing manifest: %w", err)
 	}
 	if !i.skipUnpack {
-		p := ocispec.Platform{OS: b.Config.OS, Architecture: b.Config.Architecture, Variant: b.Config.Variant}
-		img := client.NewImageWithPlatform(i.client, images.Image{Name: name, Target: md}, platforms.Only(p))
-		if err := img.Unpack(lctx, i.snapshotter); err != nil {
+		layers := make([]ocispec.Descriptor, len(descs))
+		for j, d := range descs {
+			layers[j] = toOCI(d)
+		}
+		if err := i.unpack(lctx, layers, diffIDs); err != nil {
 			return ocispec.Descriptor{}, fmt.Errorf("unpacking for %s: %w", i.snapshotter, err)
 		}
 	}
 	return md, nil
 }
 
-// hold reports whether the store has the blob d, and keeps it for the
-// save (it joins the save's lease).
-func (i *Image) hold(ctx context.Context, d v1.Descriptor) (bool, error) {
+// openAsIs opens a layer file that is the blob d byte for byte as it is,
+// unread here: the content store hashes what it takes and refuses a commit
+// whose digest is not d's (see commitError), so the check is made once.
+// Other layers are opened with open.
+func openAsIs(l v1.Layer, d v1.Descriptor, open func() (io.ReadCloser, error)) (io.ReadCloser, error) {
+	if s, ok := l.(archive.Source); ok {
+		if path, want, ok := s.Source(false); ok && want == d.Digest {
+			return os.Open(path)
+		}
+	}
+	return open()
+}
+
+// commitError is err of a blob written: content that does not match its
+// digest (a layer file whose diffID was given wrong, or that changed since
+// it was added) matches imgutil.ErrDiffIDMismatch.
+func commitError(err error) error {
+	if cerrdefs.IsFailedPrecondition(err) && strings.Contains(err.Error(), "unexpected commit") {
+		return fmt.Errorf("%w: %w", imgutil.ErrDiffIDMismatch, err)
+	}
+	return storeError(err)
+}
+
+// has reports whether the store has the blob d. One of an image opened
+// from the namespace is held by its manifest; any other is added to the
+// save's lease.
+func (i *Image) has(ctx context.Context, d v1.Descriptor) (bool, error) {
 	_, err := i.client.ContentStore().Info(ctx, toOCI(d).Digest)
 	if cerrdefs.IsNotFound(err) {
 		return false, nil
@@ -161,34 +207,51 @@ func (i *Image) hold(ctx context.Context, d v1.Descriptor) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("looking up blob %s: %w", d.Digest, err)
 	}
-	if id, ok := leases.FromContext(ctx); ok {
-		if err := i.client.LeasesService().AddResource(ctx, leases.Lease{ID: id}, leases.Resource{ID: d.Digest.String(), Type: "content"}); err != nil {
-			return false, fmt.Errorf("holding blob %s: %w", d.Digest, err)
+	if !i.openedHas(d.Digest) {
+		if err := i.lease(ctx, d.Digest.String()); err != nil {
+			return false, err
 		}
 	}
 	return true, nil
 }
 
-// writeBytes writes b as the blob d, with labels, unless the store has it
-// (its labels are then set).
+// lease adds the blob dgst to the save's lease.
+func (i *Image) lease(ctx context.Context, dgst string) error {
+	id, ok := leases.FromContext(ctx)
+	if !ok {
+		return nil
+	}
+	if err := i.client.LeasesService().AddResource(ctx, leases.Lease{ID: id}, leases.Resource{ID: dgst, Type: "content"}); err != nil {
+		return fmt.Errorf("holding blob %s: %w", dgst, err)
+	}
+	return nil
+}
+
+// writeBytes writes b as the blob d, with labels; a blob the store has
+// already gets the labels.
 func writeBytes(ctx context.Context, cs content.Store, d v1.Descriptor, b []byte, labels map[string]string) error {
-	var opts []content.Opt
-	if labels != nil {
-		opts = append(opts, content.WithLabels(labels))
+	od := toOCI(d)
+	w, err := content.OpenWriter(ctx, cs, content.WithRef("imgutil-"+d.Digest.String()), content.WithDescriptor(od))
+	if err == nil {
+		defer w.Close()
+		if _, err = w.Write(b); err == nil {
+			err = w.Commit(ctx, od.Size, od.Digest, content.WithLabels(labels))
+		}
 	}
-	err := content.WriteBlob(ctx, cs, "imgutil-"+d.Digest.String(), bytesReader(b), toOCI(d), opts...)
-	if err != nil {
-		return storeError(err)
-	}
-	if labels != nil {
-		info := content.Info{Digest: toOCI(d).Digest, Labels: labels}
+	switch {
+	case cerrdefs.IsAlreadyExists(err):
+		if len(labels) == 0 {
+			return nil
+		}
+		info := content.Info{Digest: od.Digest, Labels: labels}
 		var fields []string
 		for k := range labels {
 			fields = append(fields, "labels."+k)
 		}
-		if _, err := cs.Update(ctx, info, fields...); err != nil {
-			return storeError(err)
-		}
+		_, err = cs.Update(ctx, info, fields...)
+		return storeError(err)
+	case err != nil:
+		return commitError(err)
 	}
 	return nil
 }

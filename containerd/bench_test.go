@@ -1,0 +1,268 @@
+package containerd_test
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"crypto/rand"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/core/content"
+	"github.com/containerd/containerd/v2/core/leases"
+	gname "github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	moby "github.com/moby/moby/client"
+	"github.com/opencontainers/go-digest"
+	"github.com/opencontainers/image-spec/identity"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/imgbridge/imgutil"
+	"github.com/imgbridge/imgutil/containerd"
+	"github.com/imgbridge/imgutil/testhelpers"
+)
+
+// Sizes of the rebuild (IMGUTIL_BENCH_SMALL=1: a tenth).
+var (
+	benchBaseLayer = benchSize(50 << 20) // three of them: a 150 MB base
+	benchAppLayer  = benchSize(4 << 20)  // three app layers of the previous image
+	benchNewLayer  = benchSize(10 << 20) // the new layer of each rebuild
+)
+
+func benchSize(n int) int {
+	if os.Getenv("IMGUTIL_BENCH_SMALL") != "" {
+		return n / 10
+	}
+	return n
+}
+
+// BenchmarkRebuild rebuilds an app image straight into containerd (a base
+// of 150 MB and three app layers reused, one new layer of 10 MiB), against
+// the physical limit (the new layer alone written into the content store
+// and applied onto its parent snapshot with containerd's client), and
+// against what users do today: the same image in a Docker daemon, `docker
+// save` piped into containerd's import, then unpacked (as `ctr images
+// import` does).
+func BenchmarkRebuild(b *testing.B) {
+	var ds []daemon
+	for _, kv := range strings.Split(os.Getenv("IMGUTIL_CONTAINERD_HOSTS"), ",") {
+		if name, sock, ok := strings.Cut(kv, "="); ok {
+			c, err := client.New(sock)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { c.Close() })
+			ds = append(ds, daemon{name: name, socket: sock, client: c})
+		}
+	}
+	if len(ds) == 0 {
+		b.Skip("no containerd (scripts/containerd.sh)")
+	}
+	base := benchBase(b)
+	for _, d := range ds {
+		b.Run(d.name, func(b *testing.B) { benchRebuild(b, d.client, base) })
+	}
+}
+
+// benchBase is an image of three random layers.
+func benchBase(b *testing.B) v1.Image {
+	img := empty.Image
+	for range 3 {
+		p, _ := testhelpers.RandomLayerFile(b, benchBaseLayer)
+		l, err := tarball.LayerFromFile(p)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if img, err = mutate.AppendLayers(img, l); err != nil {
+			b.Fatal(err)
+		}
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		b.Fatal(err)
+	}
+	cf = cf.DeepCopy()
+	cf.OS, cf.Architecture = "linux", runtime.GOARCH
+	if img, err = mutate.ConfigFile(img, cf); err != nil {
+		b.Fatal(err)
+	}
+	return img
+}
+
+func benchRebuild(b *testing.B, c *client.Client, base v1.Image) {
+	ctx := nsCtx(testNamespace)
+	baseName := "example.com/imgutil-bench/base:latest"
+	putB(b, c, baseName, base)
+	unpack(b, c, baseName)
+	prev := "example.com/imgutil-bench/app:latest"
+	first, err := containerd.NewImage(prev, c, containerd.WithNamespace(testNamespace), imgutil.FromBaseImage(baseName))
+	must2(b, err)
+	var ids []string
+	for range 3 {
+		p, id := testhelpers.RandomLayerFile(b, benchAppLayer)
+		must2(b, first.AddLayerWithDiffID(p, id))
+		ids = append(ids, id)
+	}
+	must2(b, first.Save())
+	docker := dockerForImport(b)
+
+	var ours, limits, imports []time.Duration
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		p, id := testhelpers.RandomLayerFile(b, benchNewLayer)
+		b.StartTimer()
+		start := time.Now()
+		img, err := containerd.NewImage(prev, c, containerd.WithNamespace(testNamespace), imgutil.FromBaseImage(baseName), imgutil.WithPreviousImage(prev))
+		must2(b, err)
+		for _, reused := range ids {
+			must2(b, img.ReuseLayer(reused))
+		}
+		must2(b, img.AddLayerWithDiffID(p, id))
+		must2(b, img.SetLabel("round", fmt.Sprint(i)))
+		must2(b, img.Save())
+		ours = append(ours, time.Since(start))
+		b.StopTimer()
+		// The limit writes and applies a layer of its own, as new to the
+		// store as ours was.
+		lp, lid := testhelpers.RandomLayerFile(b, benchNewLayer)
+		limits = append(limits, applyOneLayer(b, c, ctx, img, lp, lid))
+		if docker != nil {
+			imports = append(imports, saveAndImport(b, c, docker, img))
+		}
+		b.StartTimer()
+	}
+	b.StopTimer()
+	o, l := median(ours), median(limits)
+	b.ReportMetric(o.Seconds(), "rebuild-s")
+	b.ReportMetric(float64(o)/float64(l), "ratio")
+	b.ReportMetric(0, "ns/op")
+	line := fmt.Sprintf("BENCH containerd-rebuild %-26s ours=%v limit=%v (%.2fx)", b.Name(), o.Round(time.Millisecond), l.Round(time.Millisecond), float64(o)/float64(l))
+	if len(imports) > 0 {
+		m := median(imports)
+		line += fmt.Sprintf(" docker-save|import=%v (ours %.1fx faster)", m.Round(time.Millisecond), float64(m)/float64(o))
+	}
+	fmt.Printf("%s rounds=%d\n", line, len(ours))
+}
+
+// applyOneLayer is the physical limit of a rebuild: the new layer written
+// into the content store and applied onto the snapshot of the layers under
+// it, with the client alone; removed after.
+func applyOneLayer(b *testing.B, c *client.Client, ctx context.Context, img *containerd.Image, path, diffID string) time.Duration {
+	cfg, err := img.ConfigFile()
+	must2(b, err)
+	var parents []digest.Digest
+	for _, d := range cfg.RootFS.DiffIDs[:len(cfg.RootFS.DiffIDs)-1] {
+		parents = append(parents, digest.Digest(d.String()))
+	}
+	lctx, done, err := c.WithLease(ctx, leases.WithRandomID(), leases.WithExpiration(time.Hour))
+	must2(b, err)
+	defer func() { _ = done(context.Background()) }()
+	sn := c.SnapshotService(containerd.DefaultSnapshotter)
+	key := "imgutil-bench-" + strings.ToLower(rand.Text()[:8])
+
+	start := time.Now()
+	f, err := os.Open(path)
+	must2(b, err)
+	fi, err := f.Stat()
+	must2(b, err)
+	desc := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageLayer, Digest: digest.Digest(diffID), Size: fi.Size()}
+	err = content.WriteBlob(lctx, c.ContentStore(), key, f, desc)
+	f.Close()
+	must2(b, err)
+	mounts, err := sn.Prepare(lctx, key, identity.ChainID(parents).String())
+	must2(b, err)
+	_, err = c.DiffService().Apply(lctx, desc, mounts)
+	must2(b, err)
+	must2(b, sn.Commit(lctx, key+"-committed", key))
+	d := time.Since(start)
+	_ = sn.Remove(lctx, key+"-committed")
+	return d
+}
+
+// dockerForImport is the Docker daemon the save-and-import way starts
+// from (DOCKER_HOST), nil when none answers.
+func dockerForImport(b *testing.B) *moby.Client {
+	if os.Getenv("DOCKER_HOST") == "" {
+		return nil
+	}
+	cli, err := moby.New(moby.FromEnv)
+	if err != nil {
+		return nil
+	}
+	if _, err := cli.Ping(context.Background(), moby.PingOptions{}); err != nil {
+		return nil
+	}
+	b.Cleanup(func() { cli.Close() })
+	return cli
+}
+
+// saveAndImport is what users do today: the image (loaded into the Docker
+// daemon first, untimed) exported with `docker save`, piped into
+// containerd's import, and unpacked.
+func saveAndImport(b *testing.B, c *client.Client, docker *moby.Client, img *containerd.Image) time.Duration {
+	ref := "imgutil-bench/imported:latest"
+	path, err := img.SaveFile()
+	must2(b, err)
+	defer os.Remove(path)
+	f, err := os.Open(path)
+	must2(b, err)
+	res, err := docker.ImageLoad(context.Background(), f, moby.ImageLoadWithQuiet(true))
+	must2(b, err)
+	_, _ = io.Copy(io.Discard, res)
+	res.Close()
+	f.Close()
+	defer func() { _, _ = docker.ImageRemove(context.Background(), img.Name(), moby.ImageRemoveOptions{}) }()
+	ctx := nsCtx(testNamespace)
+
+	start := time.Now()
+	rc, err := docker.ImageSave(context.Background(), []string{img.Name()})
+	must2(b, err)
+	imgs, err := c.Import(ctx, rc, client.WithImageRefTranslator(func(string) string { return ref }))
+	rc.Close()
+	must2(b, err)
+	for _, i := range imgs {
+		must2(b, client.NewImage(c, i).Unpack(ctx, containerd.DefaultSnapshotter))
+	}
+	d := time.Since(start)
+	_ = c.ImageService().Delete(ctx, ref)
+	return d
+}
+
+func putB(b *testing.B, c *client.Client, name string, img v1.Image) {
+	tag, err := gname.NewTag(name)
+	must2(b, err)
+	var buf bytes.Buffer
+	must2(b, tarball.Write(tag, img, &buf))
+	_, err = c.Import(nsCtx(testNamespace), &buf, client.WithImageRefTranslator(func(string) string { return name }))
+	must2(b, err)
+}
+
+func unpack(b *testing.B, c *client.Client, name string) {
+	ctx := nsCtx(testNamespace)
+	rec, err := c.ImageService().Get(ctx, name)
+	must2(b, err)
+	must2(b, client.NewImage(c, rec).Unpack(ctx, containerd.DefaultSnapshotter))
+}
+
+func median(ds []time.Duration) time.Duration {
+	s := slices.Clone(ds)
+	slices.SortFunc(s, cmp.Compare)
+	return s[len(s)/2]
+}
+
+func must2(b *testing.B, err error) {
+	b.Helper()
+	if err != nil {
+		b.Fatal(err)
+	}
+}
