@@ -93,7 +93,7 @@ func NewImageAt(name, address string, ops ...imgutil.ImageOption) (*Image, error
 	}
 	img, err := NewImageContext(context.Background(), name, c, ops...)
 	if err != nil {
-		c.Close()
+		_ = c.Close()
 		return nil, err
 	}
 	img.owned = true

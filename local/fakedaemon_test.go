@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"path"
@@ -164,7 +165,7 @@ func (f *fakeDaemon) ImageInspect(_ context.Context, ref string, _ ...client.Ima
 		RootFS: image.RootFS{Type: "layers", Layers: img.diffIDs}}
 	for n, id := range f.names {
 		if id == img.id {
-			if named, err := reference.ParseNormalizedNamed(n); err == nil && !(f.kind == "podman" && f.recognisable) {
+			if named, err := reference.ParseNormalizedNamed(n); err == nil && (f.kind != "podman" || !f.recognisable) {
 				n = reference.FamiliarString(named) // as dockerd says it
 			}
 			res.RepoTags = append(res.RepoTags, n)
@@ -265,7 +266,7 @@ func (f *fakeDaemon) ImageLoad(_ context.Context, in io.Reader, _ ...client.Imag
 	for {
 		hdr, err := tr.Next()
 		if err != nil {
-			if err != io.EOF {
+			if !errors.Is(err, io.EOF) {
 				rerr = err
 			}
 			break
@@ -319,7 +320,7 @@ func (f *fakeDaemon) loadDocker(files map[string][]byte, load *fakeLoad) error {
 		Layers   []string
 	}
 	if err := json.Unmarshal(files["manifest.json"], &ms); err != nil || len(ms) != 1 {
-		return fmt.Errorf("invalid manifest.json: %v", err)
+		return fmt.Errorf("invalid manifest.json: %w", err)
 	}
 	m := ms[0]
 	rawConfig := files[m.Config]
@@ -357,14 +358,14 @@ func (f *fakeDaemon) loadOCI(files map[string][]byte, load *fakeLoad) error {
 	}
 	var idx v1.IndexManifest
 	if err := json.Unmarshal(files["index.json"], &idx); err != nil || len(idx.Manifests) != 1 {
-		return fmt.Errorf("invalid index.json: %v", err)
+		return fmt.Errorf("invalid index.json: %w", err)
 	}
 	desc := idx.Manifests[0]
 	blob := func(h v1.Hash) []byte { return files["blobs/"+h.Algorithm+"/"+h.Hex] }
 	rawManifest := blob(desc.Digest)
 	var m v1.Manifest
 	if err := json.Unmarshal(rawManifest, &m); err != nil {
-		return fmt.Errorf("invalid manifest: %v", err)
+		return fmt.Errorf("invalid manifest: %w", err)
 	}
 	rawConfig := blob(m.Config.Digest)
 	var cfg v1.ConfigFile

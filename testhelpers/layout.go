@@ -9,7 +9,6 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
-	ggcrlayout "github.com/google/go-containerregistry/pkg/v1/layout"
 )
 
 // LayoutPut writes img as the only image of a new OCI layout at path (no
@@ -24,7 +23,7 @@ func LayoutPut(t testing.TB, path string, img v1.Image) {
 // ReadImageIndex opens the index of the OCI layout at path.
 func ReadImageIndex(t *testing.T, path string) v1.ImageIndex {
 	t.Helper()
-	idx, err := ggcrlayout.ImageIndexFromPath(path)
+	idx, err := layout.ImageIndexFromPath(path)
 	AssertNil(t, err)
 	return idx
 }
