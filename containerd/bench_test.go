@@ -156,7 +156,7 @@ func benchRebuild(b *testing.B, c *client.Client, base v1.Image) {
 
 // applyOneLayer is the physical limit of a rebuild: the new layer written
 // into the content store and applied onto the snapshot of the layers under
-// it, with the client alone; removed after.
+// it, with the client alone, under a lease; removed after.
 func applyOneLayer(b *testing.B, c *client.Client, ctx context.Context, img *containerd.Image, path, diffID string) time.Duration {
 	cfg, err := img.ConfigFile()
 	must2(b, err)
@@ -164,13 +164,14 @@ func applyOneLayer(b *testing.B, c *client.Client, ctx context.Context, img *con
 	for _, d := range cfg.RootFS.DiffIDs[:len(cfg.RootFS.DiffIDs)-1] {
 		parents = append(parents, digest.Digest(d.String()))
 	}
-	lctx, done, err := c.WithLease(ctx, leases.WithRandomID(), leases.WithExpiration(time.Hour))
-	must2(b, err)
-	defer func() { _ = done(context.Background()) }()
 	sn := c.SnapshotService(containerd.DefaultSnapshotter)
 	key := "imgutil-bench-" + strings.ToLower(rand.Text()[:8])
 
+	// A lease, as any client writing content needs (else garbage
+	// collection may take the blob before anything references it).
 	start := time.Now()
+	lctx, done, err := c.WithLease(ctx, leases.WithRandomID(), leases.WithExpiration(time.Hour))
+	must2(b, err)
 	f, err := os.Open(path)
 	must2(b, err)
 	fi, err := f.Stat()
@@ -184,8 +185,9 @@ func applyOneLayer(b *testing.B, c *client.Client, ctx context.Context, img *con
 	_, err = c.DiffService().Apply(lctx, desc, mounts)
 	must2(b, err)
 	must2(b, sn.Commit(lctx, key+"-committed", key))
+	must2(b, done(context.WithoutCancel(lctx)))
 	d := time.Since(start)
-	_ = sn.Remove(lctx, key+"-committed")
+	_ = sn.Remove(ctx, key+"-committed")
 	return d
 }
 

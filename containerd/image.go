@@ -14,6 +14,7 @@ import (
 	"github.com/distribution/reference"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/partial"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/imgbridge/imgutil"
 	"github.com/imgbridge/imgutil/internal/archive"
@@ -120,32 +121,48 @@ func NewImageContext(ctx context.Context, name string, c *client.Client, ops ...
 	if img.snapshotter == "" {
 		img.snapshotter = DefaultSnapshotter
 	}
-	// Reads of layers, later, need the namespace and no deadline of ours.
+	// Base and previous are read at once. Reads of their layers, later,
+	// need the namespace and no deadline of ours.
 	rctx := img.nsContext(context.WithoutCancel(ctx))
-	for _, r := range []struct {
-		name string
-		dst  *v1.Image
-		role string
-	}{{o.BaseImageRepoName, &o.BaseImage, "base"}, {o.PreviousImageRepoName, &o.PreviousImage, "previous"}} {
+	roles := []struct {
+		name   string
+		dst    *v1.Image
+		role   string
+		stored *storedImage
+	}{{name: o.BaseImageRepoName, dst: &o.BaseImage, role: "base"}, {name: o.PreviousImageRepoName, dst: &o.PreviousImage, role: "previous"}}
+	var g errgroup.Group
+	for j := range roles {
+		r := &roles[j]
 		if *r.dst != nil || r.name == "" {
 			continue
-		}
-		if err := ctx.Err(); err != nil {
-			return nil, err
 		}
 		n, err := normalize(r.name)
 		if err != nil {
 			return nil, err
 		}
-		s, err := openStored(rctx, c.ImageService(), c.ContentStore(), n, o.Platform)
-		if err != nil {
-			return nil, fmt.Errorf("reading %s image: %w", r.role, err)
-		}
-		if s != nil {
-			if *r.dst, err = partial.CompressedToImage(s); err != nil {
-				return nil, fmt.Errorf("reading %s image: %w", r.role, err)
+		g.Go(func() error {
+			if err := ctx.Err(); err != nil {
+				return err
 			}
-			img.remember(s)
+			s, err := openStored(rctx, c.ImageService(), c.ContentStore(), n, o.Platform)
+			if err != nil {
+				return fmt.Errorf("reading %s image: %w", r.role, err)
+			}
+			if s != nil {
+				if *r.dst, err = partial.CompressedToImage(s); err != nil {
+					return fmt.Errorf("reading %s image: %w", r.role, err)
+				}
+				r.stored = s
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	for _, r := range roles {
+		if r.stored != nil {
+			img.remember(r.stored)
 		}
 	}
 	core, err := imgutil.NewCNBImage(o)

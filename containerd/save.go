@@ -8,6 +8,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/containerd/containerd/v2/core/content"
@@ -18,6 +19,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/imgbridge/imgutil"
 	"github.com/imgbridge/imgutil/internal/archive"
@@ -96,70 +98,78 @@ func (i *Image) write(ctx context.Context, b *built.Built) (ocispec.Descriptor, 
 		return ocispec.Descriptor{}, fmt.Errorf("taking a lease: %w", err)
 	}
 	defer func() { _ = done(context.WithoutCancel(lctx)) }()
-	// The manifests of the images opened from the namespace hold what
-	// they reference (containerd's garbage collection follows their
-	// labels): their blobs stay while the save runs, whatever happens to
-	// those images meanwhile.
-	for _, m := range i.opened {
-		if err := i.lease(lctx, m.String()); err != nil {
-			return ocispec.Descriptor{}, err
-		}
-	}
-	cs := i.client.ContentStore()
+	// Every blob's descriptor is known before anything is written (a new
+	// layer's digest is its diffID), so the manifest need not wait.
 	docker := b.ManifestType() == types.DockerManifestSchema2
-	report := archive.Reporter(i.progress, "save")
 	descs := make([]v1.Descriptor, len(b.Layers))
+	opens := make([]func() (io.ReadCloser, error), len(b.Layers))
 	for j, l := range b.Layers {
-		d, open, err := layer.AsBlob(l, docker)
-		if err != nil {
+		if descs[j], opens[j], err = layer.AsBlob(l, docker); err != nil {
 			return ocispec.Descriptor{}, fmt.Errorf("layer %d: %w", j, err)
 		}
-		descs[j] = d
-		if held, err := i.has(lctx, d); err != nil || held {
-			if err != nil {
-				return ocispec.Descriptor{}, err
-			}
-			continue
-		}
-		rc, err := openAsIs(l, d, open)
-		if err != nil {
-			return ocispec.Descriptor{}, fmt.Errorf("opening layer %d: %w", j, err)
-		}
-		r := archive.ReportingReader(rc, d.Digest.String(), d.Size, report)
-		err = content.WriteBlob(lctx, cs, "imgutil-"+d.Digest.String(), r, toOCI(d))
-		rc.Close()
-		if err != nil {
-			return ocispec.Descriptor{}, fmt.Errorf("writing layer %d: %w", j, commitError(err))
-		}
 	}
-	cfg := v1.Descriptor{MediaType: b.ConfigType(), Size: int64(len(b.RawConfig)), Digest: b.ConfigDigest()}
 	diffIDs := make([]digest.Digest, len(b.Config.RootFS.DiffIDs))
 	for j, d := range b.Config.RootFS.DiffIDs {
 		diffIDs[j] = digest.Digest(d.String())
 	}
-	var cfgLabels map[string]string
-	if !i.skipUnpack && len(diffIDs) > 0 {
-		// The image's snapshots, made below, live as long as its config.
-		cfgLabels = map[string]string{snapshotLabel(i.snapshotter): topChain(diffIDs).String()}
-	}
-	if err := writeBytes(lctx, cs, cfg, b.RawConfig, cfgLabels); err != nil {
-		return ocispec.Descriptor{}, fmt.Errorf("writing config: %w", err)
-	}
+	cfg := v1.Descriptor{MediaType: b.ConfigType(), Size: int64(len(b.RawConfig)), Digest: b.ConfigDigest()}
 	m := v1.Manifest{SchemaVersion: 2, MediaType: b.ManifestType(), Config: cfg, Layers: descs, Annotations: b.Annotations()}
 	raw, err := json.Marshal(m)
 	if err != nil {
 		return ocispec.Descriptor{}, fmt.Errorf("encoding manifest: %w", err)
 	}
-	// What the manifest references stays as long as it does.
-	refs := map[string]string{"containerd.io/gc.ref.content.config": cfg.Digest.String()}
-	for j, d := range descs {
-		refs["containerd.io/gc.ref.content.l."+strconv.Itoa(j)] = d.Digest.String()
-	}
 	md := ocispec.Descriptor{MediaType: string(m.MediaType), Size: int64(len(raw)), Digest: digestOf(raw)}
-	mdesc := v1.Descriptor{MediaType: m.MediaType, Size: md.Size}
-	mdesc.Digest, _ = v1.NewHash(md.Digest.String())
-	if err := writeBytes(lctx, cs, mdesc, raw, refs); err != nil {
-		return ocispec.Descriptor{}, fmt.Errorf("writing manifest: %w", err)
+
+	// The blobs go in at once (each a round trip or a transaction of its
+	// own in containerd): the holds on the images opened, the layers the
+	// store lacks, the config, the manifest.
+	g, gctx := errgroup.WithContext(lctx)
+	g.SetLimit(parallelWrites)
+	for _, om := range i.opened {
+		// Their manifests hold what they reference (garbage collection
+		// follows their labels): those blobs stay while the save runs,
+		// whatever happens to those images meanwhile.
+		g.Go(func() error { return i.lease(gctx, om.String()) })
+	}
+	report := archive.Reporter(i.progress, "save")
+	if report != nil {
+		// Layers are written at once; the caller's function is called
+		// by one at a time.
+		var mu sync.Mutex
+		one := report
+		report = func(item string, done, total int64) {
+			mu.Lock()
+			defer mu.Unlock()
+			one(item, done, total)
+		}
+	}
+	for j, l := range b.Layers {
+		g.Go(func() error { return i.writeLayer(gctx, l, descs[j], opens[j], report) })
+	}
+	g.Go(func() error {
+		var labels map[string]string
+		if !i.skipUnpack && len(diffIDs) > 0 {
+			// The image's snapshots, made below, live as long as its config.
+			labels = map[string]string{snapshotLabel(i.snapshotter): topChain(diffIDs).String()}
+		}
+		if err := writeBytes(gctx, i.client.ContentStore(), toOCI(cfg), b.RawConfig, labels); err != nil {
+			return fmt.Errorf("writing config: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		// What the manifest references stays as long as it does.
+		refs := map[string]string{"containerd.io/gc.ref.content.config": cfg.Digest.String()}
+		for j, d := range descs {
+			refs["containerd.io/gc.ref.content.l."+strconv.Itoa(j)] = d.Digest.String()
+		}
+		if err := writeBytes(gctx, i.client.ContentStore(), md, raw, refs); err != nil {
+			return fmt.Errorf("writing manifest: %w", err)
+		}
+		return nil
+	})
+	if err := g.Wait(); err != nil {
+		return ocispec.Descriptor{}, err
 	}
 	if !i.skipUnpack {
 		layers := make([]ocispec.Descriptor, len(descs))
@@ -171,6 +181,26 @@ func (i *Image) write(ctx context.Context, b *built.Built) (ocispec.Descriptor, 
 		}
 	}
 	return md, nil
+}
+
+// parallelWrites bounds the blobs a save writes (or looks up) at once.
+const parallelWrites = 8
+
+// writeLayer writes the layer l as the blob d unless the store has it.
+func (i *Image) writeLayer(ctx context.Context, l v1.Layer, d v1.Descriptor, open func() (io.ReadCloser, error), report func(string, int64, int64)) error {
+	if held, err := i.has(ctx, d); err != nil || held {
+		return err
+	}
+	rc, err := openAsIs(l, d, open)
+	if err != nil {
+		return fmt.Errorf("opening layer %s: %w", d.Digest, err)
+	}
+	defer rc.Close()
+	r := archive.ReportingReader(rc, d.Digest.String(), d.Size, report)
+	if err := content.WriteBlob(ctx, i.client.ContentStore(), "imgutil-"+d.Digest.String(), r, toOCI(d)); err != nil {
+		return fmt.Errorf("writing layer %s: %w", d.Digest, commitError(err))
+	}
+	return nil
 }
 
 // openAsIs opens a layer file that is the blob d byte for byte as it is,
@@ -227,11 +257,10 @@ func (i *Image) lease(ctx context.Context, dgst string) error {
 	return nil
 }
 
-// writeBytes writes b as the blob d, with labels; a blob the store has
+// writeBytes writes b as the blob od, with labels; a blob the store has
 // already gets the labels.
-func writeBytes(ctx context.Context, cs content.Store, d v1.Descriptor, b []byte, labels map[string]string) error {
-	od := toOCI(d)
-	w, err := content.OpenWriter(ctx, cs, content.WithRef("imgutil-"+d.Digest.String()), content.WithDescriptor(od))
+func writeBytes(ctx context.Context, cs content.Store, od ocispec.Descriptor, b []byte, labels map[string]string) error {
+	w, err := content.OpenWriter(ctx, cs, content.WithRef("imgutil-"+od.Digest.String()), content.WithDescriptor(od))
 	if err == nil {
 		defer w.Close()
 		if _, err = w.Write(b); err == nil {
