@@ -23,17 +23,7 @@ import (
 // layer's file.
 func testRunsInK8sNamespace(t *testing.T, d daemon) {
 	const ns = "k8s.io"
-	base := freshName(t, d.client, ns)
-	put(t, d.client, ns, base, testhelpers.BusyboxImage(t, imgutil.OCITypes))
-	name := freshName(t, d.client, ns)
-	img, err := containerd.NewImage(name, d.client, containerd.WithNamespace(ns), imgutil.FromBaseImage(base))
-	must(t, err)
-	word := strings.ToLower(rand.Text()[:10])
-	p, _ := testhelpers.LayerFile(t, map[string]string{"hello.txt": word})
-	must(t, img.AddLayer(p))
-	must(t, img.SetCmd("/bin/cat", "/hello.txt"))
-	must(t, img.Save())
-
+	name, _, word := saveRunnable(t, d.client, ns)
 	ctr, err := exec.LookPath("ctr")
 	if err != nil {
 		t.Skip("no ctr here")
@@ -46,6 +36,26 @@ func testRunsInK8sNamespace(t *testing.T, d daemon) {
 	if got := strings.TrimSpace(string(out)); got != word {
 		t.Errorf("the container printed %q, want %q", got, word)
 	}
+}
+
+// saveRunnable saves into ns an image on a busybox base imported there,
+// whose command prints a random word from a new layer; it returns its
+// name, its identifier and the word.
+func saveRunnable(t *testing.T, c *client.Client, ns string) (string, imgutil.Identifier, string) {
+	t.Helper()
+	base := freshName(t, c, ns)
+	put(t, c, ns, base, testhelpers.BusyboxImage(t, imgutil.OCITypes))
+	name := freshName(t, c, ns)
+	img, err := containerd.NewImage(name, c, containerd.WithNamespace(ns), imgutil.FromBaseImage(base))
+	must(t, err)
+	word := strings.ToLower(rand.Text()[:10])
+	p, _ := testhelpers.LayerFile(t, map[string]string{"hello.txt": word})
+	must(t, img.AddLayer(p))
+	must(t, img.SetCmd("/bin/cat", "/hello.txt"))
+	must(t, img.Save())
+	id, err := img.Identifier()
+	must(t, err)
+	return name, id, word
 }
 
 // contentDigests lists the blobs of the content store.
@@ -151,19 +161,7 @@ func TestMobyNamespace(t *testing.T) {
 	c, err := client.New(sock)
 	must(t, err)
 	defer c.Close()
-	const ns = "moby"
-	base := freshName(t, c, ns)
-	put(t, c, ns, base, testhelpers.BusyboxImage(t, imgutil.OCITypes))
-	name := freshName(t, c, ns)
-	img, err := containerd.NewImage(name, c, containerd.WithNamespace(ns), imgutil.FromBaseImage(base))
-	must(t, err)
-	word := strings.ToLower(rand.Text()[:10])
-	p, _ := testhelpers.LayerFile(t, map[string]string{"hello.txt": word})
-	must(t, img.AddLayer(p))
-	must(t, img.SetCmd("/bin/cat", "/hello.txt"))
-	must(t, img.Save())
-	id, err := img.Identifier()
-	must(t, err)
+	name, id, word := saveRunnable(t, c, "moby")
 
 	out, err := exec.Command(docker, "-H", host, "image", "inspect", "--format", "{{.Id}}", name).CombinedOutput()
 	if err != nil {

@@ -342,11 +342,7 @@ func (i *Image) SaveFileContext(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	tag, err := archive.Tag(i.Name())
-	if err != nil {
-		return "", err
-	}
-	return archive.WriteImageFile(ctx, b, []string{tag}, "imgutil-containerd-*.tar", archive.Reporter(i.progress, "export"))
+	return archive.WriteTaggedImageFile(ctx, b, i.Name(), "imgutil-containerd-*.tar", archive.Reporter(i.progress, "export"))
 }
 
 // GetLayerContext is GetLayer whose reads fail once ctx is done.

@@ -165,53 +165,45 @@ func TestKindContainerdReferencesStoredBlobs(t *testing.T) {
 	wantOnly(t, f, "base:1", "app:1")
 }
 
+// saveLosing saves app:1, base:1 (layers a, b) and a new layer, after the
+// daemon lost the base layer lost since the base was opened.
+func saveLosing(t *testing.T, kind, lost string) *fakeDaemon {
+	t.Helper()
+	f, s := fakeStore(t, kind)
+	f.add("base:1", fakeLayer("a", "a"), fakeLayer("b", "b"))
+	img, err := NewImageInStore(context.Background(), s, "app:1", imgutil.FromBaseImage("base:1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.mu.Lock()
+	f.lost[fakeDigest(fakeLayer(lost, lost))] = true
+	f.mu.Unlock()
+	p := filepath.Join(t.TempDir(), "layer.tar")
+	if err := os.WriteFile(p, fakeLayer("app", "new"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := img.AddLayer(p); err != nil {
+		t.Fatal(err)
+	}
+	if err := img.Save(); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
 // The store took the partial load but lacks content it references (lost
 // since the base was inspected): every layer is sent, and only that image
 // gets the name.
 func TestKindContainerdResendsWhatTheStoreLost(t *testing.T) {
-	f, s := fakeStore(t, "containerd")
-	f.add("base:1", fakeLayer("a", "a"), fakeLayer("b", "b"))
-	img, err := NewImageInStore(context.Background(), s, "app:1", imgutil.FromBaseImage("base:1"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.mu.Lock()
-	f.lost[fakeDigest(fakeLayer("a", "a"))] = true
-	f.mu.Unlock()
-	p := filepath.Join(t.TempDir(), "layer.tar")
-	if err := os.WriteFile(p, fakeLayer("app", "new"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := img.AddLayer(p); err != nil {
-		t.Fatal(err)
-	}
-	if err := img.Save(); err != nil {
-		t.Fatal(err)
-	}
+	f := saveLosing(t, "containerd", "a")
 	wantLoads(t, f, fakeLoad{oci: true, layers: 1}, fakeLoad{layers: 3})
 	wantOnly(t, f, "base:1", "app:1")
 }
 
+// The classic store refuses a load that leaves out a layer it lost: every
+// layer is sent.
 func TestKindClassicResendsALostLayer(t *testing.T) {
-	f, s := fakeStore(t, "classic")
-	f.add("base:1", fakeLayer("a", "a"), fakeLayer("b", "b"))
-	img, err := NewImageInStore(context.Background(), s, "app:1", imgutil.FromBaseImage("base:1"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.mu.Lock()
-	f.lost[fakeDigest(fakeLayer("b", "b"))] = true
-	f.mu.Unlock()
-	p := filepath.Join(t.TempDir(), "layer.tar")
-	if err := os.WriteFile(p, fakeLayer("app", "new"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := img.AddLayer(p); err != nil {
-		t.Fatal(err)
-	}
-	if err := img.Save(); err != nil {
-		t.Fatal(err)
-	}
+	f := saveLosing(t, "classic", "b")
 	wantLoads(t, f, fakeLoad{layers: 1, err: "docker-import-"}, fakeLoad{layers: 3})
 	wantOnly(t, f, "base:1", "app:1")
 }

@@ -148,9 +148,5 @@ func (i *Image) SaveFileContext(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	tag, err := archive.Tag(i.Name())
-	if err != nil {
-		return "", err
-	}
-	return archive.WriteImageFile(ctx, b, []string{tag}, "imgutil-remote-*.tar", archive.Reporter(i.progress, "export"))
+	return archive.WriteTaggedImageFile(ctx, b, i.Name(), "imgutil-remote-*.tar", archive.Reporter(i.progress, "export"))
 }

@@ -14,6 +14,8 @@
 #
 # Progress goes to stderr; stdout carries only what to export.
 set -euo pipefail
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 CACHE=${IMGUTIL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/imgutil}
 CONTAINERD2_VERSION=${IMGUTIL_CONTAINERD2_VERSION:-v2.4.2}
@@ -25,17 +27,7 @@ answers() { # ctr socket
   timeout 10 "$1" --address "$2" version >/dev/null 2>&1
 }
 
-stop_one() { # state-dir
-  local state=$1
-  if [ -f "$state/containerd.pid" ]; then
-    local pid
-    pid=$(cat "$state/containerd.pid")
-    kill "$pid" 2>/dev/null || true
-    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
-    rm -f "$state/containerd.pid"
-  fi
-  grep -o " $state/[^ ]*" /proc/mounts 2>/dev/null | sort -r | while read -r m; do umount "$m" 2>/dev/null || true; done || true
-}
+stop_one() { stop_daemon "$1" containerd.pid; }
 
 # launch NAME BIN-DIR CONTAINERD CTR: start a containerd on private paths
 # under $CACHE/NAME (the CRI plugins left out: no network here) and print

@@ -17,6 +17,8 @@
 #
 # Progress goes to stderr; stdout carries only what to export.
 set -euo pipefail
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 CACHE=${IMGUTIL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/imgutil}
 MOBY_VERSION=${IMGUTIL_MOBY_VERSION:-v2.0.0-beta.24}
@@ -28,18 +30,7 @@ answers() { # host
   timeout 10 docker -H "$1" version --format '{{.Server.APIVersion}}' >/dev/null 2>&1
 }
 
-stop_one() { # state-dir
-  local state=$1
-  if [ -f "$state/docker.pid" ]; then
-    local pid
-    pid=$(cat "$state/docker.pid")
-    kill "$pid" 2>/dev/null || true
-    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
-    rm -f "$state/docker.pid"
-  fi
-  # The data root may stay bind-mounted on itself after the daemon exits.
-  grep -o " $state/[^ ]*" /proc/mounts 2>/dev/null | sort -r | while read -r m; do umount "$m" 2>/dev/null || true; done || true
-}
+stop_one() { stop_daemon "$1" docker.pid; }
 
 # launch NAME BINARY [daemon.json content]: start a daemon on private paths
 # under $CACHE/NAME and print its host once it answers.

@@ -81,3 +81,12 @@ func WriteImageFile(ctx context.Context, b *built.Built, tags []string, pattern 
 	}
 	return WriteFile(ctx, "", pattern, Reporting(entries, report))
 }
+
+// WriteTaggedImageFile is WriteImageFile tagged with name (see Tag).
+func WriteTaggedImageFile(ctx context.Context, b *built.Built, name, pattern string, report func(item string, done, total int64)) (string, error) {
+	tag, err := Tag(name)
+	if err != nil {
+		return "", err
+	}
+	return WriteImageFile(ctx, b, []string{tag}, pattern, report)
+}
