@@ -13,7 +13,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -49,54 +48,29 @@ func benchSize(n int) int {
 	return n
 }
 
-// gzipArchive is an image of random gzip layers (as a pulled image is
-// stored) as a docker archive, built on first use in a run; the benchmark
-// that asked for it first removes it when it ends.
-type gzipArchive struct {
-	once sync.Once
-	path string
-	err  error
+// gzipArchive writes, in the benchmark's temp directory (removed when it
+// ends), an image named name of n random gzip layers of size bytes (as a
+// pulled image is stored) as a docker archive, and returns its path. The
+// benchmarks that use one make it in their top-level function, which runs
+// once (its sub-benchmarks run per daemon).
+func gzipArchive(b *testing.B, name string, n, size int) string {
+	img := empty.Image
+	for range n {
+		p, _ := testhelpers.RandomLayerFile(b, size)
+		l, err := tarball.LayerFromFile(p)
+		must2(b, err)
+		img, err = mutate.AppendLayers(img, l)
+		must2(b, err)
+	}
+	path := filepath.Join(b.TempDir(), "image.tar")
+	tag, err := gname.NewTag(name)
+	must2(b, err)
+	must2(b, tarball.WriteToFile(path, tag, img))
+	return path
 }
-
-var baseArchive gzipArchive
 
 func benchBaseArchive(b *testing.B) string {
-	return baseArchive.get(b, "imgutil-bench/base:latest", 3, baseLayerSize)
-}
-
-// get returns the archive of an image named name of n layers of size
-// bytes.
-func (a *gzipArchive) get(b *testing.B, name string, n, size int) string {
-	a.once.Do(func() {
-		dir, err := os.MkdirTemp("", "bench-image-*")
-		if err != nil {
-			a.err = err
-			return
-		}
-		b.Cleanup(func() { os.RemoveAll(dir) })
-		img := empty.Image
-		for range n {
-			p, _ := testhelpers.RandomLayerFile(b, size)
-			l, err := tarball.LayerFromFile(p)
-			if err == nil {
-				img, err = mutate.AppendLayers(img, l)
-			}
-			if err != nil {
-				a.err = err
-				return
-			}
-		}
-		a.path = filepath.Join(dir, "image.tar")
-		tag, err := gname.NewTag(name)
-		if err == nil {
-			err = tarball.WriteToFile(a.path, tag, img)
-		}
-		a.err = err
-	})
-	if a.err != nil {
-		b.Fatal(a.err)
-	}
-	return a.path
+	return gzipArchive(b, "imgutil-bench/base:latest", 3, baseLayerSize)
 }
 
 // BenchmarkRebuild times, per daemon, what a buildpacks exporter does on a
@@ -254,38 +228,22 @@ func must2(b testing.TB, err error) {
 // against the layer's size, and the temp entries left after Close (must
 // be 0).
 func BenchmarkGetLayer(b *testing.B) {
-	name, diffIDs, size := layersImage(b)
+	path, name, diffIDs, size := layersImage(b)
 	for _, d := range testhelpers.DockerDaemons(b) {
-		testhelpers.DockerLoad(b, d.Client, layersArchive.path)
+		testhelpers.DockerLoad(b, d.Client, path)
 		testhelpers.DockerCleanup(b, d.Client, name)
 		b.Run(d.Name, func(b *testing.B) { benchGetLayer(b, d.Client, name, diffIDs[2], size) })
 	}
 }
 
-// layersArchive is an image of 8 layers of 16 MiB (IMGUTIL_BENCH_SMALL=1:
-// 1.6 MiB) as a docker archive, built on first use in a benchmark and
-// removed when that benchmark ends.
-var layersArchive struct {
-	mu      sync.Mutex
-	path    string
-	diffIDs []string
-	size    int64
-}
-
 const layersImageName = "imgutil-bench/layers:latest"
 
-func layersImage(b *testing.B) (string, []string, int64) {
-	layersArchive.mu.Lock()
-	defer layersArchive.mu.Unlock()
-	if layersArchive.path != "" {
-		return layersImageName, layersArchive.diffIDs, layersArchive.size
-	}
-	size := int64(16 << 20)
-	if os.Getenv("IMGUTIL_BENCH_SMALL") != "" {
-		size /= 10
-	}
+// layersImage writes an image of 8 layers of 16 MiB (IMGUTIL_BENCH_SMALL=1:
+// 1.6 MiB) as a docker archive in the benchmark's temp directory, and
+// returns its path, name, diffIDs and layer size.
+func layersImage(b *testing.B) (path, name string, diffIDs []string, size int64) {
+	size = int64(benchSize(16 << 20))
 	img := empty.Image
-	var diffIDs []string
 	for range 8 {
 		p, id := testhelpers.RandomLayerFile(b, int(size))
 		l, err := tarball.LayerFromFile(p)
@@ -296,24 +254,18 @@ func layersImage(b *testing.B) (string, []string, int64) {
 	}
 	tag, err := gname.NewTag(layersImageName)
 	must2(b, err)
-	path := filepath.Join(b.TempDir(), "layers.tar")
+	path = filepath.Join(b.TempDir(), "layers.tar")
 	must2(b, tarball.WriteToFile(path, tag, img))
-	layersArchive.path, layersArchive.diffIDs, layersArchive.size = path, diffIDs, size
-	b.Cleanup(func() {
-		layersArchive.mu.Lock()
-		layersArchive.path = ""
-		layersArchive.mu.Unlock()
-	})
-	return layersImageName, diffIDs, size
+	return path, layersImageName, diffIDs, size
 }
 
 // BenchmarkSaveFile exports a daemon image of 8 layers of 16 MiB with
 // SaveFile (opened as its own base, not edited, as `imgutil export` does)
 // against a bare ImageSave streamed to a file, per daemon (goal: ≤ 1.1×).
 func BenchmarkSaveFile(b *testing.B) {
-	name, _, _ := layersImage(b)
+	path, name, _, _ := layersImage(b)
 	for _, d := range testhelpers.DockerDaemons(b) {
-		testhelpers.DockerLoad(b, d.Client, layersArchive.path)
+		testhelpers.DockerLoad(b, d.Client, path)
 		testhelpers.DockerCleanup(b, d.Client, name)
 		b.Run(d.Name, func(b *testing.B) { benchSaveFile(b, d.Client, name) })
 	}

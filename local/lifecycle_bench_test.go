@@ -23,11 +23,6 @@ var (
 	exportAppLayer = benchSize(8 << 20)  // four app layers in a fresh export, one changed in a rebuild
 )
 
-// runArchive is the run image as a docker archive of gzip layers (as a
-// pulled image is stored), loaded into each daemon with a plain load:
-// never saved by us, so nothing of it is known to a new process.
-var runArchive gzipArchive
-
 const runImageName = "imgutil-bench/run:latest"
 
 // exportTimes are the medians of one daemon's lifecycle export rounds.
@@ -46,7 +41,10 @@ type exportTimes struct{ fresh, rebuild, freshLimit, rebuildLimit time.Duration 
 func BenchmarkLifecycleExport(b *testing.B) {
 	// Empty caches, as in a fresh build container.
 	b.Setenv(local.ManifestCacheEnv, "off")
-	path := runArchive.get(b, runImageName, 3, runLayerSize)
+	// The run image, as a pulled image is stored, loaded into each daemon
+	// with a plain load: never saved by us, so nothing of it is known to a
+	// new process.
+	path := gzipArchive(b, runImageName, 3, runLayerSize)
 	results := map[string]exportTimes{}
 	for _, d := range testhelpers.DockerDaemons(b) {
 		testhelpers.DockerLoad(b, d.Client, path)
