@@ -1,20 +1,29 @@
 package containerd_test
 
 import (
+	"archive/tar"
+	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
+	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
 	"github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/content"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
 
 	"github.com/imgbridge/imgutil"
 	"github.com/imgbridge/imgutil/containerd"
+	"github.com/imgbridge/imgutil/layout"
 	"github.com/imgbridge/imgutil/testhelpers"
 )
 
@@ -177,4 +186,53 @@ func TestMobyNamespace(t *testing.T) {
 	if got := strings.TrimSpace(string(out)); got != word {
 		t.Errorf("the container printed %q, want %q", got, word)
 	}
+}
+
+// testPlatformOfAnIndex: a base that is an index of two platforms (as a
+// multi-platform pull leaves it) gives the manifest of the platform asked
+// for (imgutil.WithDefaultPlatform), else this host's.
+func testPlatformOfAnIndex(t *testing.T, c *client.Client) {
+	idx := mutate.AppendManifests(empty.Index,
+		mutate.IndexAddendum{Add: testhelpers.PlatformImage(t, "amd64"), Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "amd64"}}},
+		mutate.IndexAddendum{Add: testhelpers.PlatformImage(t, "arm64"), Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "arm64"}}})
+	dir := t.TempDir()
+	_, err := layout.Write(dir, idx)
+	must(t, err)
+	var buf bytes.Buffer
+	tarDir(t, dir, &buf)
+	base := freshName(t, c, testNamespace)
+	_, err = c.Import(nsCtx(testNamespace), &buf, client.WithIndexName(base), client.WithAllPlatforms(true))
+	must(t, err)
+	for _, arch := range []string{"arm64", "amd64"} {
+		img := newImage(t, c, freshName(t, c, testNamespace), imgutil.FromBaseImage(base),
+			imgutil.WithDefaultPlatform(imgutil.Platform{OS: "linux", Architecture: arch}))
+		if got, _ := img.Architecture(); got != arch {
+			t.Errorf("on an index, with platform %s: architecture %q", arch, got)
+		}
+	}
+	if got, _ := newImage(t, c, freshName(t, c, testNamespace), imgutil.FromBaseImage(base)).Architecture(); got != runtime.GOARCH {
+		t.Errorf("on an index, with no platform: architecture %q, want this host's %s", got, runtime.GOARCH)
+	}
+}
+
+// tarDir writes the files under dir as a tar.
+func tarDir(t *testing.T, dir string, w io.Writer) {
+	t.Helper()
+	tw := tar.NewWriter(w)
+	must(t, filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
+		if err != nil || e.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		if err := tw.WriteHeader(&tar.Header{Name: rel, Mode: 0o644, Size: int64(len(b)), Typeflag: tar.TypeReg}); err != nil {
+			return err
+		}
+		_, err = tw.Write(b)
+		return err
+	}))
+	must(t, tw.Close())
 }

@@ -183,5 +183,6 @@ func TestContainerd(t *testing.T) {
 		t.Run("RunsInK8sNamespace", func(t *testing.T) { testRunsInK8sNamespace(t, d) })
 		t.Run("WritesOnlyWhatTheStoreLacks", func(t *testing.T) { testWritesOnlyWhatTheStoreLacks(t, d.client) })
 		t.Run("InterruptedSaveKeepsTheName", func(t *testing.T) { testInterruptedSaveKeepsTheName(t, d.client) })
+		t.Run("PlatformOfAnIndex", func(t *testing.T) { testPlatformOfAnIndex(t, d.client) })
 	})
 }
