@@ -236,3 +236,30 @@ func tarDir(t *testing.T, dir string, w io.Writer) {
 	}))
 	must(t, tw.Close())
 }
+
+// testIntoAnotherNamespace: the same image saved into a second namespace
+// of the same containerd (its blobs already in the shared store, not in
+// that namespace) is whole there.
+func testIntoAnotherNamespace(t *testing.T, c *client.Client) {
+	name := freshName(t, c, testNamespace)
+	img := newImage(t, c, name)
+	p, _ := testhelpers.LayerFile(t, map[string]string{"x": "x"})
+	must(t, img.AddLayer(p))
+	must(t, img.Save())
+	const other = "imgutil-test-other"
+	twinName := freshName(t, c, other)
+	twin, err := containerd.NewImage(twinName, c, containerd.WithNamespace(other),
+		func(o *imgutil.ImageOptions) { o.BaseImage, o.PreserveDigest = img.UnderlyingImage(), true })
+	must(t, err)
+	must(t, twin.Save())
+	a, err := img.Identifier()
+	must(t, err)
+	b, err := twin.Identifier()
+	must(t, err)
+	if a.String() != b.String() {
+		t.Errorf("the copy into %s is %s, not %s", other, b, a)
+	}
+	if ok, err := twin.ValidE(context.Background()); !ok || err != nil {
+		t.Errorf("the copy into %s is not whole: %v, %v", other, ok, err)
+	}
+}

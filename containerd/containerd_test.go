@@ -184,5 +184,6 @@ func TestContainerd(t *testing.T) {
 		t.Run("WritesOnlyWhatTheStoreLacks", func(t *testing.T) { testWritesOnlyWhatTheStoreLacks(t, d.client) })
 		t.Run("InterruptedSaveKeepsTheName", func(t *testing.T) { testInterruptedSaveKeepsTheName(t, d.client) })
 		t.Run("PlatformOfAnIndex", func(t *testing.T) { testPlatformOfAnIndex(t, d.client) })
+		t.Run("IntoAnotherNamespace", func(t *testing.T) { testIntoAnotherNamespace(t, d.client) })
 	})
 }

@@ -263,7 +263,8 @@ func writeBytes(ctx context.Context, cs content.Store, od ocispec.Descriptor, b 
 	w, err := content.OpenWriter(ctx, cs, content.WithRef("imgutil-"+od.Digest.String()), content.WithDescriptor(od))
 	if err == nil {
 		defer w.Close()
-		if _, err = w.Write(b); err == nil {
+		err = writeAll(ctx, w, b)
+		if err == nil {
 			err = w.Commit(ctx, od.Size, od.Digest, content.WithLabels(labels))
 		}
 	}
@@ -283,6 +284,23 @@ func writeBytes(ctx context.Context, cs content.Store, od ocispec.Descriptor, b 
 		return commitError(err)
 	}
 	return nil
+}
+
+// writeAll writes b into w from the start: an ingest of the same ref
+// left by a save that did not commit (or shared with another namespace)
+// may hold some of it already.
+func writeAll(ctx context.Context, w content.Writer, b []byte) error {
+	st, err := w.Status()
+	if err != nil {
+		return err
+	}
+	if st.Offset != 0 {
+		if err := w.Truncate(0); err != nil {
+			return err
+		}
+	}
+	_, err = w.Write(b)
+	return err
 }
 
 // point makes the record name point at desc: created, or updated keeping
