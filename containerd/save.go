@@ -67,13 +67,19 @@ func (i *Image) SaveAsContext(ctx context.Context, name string, additionalNames 
 	if err != nil {
 		return allFailed(err)
 	}
-	desc, err := i.write(ctx, b)
+	// The lease keeps what the save writes until a record references it
+	// (released only after the names point at the image).
+	lctx, done, err := i.client.WithLease(i.nsContext(ctx), leases.WithRandomID(), leases.WithExpiration(leaseExpiry))
+	if err != nil {
+		return allFailed(fmt.Errorf("taking a lease: %w", err))
+	}
+	defer func() { _ = done(context.WithoutCancel(lctx)) }()
+	desc, err := i.write(lctx, b)
 	if err != nil {
 		return allFailed(err)
 	}
-	nctx := i.nsContext(ctx)
 	for j, n := range normalized {
-		if err := i.point(nctx, n, desc); err != nil {
+		if err := i.point(lctx, n, desc); err != nil {
 			se.Errors = append(se.Errors, imgutil.SaveDiagnostic{ImageName: names[j], Cause: err})
 		}
 	}
@@ -89,15 +95,11 @@ func (i *Image) SaveAsContext(ctx context.Context, name string, additionalNames 
 	return nil
 }
 
-// write puts b's blobs into the content store (those it lacks), under a
-// lease, unpacks the image unless asked not to, and returns the manifest's
-// descriptor.
-func (i *Image) write(ctx context.Context, b *built.Built) (ocispec.Descriptor, error) {
-	lctx, done, err := i.client.WithLease(i.nsContext(ctx), leases.WithRandomID(), leases.WithExpiration(leaseExpiry))
-	if err != nil {
-		return ocispec.Descriptor{}, fmt.Errorf("taking a lease: %w", err)
-	}
-	defer func() { _ = done(context.WithoutCancel(lctx)) }()
+// write puts b's blobs into the content store (those it lacks), under the
+// lease of lctx, unpacks the image unless asked not to, and returns the
+// manifest's descriptor.
+func (i *Image) write(lctx context.Context, b *built.Built) (ocispec.Descriptor, error) {
+	var err error
 	// Every blob's descriptor is known before anything is written (a new
 	// layer's digest is its diffID), so the manifest need not wait.
 	docker := b.ManifestType() == types.DockerManifestSchema2
