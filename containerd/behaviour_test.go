@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"io"
 	"io/fs"
@@ -20,6 +22,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/opencontainers/go-digest"
 
 	"github.com/imgbridge/imgutil"
 	"github.com/imgbridge/imgutil/containerd"
@@ -34,9 +37,7 @@ func testRunsInK8sNamespace(t *testing.T, d daemon) {
 	const ns = "k8s.io"
 	name, _, word := saveRunnable(t, d.client, ns)
 	ctr, err := exec.LookPath("ctr")
-	if err != nil {
-		t.Skip("no ctr here")
-	}
+	must(t, err)
 	id := "imgutil-" + strings.ToLower(rand.Text()[:8])
 	out, err := exec.Command(ctr, "--address", d.socket, "-n", ns, "run", "--rm", name, id).CombinedOutput()
 	if err != nil {
@@ -161,12 +162,13 @@ func testInterruptedSaveKeepsTheName(t *testing.T, c *client.Client) {
 func TestMobyNamespace(t *testing.T) {
 	sock, host, ok := strings.Cut(os.Getenv("IMGUTIL_MOBY_CONTAINERD"), "=")
 	if !ok {
+		if os.Getenv("IMGUTIL_REQUIRE_DAEMON") != "" {
+			t.Fatal("IMGUTIL_MOBY_CONTAINERD is not set (scripts/dockerd.sh all, then scripts/containerd.sh)")
+		}
 		t.Skip("no moby daemon with the containerd image store (scripts/dockerd.sh all, then scripts/containerd.sh)")
 	}
 	docker, err := exec.LookPath("docker")
-	if err != nil {
-		t.Skip("no docker command here")
-	}
+	must(t, err)
 	c, err := client.New(sock)
 	must(t, err)
 	defer c.Close()
@@ -262,4 +264,66 @@ func testIntoAnotherNamespace(t *testing.T, c *client.Client) {
 	if ok, err := twin.ValidE(context.Background()); !ok || err != nil {
 		t.Errorf("the copy into %s is not whole: %v, %v", other, ok, err)
 	}
+}
+
+// testAbsoluteNames: a layer as build tools write it (absolute names, a
+// hard link and a symbolic link by absolute path) goes into the store byte
+// for byte (its blob is the file: digest = diffID), reads back byte for
+// byte, and unpacks so that a container sees its files through both links.
+func testAbsoluteNames(t *testing.T, d daemon) {
+	const ns = "k8s.io"
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	word := strings.ToLower(rand.Text()[:10])
+	for _, h := range []tar.Header{
+		{Name: "/layers/", Typeflag: tar.TypeDir, Mode: 0o755},
+		{Name: "/layers/bp/", Typeflag: tar.TypeDir, Mode: 0o755},
+		{Name: "/layers/bp/f", Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(len(word))},
+		{Name: "/layers/bp/hard", Typeflag: tar.TypeLink, Linkname: "/layers/bp/f"},
+		{Name: "/layers/bp/soft", Typeflag: tar.TypeSymlink, Linkname: "/layers/bp/f"},
+	} {
+		must(t, tw.WriteHeader(&h))
+		if h.Typeflag == tar.TypeReg {
+			_, err := tw.Write([]byte(word))
+			must(t, err)
+		}
+	}
+	must(t, tw.Close())
+	p := filepath.Join(t.TempDir(), "abs.tar")
+	must(t, os.WriteFile(p, buf.Bytes(), 0o644))
+	diffID := "sha256:" + hex.EncodeToString(sha256Sum(buf.Bytes()))
+
+	base := freshName(t, d.client, ns)
+	put(t, d.client, ns, base, testhelpers.BusyboxImage(t, imgutil.OCITypes))
+	name := freshName(t, d.client, ns)
+	img, err := containerd.NewImage(name, d.client, containerd.WithNamespace(ns), imgutil.FromBaseImage(base))
+	must(t, err)
+	must(t, img.AddLayerWithDiffID(p, diffID))
+	must(t, img.SetCmd("/bin/cat", "/layers/bp/hard", "/layers/bp/soft"))
+	must(t, img.Save())
+
+	info, err := d.client.ContentStore().Info(nsCtx(ns), digest.Digest(diffID))
+	must(t, err)
+	if info.Size != int64(buf.Len()) {
+		t.Errorf("the layer's blob is %d bytes, the file %d", info.Size, buf.Len())
+	}
+	reopened, err := containerd.NewImage(name, d.client, containerd.WithNamespace(ns), imgutil.FromBaseImage(name))
+	must(t, err)
+	testhelpers.CheckGetLayer(t, reopened.GetLayer, diffID)
+
+	ctr, err := exec.LookPath("ctr")
+	must(t, err)
+	id := "imgutil-" + strings.ToLower(rand.Text()[:8])
+	out, err := exec.Command(ctr, "--address", d.socket, "-n", ns, "run", "--rm", name, id).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ctr run %s: %v\n%s", name, err, out)
+	}
+	if got := string(out); got != word+word {
+		t.Errorf("through the hard and the symbolic link the container read %q, want %q", got, word+word)
+	}
+}
+
+func sha256Sum(b []byte) []byte {
+	s := sha256.Sum256(b)
+	return s[:]
 }

@@ -185,5 +185,6 @@ func TestContainerd(t *testing.T) {
 		t.Run("InterruptedSaveKeepsTheName", func(t *testing.T) { testInterruptedSaveKeepsTheName(t, d.client) })
 		t.Run("PlatformOfAnIndex", func(t *testing.T) { testPlatformOfAnIndex(t, d.client) })
 		t.Run("IntoAnotherNamespace", func(t *testing.T) { testIntoAnotherNamespace(t, d.client) })
+		t.Run("AbsoluteNames", func(t *testing.T) { testAbsoluteNames(t, d) })
 	})
 }

@@ -113,7 +113,7 @@ func testGetLayerReadsTheImageOnce(t *testing.T, cli *client.Client) {
 func testFailedDownloadIsRemembered(t *testing.T, cli *client.Client) {
 	f := newFixture(t, cli)
 	boom := errors.New("injected save failure")
-	counting := &countingClient{Client: f.cli, failSave: boom}
+	counting := &countingClient{Client: testhelpers.NewLifecycleClient(t, f.cli.DaemonHost()), failSave: boom}
 	img := newImage(t, counting, freshName(t, f.cli), local.FromBaseImage(f.previous))
 	for range 2 {
 		if _, err := img.GetLayer(f.appIDs[0]); !errors.Is(err, boom) {

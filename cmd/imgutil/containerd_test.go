@@ -22,6 +22,9 @@ import (
 func TestContainerdTargets(t *testing.T) {
 	hosts := os.Getenv("IMGUTIL_CONTAINERD_HOSTS")
 	if hosts == "" {
+		if os.Getenv("IMGUTIL_REQUIRE_DAEMON") != "" {
+			t.Fatal("IMGUTIL_CONTAINERD_HOSTS lists no containerd (scripts/containerd.sh starts them)")
+		}
 		t.Skip("no containerd (scripts/containerd.sh starts them)")
 	}
 	reg := testhelpers.StartRegistry(t)
