@@ -8,14 +8,15 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"io"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
+	"time"
+
+	ilayer "github.com/imgbridge/imgutil/internal/layer"
 
 	"github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/content"
@@ -201,7 +202,7 @@ func testPlatformOfAnIndex(t *testing.T, c *client.Client) {
 	_, err := layout.Write(dir, idx)
 	must(t, err)
 	var buf bytes.Buffer
-	tarDir(t, dir, &buf)
+	must(t, ilayer.WriteDir(&buf, dir, "", time.Time{}))
 	base := freshName(t, c, testNamespace)
 	_, err = c.Import(nsCtx(testNamespace), &buf, client.WithIndexName(base), client.WithAllPlatforms(true))
 	must(t, err)
@@ -215,28 +216,6 @@ func testPlatformOfAnIndex(t *testing.T, c *client.Client) {
 	if got, _ := newImage(t, c, freshName(t, c, testNamespace), imgutil.FromBaseImage(base)).Architecture(); got != runtime.GOARCH {
 		t.Errorf("on an index, with no platform: architecture %q, want this host's %s", got, runtime.GOARCH)
 	}
-}
-
-// tarDir writes the files under dir as a tar.
-func tarDir(t *testing.T, dir string, w io.Writer) {
-	t.Helper()
-	tw := tar.NewWriter(w)
-	must(t, filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
-		if err != nil || e.IsDir() {
-			return err
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, p)
-		if err := tw.WriteHeader(&tar.Header{Name: rel, Mode: 0o644, Size: int64(len(b)), Typeflag: tar.TypeReg}); err != nil {
-			return err
-		}
-		_, err = tw.Write(b)
-		return err
-	}))
-	must(t, tw.Close())
 }
 
 // testIntoAnotherNamespace: the same image saved into a second namespace

@@ -1,7 +1,6 @@
 package containerd_test
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"crypto/rand"
@@ -17,7 +16,6 @@ import (
 	"github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/content"
 	"github.com/containerd/containerd/v2/core/leases"
-	gname "github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
@@ -102,18 +100,18 @@ func benchBase(b *testing.B) v1.Image {
 func benchRebuild(b *testing.B, c *client.Client, base v1.Image) {
 	ctx := nsCtx(testNamespace)
 	baseName := "example.com/imgutil-bench/base:latest"
-	putB(b, c, baseName, base)
+	put(b, c, testNamespace, baseName, base)
 	unpack(b, c, baseName)
 	prev := "example.com/imgutil-bench/app:latest"
 	first, err := containerd.NewImage(prev, c, containerd.WithNamespace(testNamespace), imgutil.FromBaseImage(baseName))
-	must2(b, err)
+	must(b, err)
 	var ids []string
 	for range 3 {
 		p, id := testhelpers.RandomLayerFile(b, benchAppLayer)
-		must2(b, first.AddLayerWithDiffID(p, id))
+		must(b, first.AddLayerWithDiffID(p, id))
 		ids = append(ids, id)
 	}
-	must2(b, first.Save())
+	must(b, first.Save())
 	docker := dockerForImport(b)
 
 	var ours, limits, imports []time.Duration
@@ -123,13 +121,13 @@ func benchRebuild(b *testing.B, c *client.Client, base v1.Image) {
 		b.StartTimer()
 		start := time.Now()
 		img, err := containerd.NewImage(prev, c, containerd.WithNamespace(testNamespace), imgutil.FromBaseImage(baseName), imgutil.WithPreviousImage(prev))
-		must2(b, err)
+		must(b, err)
 		for _, reused := range ids {
-			must2(b, img.ReuseLayer(reused))
+			must(b, img.ReuseLayer(reused))
 		}
-		must2(b, img.AddLayerWithDiffID(p, id))
-		must2(b, img.SetLabel("round", fmt.Sprint(i)))
-		must2(b, img.Save())
+		must(b, img.AddLayerWithDiffID(p, id))
+		must(b, img.SetLabel("round", fmt.Sprint(i)))
+		must(b, img.Save())
 		ours = append(ours, time.Since(start))
 		b.StopTimer()
 		// The limit writes and applies a layer of its own, as new to the
@@ -159,7 +157,7 @@ func benchRebuild(b *testing.B, c *client.Client, base v1.Image) {
 // it, with the client alone, under a lease; removed after.
 func applyOneLayer(b *testing.B, c *client.Client, ctx context.Context, img *containerd.Image, path, diffID string) time.Duration {
 	cfg, err := img.ConfigFile()
-	must2(b, err)
+	must(b, err)
 	var parents []digest.Digest
 	for _, d := range cfg.RootFS.DiffIDs[:len(cfg.RootFS.DiffIDs)-1] {
 		parents = append(parents, digest.Digest(d.String()))
@@ -171,21 +169,21 @@ func applyOneLayer(b *testing.B, c *client.Client, ctx context.Context, img *con
 	// collection may take the blob before anything references it).
 	start := time.Now()
 	lctx, done, err := c.WithLease(ctx, leases.WithRandomID(), leases.WithExpiration(time.Hour))
-	must2(b, err)
+	must(b, err)
 	f, err := os.Open(path)
-	must2(b, err)
+	must(b, err)
 	fi, err := f.Stat()
-	must2(b, err)
+	must(b, err)
 	desc := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageLayer, Digest: digest.Digest(diffID), Size: fi.Size()}
 	err = content.WriteBlob(lctx, c.ContentStore(), key, f, desc)
 	f.Close()
-	must2(b, err)
+	must(b, err)
 	mounts, err := sn.Prepare(lctx, key, identity.ChainID(parents).String())
-	must2(b, err)
+	must(b, err)
 	_, err = c.DiffService().Apply(lctx, desc, mounts)
-	must2(b, err)
-	must2(b, sn.Commit(lctx, key+"-committed", key))
-	must2(b, done(context.WithoutCancel(lctx)))
+	must(b, err)
+	must(b, sn.Commit(lctx, key+"-committed", key))
+	must(b, done(context.WithoutCancel(lctx)))
 	d := time.Since(start)
 	_ = sn.Remove(ctx, key+"-committed")
 	return d
@@ -214,12 +212,12 @@ func dockerForImport(b *testing.B) *moby.Client {
 func saveAndImport(b *testing.B, c *client.Client, docker *moby.Client, img *containerd.Image) time.Duration {
 	ref := "imgutil-bench/imported:latest"
 	path, err := img.SaveFile()
-	must2(b, err)
+	must(b, err)
 	defer os.Remove(path)
 	f, err := os.Open(path)
-	must2(b, err)
+	must(b, err)
 	res, err := docker.ImageLoad(context.Background(), f, moby.ImageLoadWithQuiet(true))
-	must2(b, err)
+	must(b, err)
 	_, _ = io.Copy(io.Discard, res)
 	res.Close()
 	f.Close()
@@ -228,43 +226,27 @@ func saveAndImport(b *testing.B, c *client.Client, docker *moby.Client, img *con
 
 	start := time.Now()
 	rc, err := docker.ImageSave(context.Background(), []string{img.Name()})
-	must2(b, err)
+	must(b, err)
 	imgs, err := c.Import(ctx, rc, client.WithImageRefTranslator(func(string) string { return ref }))
 	rc.Close()
-	must2(b, err)
+	must(b, err)
 	for _, i := range imgs {
-		must2(b, client.NewImage(c, i).Unpack(ctx, containerd.DefaultSnapshotter))
+		must(b, client.NewImage(c, i).Unpack(ctx, containerd.DefaultSnapshotter))
 	}
 	d := time.Since(start)
 	_ = c.ImageService().Delete(ctx, ref)
 	return d
 }
 
-func putB(b *testing.B, c *client.Client, name string, img v1.Image) {
-	tag, err := gname.NewTag(name)
-	must2(b, err)
-	var buf bytes.Buffer
-	must2(b, tarball.Write(tag, img, &buf))
-	_, err = c.Import(nsCtx(testNamespace), &buf, client.WithImageRefTranslator(func(string) string { return name }))
-	must2(b, err)
-}
-
 func unpack(b *testing.B, c *client.Client, name string) {
 	ctx := nsCtx(testNamespace)
 	rec, err := c.ImageService().Get(ctx, name)
-	must2(b, err)
-	must2(b, client.NewImage(c, rec).Unpack(ctx, containerd.DefaultSnapshotter))
+	must(b, err)
+	must(b, client.NewImage(c, rec).Unpack(ctx, containerd.DefaultSnapshotter))
 }
 
 func median(ds []time.Duration) time.Duration {
 	s := slices.Clone(ds)
 	slices.SortFunc(s, cmp.Compare)
 	return s[len(s)/2]
-}
-
-func must2(b *testing.B, err error) {
-	b.Helper()
-	if err != nil {
-		b.Fatal(err)
-	}
 }

@@ -77,7 +77,7 @@ func forEach(t *testing.T, f func(t *testing.T, d daemon)) {
 	}
 }
 
-func must(t *testing.T, err error) {
+func must(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
@@ -108,7 +108,7 @@ func newImage(t *testing.T, c *client.Client, name string, ops ...imgutil.ImageO
 
 // put imports img into the namespace under name with containerd's own
 // importer (a docker archive, as `ctr images import` reads).
-func put(t *testing.T, c *client.Client, ns, name string, img v1.Image) {
+func put(t testing.TB, c *client.Client, ns, name string, img v1.Image) {
 	t.Helper()
 	tag, err := gname.NewTag(name)
 	must(t, err)

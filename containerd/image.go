@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"sync"
 
 	"github.com/containerd/containerd/v2/client"
@@ -343,11 +342,6 @@ func (i *Image) SaveFileContext(ctx context.Context) (string, error) {
 		return "", err
 	}
 	return archive.WriteTaggedImageFile(ctx, b, i.Name(), "imgutil-containerd-*.tar", archive.Reporter(i.progress, "export"))
-}
-
-// GetLayerContext is GetLayer whose reads fail once ctx is done.
-func (i *Image) GetLayerContext(ctx context.Context, diffID string) (io.ReadCloser, error) {
-	return i.CNBImageCore.GetLayerContext(ctx, diffID)
 }
 
 // Close closes the client when NewImageAt dialled it.

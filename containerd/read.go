@@ -3,7 +3,6 @@ package containerd
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 
@@ -18,6 +17,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/imgbridge/imgutil"
+	"github.com/imgbridge/imgutil/internal/layer"
 )
 
 // maxMetadataSize bounds the manifests, indexes and configs read whole.
@@ -152,34 +152,18 @@ func (b *storedBlob) Size() (int64, error)                { return b.desc.Size, 
 func (b *storedBlob) MediaType() (types.MediaType, error) { return b.desc.MediaType, nil }
 
 // Compressed reads the blob as stored, checked against its digest at its
-// end.
+// end (see layer.Verifying).
 func (b *storedBlob) Compressed() (io.ReadCloser, error) {
 	ra, err := b.img.cs.ReaderAt(b.img.ctx, toOCI(b.desc))
 	if err != nil {
 		return nil, fmt.Errorf("opening blob %s: %w", b.desc.Digest, storeError(err))
 	}
-	return &checkedReader{r: io.NewSectionReader(ra, 0, ra.Size()), c: ra, want: digest.Digest(b.desc.Digest.String()), v: digest.Canonical.Digester()}, nil
+	rc := struct {
+		io.Reader
+		io.Closer
+	}{io.NewSectionReader(ra, 0, ra.Size()), ra}
+	return layer.Verifying(rc, b.desc.Digest, b.desc.Size, "blob "+b.desc.Digest.String(), "digest", nil), nil
 }
-
-// checkedReader reads a blob and fails at its end when the bytes do not
-// match their digest.
-type checkedReader struct {
-	r    io.Reader
-	c    io.Closer
-	want digest.Digest
-	v    digest.Digester
-}
-
-func (c *checkedReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.v.Hash().Write(p[:n])
-	if errors.Is(err, io.EOF) && c.v.Digest() != c.want {
-		return n, fmt.Errorf("blob %s does not match its digest (%s): %w", c.want, c.v.Digest(), imgutil.ErrInvalidArgument)
-	}
-	return n, err
-}
-
-func (c *checkedReader) Close() error { return c.c.Close() }
 
 func toOCI(d v1.Descriptor) ocispec.Descriptor {
 	return ocispec.Descriptor{MediaType: string(d.MediaType), Digest: digest.Digest(d.Digest.String()), Size: d.Size, Annotations: d.Annotations}

@@ -1,6 +1,7 @@
 package containerd
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -120,7 +121,7 @@ func (i *Image) write(lctx context.Context, b *built.Built) (ocispec.Descriptor,
 	if err != nil {
 		return ocispec.Descriptor{}, fmt.Errorf("encoding manifest: %w", err)
 	}
-	md := ocispec.Descriptor{MediaType: string(m.MediaType), Size: int64(len(raw)), Digest: digestOf(raw)}
+	md := ocispec.Descriptor{MediaType: string(m.MediaType), Size: int64(len(raw)), Digest: digest.FromBytes(raw)}
 
 	// The blobs go in at once (each a round trip or a transaction of its
 	// own in containerd): the holds on the images opened, the layers the
@@ -188,21 +189,47 @@ func (i *Image) write(lctx context.Context, b *built.Built) (ocispec.Descriptor,
 // parallelWrites bounds the blobs a save writes (or looks up) at once.
 const parallelWrites = 8
 
-// writeLayer writes the layer l as the blob d unless the store has it.
+// writeLayer writes the layer l as the blob d. A blob an image opened from
+// the namespace lists is held by that image's manifest, and not written.
+// Any other the store has already is taken by the content store without a
+// byte sent, and held by the save's lease (containerd adds an existing
+// blob to the lease of a writer that asks for it); the layer is opened only
+// when its bytes are read.
 func (i *Image) writeLayer(ctx context.Context, l v1.Layer, d v1.Descriptor, open func() (io.ReadCloser, error), report func(string, int64, int64)) error {
-	if held, err := i.has(ctx, d); err != nil || held {
-		return err
+	if i.openedHas(d.Digest) {
+		return nil
 	}
-	rc, err := openAsIs(l, d, open)
-	if err != nil {
-		return fmt.Errorf("opening layer %s: %w", d.Digest, err)
-	}
+	rc := &lazyReader{open: func() (io.ReadCloser, error) { return openAsIs(l, d, open) }}
 	defer rc.Close()
 	r := archive.ReportingReader(rc, d.Digest.String(), d.Size, report)
 	if err := content.WriteBlob(ctx, i.client.ContentStore(), "imgutil-"+d.Digest.String(), r, toOCI(d)); err != nil {
 		return fmt.Errorf("writing layer %s: %w", d.Digest, commitError(err))
 	}
 	return nil
+}
+
+// lazyReader opens its source at its first read.
+type lazyReader struct {
+	open func() (io.ReadCloser, error)
+	rc   io.ReadCloser
+}
+
+func (l *lazyReader) Read(p []byte) (int, error) {
+	if l.rc == nil {
+		rc, err := l.open()
+		if err != nil {
+			return 0, fmt.Errorf("opening layer: %w", err)
+		}
+		l.rc = rc
+	}
+	return l.rc.Read(p)
+}
+
+func (l *lazyReader) Close() error {
+	if l.rc == nil {
+		return nil
+	}
+	return l.rc.Close()
 }
 
 // openAsIs opens a layer file that is the blob d byte for byte as it is,
@@ -228,25 +255,6 @@ func commitError(err error) error {
 	return storeError(err)
 }
 
-// has reports whether the store has the blob d. One of an image opened
-// from the namespace is held by its manifest; any other is added to the
-// save's lease.
-func (i *Image) has(ctx context.Context, d v1.Descriptor) (bool, error) {
-	_, err := i.client.ContentStore().Info(ctx, toOCI(d).Digest)
-	if cerrdefs.IsNotFound(err) {
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("looking up blob %s: %w", d.Digest, err)
-	}
-	if !i.openedHas(d.Digest) {
-		if err := i.lease(ctx, d.Digest.String()); err != nil {
-			return false, err
-		}
-	}
-	return true, nil
-}
-
 // lease adds the blob dgst to the save's lease.
 func (i *Image) lease(ctx context.Context, dgst string) error {
 	id, ok := leases.FromContext(ctx)
@@ -259,16 +267,14 @@ func (i *Image) lease(ctx context.Context, dgst string) error {
 	return nil
 }
 
-// writeBytes writes b as the blob od, with labels; a blob the store has
-// already gets the labels.
+// writeBytes writes b as the blob od, with labels (content.Copy resumes an
+// ingest of the same ref, as one shared with another namespace); a blob
+// the store has already gets the labels.
 func writeBytes(ctx context.Context, cs content.Store, od ocispec.Descriptor, b []byte, labels map[string]string) error {
 	w, err := content.OpenWriter(ctx, cs, content.WithRef("imgutil-"+od.Digest.String()), content.WithDescriptor(od))
 	if err == nil {
 		defer w.Close()
-		err = writeAll(ctx, w, b)
-		if err == nil {
-			err = w.Commit(ctx, od.Size, od.Digest, content.WithLabels(labels))
-		}
+		err = content.Copy(ctx, w, bytes.NewReader(b), od.Size, od.Digest, content.WithLabels(labels))
 	}
 	switch {
 	case cerrdefs.IsAlreadyExists(err):
@@ -286,23 +292,6 @@ func writeBytes(ctx context.Context, cs content.Store, od ocispec.Descriptor, b 
 		return commitError(err)
 	}
 	return nil
-}
-
-// writeAll writes b into w from the start: an ingest of the same ref
-// left by a save that did not commit (or shared with another namespace)
-// may hold some of it already.
-func writeAll(ctx context.Context, w content.Writer, b []byte) error {
-	st, err := w.Status()
-	if err != nil {
-		return err
-	}
-	if st.Offset != 0 {
-		if err := w.Truncate(0); err != nil {
-			return err
-		}
-	}
-	_, err = w.Write(b)
-	return err
 }
 
 // point makes the record name point at desc: created, or updated keeping
