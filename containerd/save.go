@@ -200,7 +200,7 @@ func (i *Image) writeLayer(ctx context.Context, l v1.Layer, d v1.Descriptor, ope
 		return nil
 	}
 	rc := &lazyReader{open: func() (io.ReadCloser, error) { return openAsIs(l, d, open) }}
-	defer rc.Close()
+	defer func() { _ = rc.Close() }()
 	r := archive.ReportingReader(rc, d.Digest.String(), d.Size, report)
 	if err := content.WriteBlob(ctx, i.client.ContentStore(), "imgutil-"+d.Digest.String(), r, toOCI(d)); err != nil {
 		return fmt.Errorf("writing layer %s: %w", d.Digest, commitError(err))
