@@ -174,7 +174,22 @@ func (s *session) open(t target, ops ...imgutil.ImageOption) (imgutil.ContextIma
 // edit opens the existing image at t, with its history, to edit or export
 // it; a missing one is imgutil.ErrNotFound.
 func (s *session) edit(t target) (imgutil.ContextImage, func(), error) {
-	img, done, err := s.open(t, imgutil.FromBaseImage(t.name), imgutil.WithHistory())
+	return s.existing(t, imgutil.FromBaseImage(t.name), imgutil.WithHistory())
+}
+
+// read opens the existing image at t as a v1.Image.
+func (s *session) read(t target) (v1.Image, func(), error) {
+	img, done, err := s.existing(t, imgutil.FromBaseImage(t.name))
+	if err != nil {
+		return nil, nil, err
+	}
+	return img.UnderlyingImage(), done, nil
+}
+
+// existing opens the image at t with ops, which must exist: a missing one
+// is imgutil.ErrNotFound.
+func (s *session) existing(t target, ops ...imgutil.ImageOption) (imgutil.ContextImage, func(), error) {
+	img, done, err := s.open(t, ops...)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -186,22 +201,6 @@ func (s *session) edit(t target) (imgutil.ContextImage, func(), error) {
 		return nil, nil, fmt.Errorf("image %s: %w", t, err)
 	}
 	return img, done, nil
-}
-
-// read opens the existing image at t as a v1.Image.
-func (s *session) read(t target) (v1.Image, func(), error) {
-	img, done, err := s.open(t, imgutil.FromBaseImage(t.name))
-	if err != nil {
-		return nil, nil, err
-	}
-	if found, err := img.FoundE(s.ctx); !found || err != nil {
-		done()
-		if err == nil {
-			err = imgutil.ErrNotFound
-		}
-		return nil, nil, fmt.Errorf("image %s: %w", t, err)
-	}
-	return img.UnderlyingImage(), done, nil
 }
 
 // baseOption returns the option that starts an image at dst from src:
