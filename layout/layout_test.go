@@ -333,7 +333,7 @@ func TestLayerFileChangedAfterAdd(t *testing.T) {
 			os.Remove(out)
 			t.Errorf("gzip %v: SaveFile of a changed layer file = %v, want ErrDiffIDMismatch", gz, err)
 		}
-		if left, _ := filepath.Glob(filepath.Join(os.TempDir(), fmt.Sprintf(".imgutil-partial-%d-*", os.Getpid()))); len(left) > 0 {
+		if left, _ := filepath.Glob(filepath.Join(os.TempDir(), fmt.Sprintf(".imgutil-partial-*-%d-*", os.Getpid()))); len(left) > 0 {
 			t.Errorf("gzip %v: a failed SaveFile left %v", gz, left)
 		}
 	}

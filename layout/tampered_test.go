@@ -78,7 +78,7 @@ func TestTamperedLayoutExports(t *testing.T) {
 				os.Remove(out)
 				t.Errorf("SaveFile = %q, %v; want an error matching %v", out, err, tc.want)
 			}
-			if left, _ := filepath.Glob(filepath.Join(os.TempDir(), fmt.Sprintf(".imgutil-partial-%d-*", os.Getpid()))); len(left) > 0 {
+			if left, _ := filepath.Glob(filepath.Join(os.TempDir(), fmt.Sprintf(".imgutil-partial-*-%d-*", os.Getpid()))); len(left) > 0 {
 				t.Errorf("a refused SaveFile left %v", left)
 			}
 			// Saved into another layout, from the tampered one as a base.

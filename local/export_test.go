@@ -1,10 +1,10 @@
 package local
 
 import (
-	"fmt"
 	"os"
 	"time"
 
+	"github.com/imgbridge/imgutil/internal/owner"
 	"github.com/imgbridge/imgutil/internal/userfile"
 )
 
@@ -16,12 +16,13 @@ func SweepStale() { userfile.SweepStale(os.TempDir(), tempPrefix) }
 // uses a probe image.
 func SetProbeMinSize(s *Store, n int64) { s.probeMinSize = n }
 
-// OwnedTagOf is the tag a process pid of this host (another host when
-// foreign) gives its short-lived names at time t.
+// OwnedTagOf is the tag a process pid of this pid space (another space,
+// one of a container sharing our hostname, when foreign) gives its
+// short-lived names at time t.
 func OwnedTagOf(pid int, t time.Time, foreign bool) string {
-	host := hostID()
+	tag := owner.TokenFor(pid, t)
 	if foreign {
-		host = "00000000"
+		tag = "000000000000" + tag[12:]
 	}
-	return fmt.Sprintf("%s-%d-%d-%s", host, pid, t.Unix(), "testtest")
+	return tag
 }

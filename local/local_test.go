@@ -3,7 +3,7 @@ package local_test
 import (
 	"context"
 	"errors"
-	"fmt"
+	"github.com/imgbridge/imgutil/internal/owner"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +13,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/moby/moby/client"
@@ -304,8 +305,8 @@ func testFoundAndDeleteByOpenedID(t *testing.T, cli *client.Client) {
 func TestStaleLayerDirsAreSwept(t *testing.T) {
 	dead := exec.Command("true")
 	must(t, dead.Run())
-	stale := filepath.Join(os.TempDir(), fmt.Sprintf("imgutil-local-%d-abc", dead.Process.Pid))
-	live := filepath.Join(os.TempDir(), fmt.Sprintf("imgutil-local-%d-abc", os.Getppid()))
+	stale := filepath.Join(os.TempDir(), "imgutil-local-"+owner.TokenFor(dead.Process.Pid, time.Now()))
+	live := filepath.Join(os.TempDir(), "imgutil-local-"+owner.TokenFor(os.Getppid(), time.Now()))
 	for _, d := range []string{stale, live} {
 		must(t, os.MkdirAll(filepath.Join(d, "layer"), 0o700))
 	}

@@ -89,7 +89,7 @@ func testGetLayerReadsTheLowerLayers(t *testing.T, cli *client.Client) {
 		diffIDs = append(diffIDs, id)
 	}
 	testhelpers.DockerPut(t, cli, name, img)
-	ours := filepath.Join(os.TempDir(), fmt.Sprintf("imgutil-local-%d-*", os.Getpid()))
+	ours := filepath.Join(os.TempDir(), fmt.Sprintf("imgutil-local-*-%d-*", os.Getpid()))
 	before, _ := filepath.Glob(ours)
 	for round := range 2 {
 		counting := &countingClient{Client: testhelpers.NewLifecycleClient(t, cli.DaemonHost())}

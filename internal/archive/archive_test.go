@@ -4,12 +4,13 @@ import (
 	"archive/tar"
 	"context"
 	"errors"
-	"fmt"
+	"github.com/imgbridge/imgutil/internal/owner"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
+	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
@@ -25,8 +26,8 @@ func TestWriteFileSweepsPartialsOfDeadProcesses(t *testing.T) {
 	if err := cmd.Run(); err != nil {
 		t.Fatal(err)
 	}
-	dead := filepath.Join(dir, fmt.Sprintf("%s%d-abc", partialPrefix, cmd.Process.Pid))
-	live := filepath.Join(dir, fmt.Sprintf("%s%d-abc", partialPrefix, os.Getppid()))
+	dead := filepath.Join(dir, partialPrefix+owner.TokenFor(cmd.Process.Pid, time.Now()))
+	live := filepath.Join(dir, partialPrefix+owner.TokenFor(os.Getppid(), time.Now()))
 	for _, p := range []string{dead, live} {
 		if err := os.WriteFile(p, []byte("half"), 0o600); err != nil {
 			t.Fatal(err)
