@@ -46,6 +46,9 @@ type faultProxy struct {
 	// comes after the archive was taken.
 	lateLoadAnswer atomic.Bool
 	answerHeld     chan struct{}
+	// release, when set, holds that answer until it is closed (else two
+	// seconds).
+	release chan struct{}
 }
 
 // heldWriter keeps a response until release.
@@ -162,7 +165,11 @@ func startFaultProxy(t *testing.T, daemon *client.Client) *faultProxy {
 				held := &heldWriter{header: http.Header{}, code: http.StatusOK}
 				rp.ServeHTTP(held, r.WithContext(context.WithoutCancel(r.Context())))
 				close(p.answerHeld)
-				time.Sleep(2 * time.Second)
+				if p.release != nil {
+					<-p.release
+				} else {
+					time.Sleep(2 * time.Second)
+				}
 				for k, v := range held.header {
 					w.Header()[k] = v
 				}

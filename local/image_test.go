@@ -100,6 +100,7 @@ func TestLocal(t *testing.T) {
 			{"EveryWaiterHasItsDeadline", testEveryWaiterHasItsDeadline},
 			{"KilledProcessNamesAreSwept", testKilledProcessNamesAreSwept},
 			{"KilledMidSaveLeavesNoStagingName", testKilledMidSaveLeavesNoStagingName},
+			{"HeldSaveSurvivesOtherNamespaces", testHeldSaveSurvivesOtherNamespaces},
 		} {
 			t.Run(tc.name, func(t *testing.T) { tc.f(t, cli) })
 		}
