@@ -46,6 +46,11 @@ type faultProxy struct {
 	// comes after the archive was taken.
 	lateLoadAnswer atomic.Bool
 	answerHeld     chan struct{}
+	// removeProbe removes the next manifest probe's image from the daemon
+	// just before its export (as a prune or another build's cleanup may);
+	// probeSaves counts the exports of probes.
+	removeProbe atomic.Bool
+	probeSaves  atomic.Int64
 	// release, when set, holds that answer until it is closed (else two
 	// seconds).
 	release chan struct{}
@@ -150,6 +155,13 @@ func startFaultProxy(t *testing.T, daemon *client.Client) *faultProxy {
 		r = r.WithContext(context.WithValue(r.Context(), proxyKey{}, p))
 		if strings.HasSuffix(r.URL.Path, "/images/get") {
 			p.saves.Add(1)
+			if names := r.URL.Query()["names"]; len(names) == 1 && strings.Contains(names[0], "imgutil-probe/") {
+				p.probeSaves.Add(1)
+				if p.removeProbe.CompareAndSwap(true, false) {
+					_, err := daemon.ImageRemove(r.Context(), names[0], client.ImageRemoveOptions{Force: true})
+					must(t, err)
+				}
+			}
 		}
 		if strings.HasSuffix(r.URL.Path, "/images/load") {
 			p.loads.Add(1)

@@ -101,6 +101,7 @@ func TestLocal(t *testing.T) {
 			{"KilledProcessNamesAreSwept", testKilledProcessNamesAreSwept},
 			{"KilledMidSaveLeavesNoStagingName", testKilledMidSaveLeavesNoStagingName},
 			{"HeldSaveSurvivesOtherNamespaces", testHeldSaveSurvivesOtherNamespaces},
+			{"ProbeRemovedUnderItIsRemade", testProbeRemovedUnderItIsRemade},
 		} {
 			t.Run(tc.name, func(t *testing.T) { tc.f(t, cli) })
 		}

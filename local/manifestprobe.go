@@ -8,6 +8,7 @@ import (
 	"io"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/moby/moby/client"
@@ -58,15 +59,32 @@ func (s *Store) learnManifests(ctx context.Context, imgs []*daemonImage) error {
 	if len(want) == 0 {
 		return nil
 	}
-	if s.manifestProbeRefused.Load() {
-		return fmt.Errorf("the daemon refused a manifest probe before: %w", errNoStoredManifest)
+	if until := s.probeRefusedUntil.Load(); until != 0 && time.Now().UnixNano() < until {
+		return fmt.Errorf("the daemon refused a manifest probe lately: %w", errNoStoredManifest)
 	}
 	err := s.manifestProbe(ctx, want)
 	if err != nil && ctx.Err() == nil {
-		// A daemon that does not take or export such a probe: not asked again.
-		s.manifestProbeRefused.Store(true)
+		// Once more, under a new name: the first may have been removed
+		// under it (a prune, another build's cleanup), or its load lost
+		// its lease to a prune, or the connection failed.
+		err = s.manifestProbe(ctx, want)
+	}
+	if err != nil && ctx.Err() == nil && probeRefused(err) {
+		// The daemon answered twice that it will not: not asked again for
+		// a while (every image read from it meanwhile is read whole).
+		s.probeRefusedUntil.Store(time.Now().Add(probeRefusalTerm).UnixNano())
 	}
 	return err
+}
+
+// probeRefusalTerm is how long a daemon that refused a manifest probe is
+// not asked for another.
+const probeRefusalTerm = 10 * time.Minute
+
+// probeRefused reports whether a failed manifest probe was refused in the
+// daemon's words: not a daemon out of reach, nor the probe's name gone.
+func probeRefused(err error) bool {
+	return !errors.Is(err, ErrDaemonUnreachable) && !client.IsErrConnectionFailed(err) && !cerrdefs.IsNotFound(err)
 }
 
 // manifestProbe loads, exports and removes a manifest probe of the stored

@@ -9,6 +9,7 @@ import (
 
 	"github.com/moby/moby/client"
 
+	"github.com/imgbridge/imgutil/local"
 	"github.com/imgbridge/imgutil/testhelpers"
 )
 
@@ -88,4 +89,30 @@ func lifecycleProcess(prefix []string, host string, env ...string) *exec.Cmd {
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = append(append(os.Environ(), "IMGUTIL_LIFECYCLE_HELPER=1", "DOCKER_HOST="+host), env...)
 	return cmd
+}
+
+// testProbeRemovedUnderItIsRemade: a manifest probe whose image another
+// process removes before it is exported (a prune, another build's
+// cleanup) is made again: the save still learns the base's manifest
+// from probes, never reads the base's archive, and the image is whole.
+func testProbeRemovedUnderItIsRemade(t *testing.T, cli *client.Client) {
+	if !containerdStore(t, cli) {
+		t.Skip("manifest probes are made on the containerd image store")
+	}
+	f := newFixture(t, cli)
+	t.Setenv(local.ManifestCacheEnv, t.TempDir()) // the base's manifest unknown
+	p := startFaultProxy(t, cli)
+	p.removeProbe.Store(true)
+	name := freshName(t, cli)
+	img := newImage(t, p.client, name, local.FromBaseImage(f.base))
+	l, _ := testhelpers.RandomLayerFile(t, 64<<10)
+	must(t, img.AddLayer(l))
+	must(t, img.Save())
+	if p.removeProbe.Load() {
+		t.Fatal("no manifest probe was made")
+	}
+	if got, probes := p.saves.Load(), p.probeSaves.Load(); probes != 2 || got != probes {
+		t.Errorf("%d exports, %d of them probes; want the removed probe made again and nothing else read", got, probes)
+	}
+	testhelpers.CheckImage(t, testhelpers.DockerRead(t, cli, name))
 }

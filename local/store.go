@@ -32,9 +32,9 @@ type Store struct {
 	info     once[daemonInfo]
 	// snapshotter is whether the daemon uses the containerd image store.
 	snapshotter once[bool]
-	// manifestProbeRefused is set once a manifest probe failed (see
-	// learnManifests): the daemon is not asked again.
-	manifestProbeRefused atomic.Bool
+	// probeRefusedUntil is when (unix nanoseconds) the daemon may be asked
+	// for a manifest probe again after it refused one (see learnManifests).
+	probeRefusedUntil atomic.Int64
 	// swept is set once the Store looked for names killed processes left
 	// (see sweepTags).
 	swept atomic.Bool
