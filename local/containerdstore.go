@@ -92,7 +92,7 @@ func (s *Store) loadOCI(ctx context.Context, b *built.Built, name string) (strin
 func (s *Store) checkAvailable(ctx context.Context, name string, manifestDigest v1.Hash) error {
 	res, err := s.client.ImageInspect(ctx, name, client.ImageInspectWithManifests(true))
 	if err != nil {
-		return daemonError("inspecting the loaded image", err)
+		return dropped(daemonError("inspecting the loaded image", err))
 	}
 	if res.ID != manifestDigest.String() {
 		return fmt.Errorf("the loaded image is %s, not %s: %w", res.ID, manifestDigest, errNotAvailable)

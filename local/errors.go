@@ -5,3 +5,10 @@ import "errors"
 // ErrDaemonUnreachable is matched (errors.Is) when the Docker daemon cannot
 // be reached at all.
 var ErrDaemonUnreachable = errors.New("docker daemon unreachable")
+
+// ErrLoadDropped is matched (errors.Is) when the daemon dropped loads of
+// an image it was given whole, as many times as a save tries: their lease
+// was removed while they ran (`docker image prune` on the containerd
+// image store removes the leases of loads in flight), or the image loaded
+// was removed before it could be named. Nothing of it was named.
+var ErrLoadDropped = errors.New("the daemon dropped the load (a prune or a cleanup removed it meanwhile)")

@@ -37,6 +37,9 @@ type fakeDaemon struct {
 	recognisable bool
 	// refuse, when set, fails every load with this message.
 	refuse string
+	// drop is how many loads to come the daemon drops as a prune on the
+	// containerd store does (their lease removed), naming nothing.
+	drop int
 
 	mu     sync.Mutex
 	images map[string]*fakeImage // by ID
@@ -285,6 +288,9 @@ func (f *fakeDaemon) ImageLoad(_ context.Context, in io.Reader, _ ...client.Imag
 	err := rerr
 	switch {
 	case err != nil:
+	case f.drop > 0:
+		f.drop--
+		err = fmt.Errorf(`failed to ingest "blobs/sha256/0123": failed commit on ref "tar-blobs/sha256/0123": commit failed: lease does not exist: not found`)
 	case f.refuse != "":
 		for n, b := range files {
 			if strings.HasSuffix(n, ".tar") || (strings.HasPrefix(n, "blobs/") && bytes.HasPrefix(b[min(len(b), 257):], []byte("ustar"))) {

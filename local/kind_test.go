@@ -221,3 +221,31 @@ func TestKindOtherRefusalIsTheAnswer(t *testing.T) {
 	wantLoads(t, f, fakeLoad{layers: 1, err: "no space left"})
 	wantOnly(t, f, "base:1")
 }
+
+// A load the daemon dropped (its lease removed by a prune meanwhile) is
+// sent again, a few times at most; when it is dropped every time, the
+// error says so and nothing is named.
+func TestDroppedLoadIsSentAgain(t *testing.T) {
+	f, s := fakeStore(t, "containerd")
+	f.add("base:1", fakeLayer("a", "a"))
+	f.drop = maxDropped - 1
+	if err := saveOn(t, s, "app:1", "base:1"); err != nil {
+		t.Fatalf("a save whose first %d loads were dropped: %v", maxDropped-1, err)
+	}
+	if len(f.loads) != maxDropped {
+		t.Errorf("%d loads, want %d", len(f.loads), maxDropped)
+	}
+	wantOnly(t, f, "base:1", "app:1")
+
+	f, s = fakeStore(t, "containerd")
+	f.add("base:1", fakeLayer("a", "a"))
+	f.drop = 100
+	err := saveOn(t, s, "app:1", "base:1")
+	if !errors.Is(err, ErrLoadDropped) || !strings.Contains(err.Error(), "lease does not exist") {
+		t.Fatalf("every load dropped: %v, want ErrLoadDropped naming the daemon's words", err)
+	}
+	if len(f.loads) != maxDropped {
+		t.Errorf("%d loads, want %d", len(f.loads), maxDropped)
+	}
+	wantOnly(t, f, "base:1")
+}

@@ -7,7 +7,10 @@ import (
 	"io"
 	"io/fs"
 	"slices"
+	"strings"
+	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/moby/moby/client"
 
@@ -64,14 +67,7 @@ func (s *Store) save(ctx context.Context, img *imgutil.CNBImageCore, name string
 	if err != nil {
 		return "", v1.Hash{}, allFailed(err)
 	}
-	id, err := k.loadPartial(ctx, s, b, name)
-	if worthSendingAll(ctx, err) {
-		// A daemon that refused the partial archive as partial (it lost a
-		// layer since it was inspected), or took it but lacks some of its
-		// content, gets one archive with every layer, sent as its kind
-		// (learnt meanwhile, maybe) wants; any other failure is the answer.
-		id, err = s.kindOr(k).loadAll(ctx, s, b, name)
-	}
+	id, err := s.load(ctx, k, b, name)
 	if err != nil {
 		return "", v1.Hash{}, allFailed(err)
 	}
@@ -88,6 +84,49 @@ func (s *Store) save(ctx context.Context, img *imgutil.CNBImageCore, name string
 		return id, b.ConfigDigest(), se
 	}
 	return id, b.ConfigDigest(), nil
+}
+
+// load loads b under name as the daemon's kind k wants: leaving out what
+// the daemon holds, then, if the daemon refused that as partial or lacks
+// some of its content, with every layer (sent as its kind, learnt
+// meanwhile maybe, wants); any other failure is the answer. A load the
+// daemon dropped (see ErrLoadDropped) is sent again, up to maxDropped
+// times in all.
+func (s *Store) load(ctx context.Context, k daemonKind, b *built.Built, name string) (string, error) {
+	for attempt := 1; ; attempt++ {
+		id, err := k.loadPartial(ctx, s, b, name)
+		if worthSendingAll(ctx, err) {
+			id, err = s.kindOr(k).loadAll(ctx, s, b, name)
+		}
+		if !errors.Is(err, ErrLoadDropped) || ctx.Err() != nil {
+			return id, err
+		}
+		if attempt == maxDropped {
+			return "", fmt.Errorf("the daemon dropped the image %d times: %w", attempt, err)
+		}
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-time.After(time.Duration(attempt) * 50 * time.Millisecond):
+		}
+	}
+}
+
+// maxDropped bounds the loads of one save that the daemon may drop.
+const maxDropped = 4
+
+
+// dropped classifies a load's failure: the daemon's words for a lease
+// removed under the load, or the loaded image not found, match
+// ErrLoadDropped.
+func dropped(err error) error {
+	if err == nil || errors.Is(err, ErrLoadDropped) {
+		return err
+	}
+	if cerrdefs.IsNotFound(err) || errors.Is(err, imgutil.ErrNotFound) || strings.Contains(err.Error(), "lease does not exist") {
+		return fmt.Errorf("%w: %w", ErrLoadDropped, err)
+	}
+	return err
 }
 
 // sameDaemon reports whether o talks to the same daemon as s.
@@ -207,7 +246,7 @@ func (s *Store) checkLoaded(ctx context.Context, b *built.Built, tag string, byC
 	}
 	res, err := s.inspect(ctx, ref)
 	if err != nil {
-		return "", fmt.Errorf("finding the loaded image: %w", err)
+		return "", fmt.Errorf("finding the loaded image: %w", dropped(err))
 	}
 	if want := diffIDStrings(b); !slices.Equal(res.RootFS.Layers, want) {
 		return "", fmt.Errorf("after the load %s has layers %v, not %v", ref, res.RootFS.Layers, want)
@@ -250,7 +289,7 @@ func (s *Store) stream(ctx context.Context, entries []archive.Entry) error {
 		if werr := <-written; ours(werr) {
 			return fmt.Errorf("writing the image archive: %w", werr)
 		}
-		return daemonError("loading the image", err)
+		return dropped(daemonError("loading the image", err))
 	}
 	_, rerr := jsonstream.Read(res)
 	res.Close()
@@ -260,7 +299,7 @@ func (s *Store) stream(ctx context.Context, entries []archive.Entry) error {
 	case ours(werr):
 		return fmt.Errorf("writing the image archive: %w", werr)
 	case rerr != nil:
-		return fmt.Errorf("loading the image: %w", rerr)
+		return fmt.Errorf("loading the image: %w", dropped(rerr))
 	case werr != nil:
 		// The daemon stopped reading yet reported nothing.
 		return fmt.Errorf("loading the image: the daemon stopped reading the archive: %w", werr)

@@ -74,7 +74,8 @@ func (s *Store) retag(ctx context.Context, source, name string) error {
 			return nil
 		}
 		if attempt == 4 || ctx.Err() != nil || !strings.Contains(err.Error(), "already exists") {
-			return daemonError("tagging "+name, err)
+			// The staged image gone before it was named: dropped.
+			return dropped(daemonError("tagging "+name, err))
 		}
 		select {
 		case <-ctx.Done():
