@@ -185,6 +185,11 @@ func (f *fetcher) fetch(ctx context.Context, imageID string, allIDs []v1.Hash, h
 		}
 	}
 	strangers, err := f.download(ctx, dir, src, imageID, h.stored)
+	for tries := 1; tries < maxExports && exportDropped(err) && ctx.Err() == nil; tries++ {
+		// The daemon dropped the export (a prune removed its lease):
+		// read again what is still wanted.
+		strangers, err = f.download(ctx, dir, src, imageID, h.stored)
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	delete(f.wantConfig, imageID)
@@ -337,4 +342,15 @@ func (f *fetcher) close() error {
 		return fmt.Errorf("removing layer directory: %w", err)
 	}
 	return nil
+}
+
+// maxExports bounds the exports of one download that the daemon may drop.
+const maxExports = 3
+
+// exportDropped reports whether an export failed because the daemon
+// dropped it: `docker image prune` on the containerd image store removes
+// the lease of every export in flight, which then fails ("NotFound: lease
+// ... not found").
+func exportDropped(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "lease") && strings.Contains(err.Error(), "not found")
 }

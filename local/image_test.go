@@ -102,6 +102,7 @@ func TestLocal(t *testing.T) {
 			{"KilledMidSaveLeavesNoStagingName", testKilledMidSaveLeavesNoStagingName},
 			{"HeldSaveSurvivesOtherNamespaces", testHeldSaveSurvivesOtherNamespaces},
 			{"ProbeRemovedUnderItIsRemade", testProbeRemovedUnderItIsRemade},
+			{"ManyBuildsOneDaemon", testManyBuildsOneDaemon},
 		} {
 			t.Run(tc.name, func(t *testing.T) { tc.f(t, cli) })
 		}

@@ -62,29 +62,38 @@ func (s *Store) learnManifests(ctx context.Context, imgs []*daemonImage) error {
 	if until := s.probeRefusedUntil.Load(); until != 0 && time.Now().UnixNano() < until {
 		return fmt.Errorf("the daemon refused a manifest probe lately: %w", errNoStoredManifest)
 	}
-	err := s.manifestProbe(ctx, want)
-	if err != nil && ctx.Err() == nil {
-		// Once more, under a new name: the first may have been removed
-		// under it (a prune, another build's cleanup), or its load lost
-		// its lease to a prune, or the connection failed.
-		err = s.manifestProbe(ctx, want)
-	}
-	if err != nil && ctx.Err() == nil && probeRefused(err) {
-		// The daemon answered twice that it will not: not asked again for
-		// a while (every image read from it meanwhile is read whole).
-		s.probeRefusedUntil.Store(time.Now().Add(probeRefusalTerm).UnixNano())
+	var err error
+	for attempt := 1; attempt <= maxProbes; attempt++ {
+		// Each under a new name: the one before may have been removed
+		// under it (a prune, another build's cleanup), or its load
+		// dropped, or the connection failed.
+		if err = s.manifestProbe(ctx, want); err == nil || ctx.Err() != nil {
+			return err
+		}
+		if probeRefused(err) && attempt >= 2 {
+			// The daemon answered twice that it will not: not asked again
+			// for a while (every image read from it meanwhile is read
+			// whole).
+			s.probeRefusedUntil.Store(time.Now().Add(probeRefusalTerm).UnixNano())
+			return err
+		}
 	}
 	return err
 }
+
+// maxProbes bounds the manifest probes made to learn one set of manifests.
+const maxProbes = 3
 
 // probeRefusalTerm is how long a daemon that refused a manifest probe is
 // not asked for another.
 const probeRefusalTerm = 10 * time.Minute
 
 // probeRefused reports whether a failed manifest probe was refused in the
-// daemon's words: not a daemon out of reach, nor the probe's name gone.
+// daemon's words: not a daemon out of reach, nor the probe's name gone,
+// nor its load dropped.
 func probeRefused(err error) bool {
-	return !errors.Is(err, ErrDaemonUnreachable) && !client.IsErrConnectionFailed(err) && !cerrdefs.IsNotFound(err)
+	return !errors.Is(err, ErrDaemonUnreachable) && !client.IsErrConnectionFailed(err) &&
+		!cerrdefs.IsNotFound(err) && !errors.Is(err, ErrLoadDropped)
 }
 
 // manifestProbe loads, exports and removes a manifest probe of the stored

@@ -168,7 +168,10 @@ func TestLifecycleHelper(t *testing.T) {
 	}
 	raw, err := client.New(client.FromEnv)
 	must(t, err)
-	cli := testhelpers.NewSingleConnClient(t, raw)
+	var cli local.DockerClient = testhelpers.NewSingleConnClient(t, raw)
+	if os.Getenv("HELPER_POOLED") != "" {
+		cli = raw // as pack's client: connections dialled as needed
+	}
 	var opts []imgutil.ImageOption
 	if base := os.Getenv("HELPER_BASE"); base != "" {
 		opts = append(opts, local.FromBaseImage(base), local.WithPreviousImage(os.Getenv("HELPER_PREVIOUS")))

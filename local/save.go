@@ -91,7 +91,7 @@ func (s *Store) save(ctx context.Context, img *imgutil.CNBImageCore, name string
 // some of its content, with every layer (sent as its kind, learnt
 // meanwhile maybe, wants); any other failure is the answer. A load the
 // daemon dropped (see ErrLoadDropped) is sent again, up to maxDropped
-// times in all.
+// loads in all.
 func (s *Store) load(ctx context.Context, k daemonKind, b *built.Built, name string) (string, error) {
 	for attempt := 1; ; attempt++ {
 		id, err := k.loadPartial(ctx, s, b, name)
@@ -107,23 +107,28 @@ func (s *Store) load(ctx context.Context, k daemonKind, b *built.Built, name str
 		select {
 		case <-ctx.Done():
 			return "", ctx.Err()
-		case <-time.After(time.Duration(attempt) * 50 * time.Millisecond):
+		case <-time.After(time.Duration(attempt) * 100 * time.Millisecond):
 		}
 	}
 }
 
-// maxDropped bounds the loads of one save that the daemon may drop.
-const maxDropped = 4
+// maxDropped bounds the loads of one save that the daemon may drop: under
+// a prune loop (moby's prune on the containerd store removes the lease of
+// every load in flight) a load of 8 at once got through about every other
+// time; waits between them grow from 0.1 s to 0.7 s.
+const maxDropped = 8
 
-
-// dropped classifies a load's failure: the daemon's words for a lease
-// removed under the load, or the loaded image not found, match
-// ErrLoadDropped.
+// dropped classifies a load's failure: the daemon's words for content
+// removed under the load (its lease, an ingest, a blob it was to
+// reference), or the loaded image not found, match ErrLoadDropped.
 func dropped(err error) error {
 	if err == nil || errors.Is(err, ErrLoadDropped) {
 		return err
 	}
-	if cerrdefs.IsNotFound(err) || errors.Is(err, imgutil.ErrNotFound) || strings.Contains(err.Error(), "lease does not exist") {
+	msg := err.Error()
+	if cerrdefs.IsNotFound(err) || errors.Is(err, imgutil.ErrNotFound) ||
+		strings.Contains(msg, "lease does not exist") || strings.Contains(msg, "failed to ingest") ||
+		(strings.Contains(msg, "content digest") && strings.Contains(msg, "not found")) {
 		return fmt.Errorf("%w: %w", ErrLoadDropped, err)
 	}
 	return err

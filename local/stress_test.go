@@ -1,0 +1,277 @@
+package local_test
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"os"
+	"os/exec"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/client"
+
+	"github.com/imgbridge/imgutil"
+	"github.com/imgbridge/imgutil/testhelpers"
+)
+
+// builders is how many lifecycle-like exports run at once in the stress.
+const builders = 8
+
+// stressResult is what rounds of concurrent builds took, and what 8 bare
+// loads of the same new layers, at once, take.
+type stressResult struct {
+	rounds     int
+	ours, bare []time.Duration
+	// failed are the exports that failed; cut, those of them on one
+	// connection whose load the daemon cut (see cutMidLoad).
+	failed, cut   []string
+	leftoverNames []string
+}
+
+// cutMidLoad reports whether an export failed because the daemon closed
+// its connection during a load without an answer: moby on the containerd
+// store does so when a prune removes the lease of a load it has not read
+// yet (it stops reading, and net/http closes a connection with more than
+// 256 KiB of request left unread). On lifecycle's one connection nothing
+// can be sent again after that.
+func cutMidLoad(out string) bool {
+	return strings.Contains(out, "loading the image: docker daemon unreachable") &&
+		(strings.Contains(out, "broken pipe") || strings.Contains(out, "connection reset") || strings.Contains(out, ": EOF"))
+}
+
+// stressBuilds runs rounds of builders exports at once, each a new process
+// with an empty manifest cache, half through the lifecycle's one-connection
+// client and half through a client that dials as it needs (pack's), half
+// of each in pid namespaces of their own, all on one shared run
+// image, each with its own previous image (whose layer it reuses) and a
+// new layer of newSize; meanwhile another process loops `docker image
+// prune -f` and names and removes unrelated images. Each export's image is
+// read back and hashed against its diffIDs; no staging or probe name of
+// the run may be left. With bare, each round is followed by builders bare
+// loads of the same new layers at once.
+func stressBuilds(t testing.TB, cli *client.Client, rounds, newSize int, bare bool) stressResult {
+	unshare := os.Geteuid() == 0
+	if _, err := exec.LookPath("unshare"); err != nil {
+		unshare = false
+	}
+	start := time.Now()
+	run := freshName2(t, cli)
+	testhelpers.DockerPut(t, cli, run, testhelpers.BusyboxImage(t, imgutil.DockerTypes))
+	// Each builder's first export (no prune yet): its previous image.
+	apps := make([]string, builders)
+	reuse := make([]string, builders)
+	for i := range apps {
+		apps[i] = freshName2(t, cli)
+		p, id := testhelpers.RandomLayerFile(t, 64<<10)
+		out, err := lifecycleProcess(inThisNamespace, cli.DaemonHost(), cacheOff,
+			"HELPER_NAME="+apps[i], "HELPER_BASE="+run, "HELPER_PREVIOUS="+apps[i], "HELPER_LAYER="+p).CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "helper saved") {
+			t.Fatalf("first export of builder %d: %v\n%s", i, err, out)
+		}
+		reuse[i] = id
+	}
+	stop := chaos(t, cli, run, !isPodman(t, cli))
+	defer stop()
+	var res stressResult
+	res.rounds = rounds
+	for round := range rounds {
+		layers := make([]string, builders)
+		for i := range layers {
+			layers[i], _ = testhelpers.RandomLayerFile(t, newSize)
+		}
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		began := time.Now()
+		for i := range builders {
+			prefix := inThisNamespace
+			if unshare && i%2 == 1 {
+				prefix = asPid1
+			}
+			pooled := "HELPER_POOLED="
+			if i%4 >= 2 {
+				pooled += "1"
+			}
+			wg.Go(func() {
+				cmd := lifecycleProcess(prefix, cli.DaemonHost(), cacheOff, pooled,
+					"HELPER_NAME="+apps[i], "HELPER_BASE="+run, "HELPER_PREVIOUS="+apps[i],
+					"HELPER_REUSE="+reuse[i], "HELPER_LAYER="+layers[i])
+				out, err := cmd.CombinedOutput()
+				if err != nil || !strings.Contains(string(out), "helper saved") {
+					what := fmt.Sprintf("round %d builder %d (%s): %v: %s", round, i, pooled, err, lastLines(string(out), 6))
+					mu.Lock()
+					res.failed = append(res.failed, what)
+					if !strings.HasSuffix(pooled, "1") && cutMidLoad(string(out)) {
+						res.cut = append(res.cut, what)
+					}
+					mu.Unlock()
+				}
+			})
+		}
+		wg.Wait()
+		res.ours = append(res.ours, time.Since(began))
+		if bare {
+			res.bare = append(res.bare, bareLoadsAtOnce(t, cli, layers))
+		}
+	}
+	stop()
+	for _, app := range apps {
+		testhelpers.CheckImage(t, testhelpers.DockerRead(t, cli, app))
+	}
+	res.leftoverNames = namesLeftSince(t, cli, start)
+	return res
+}
+
+
+// freshName2 is freshName for tests and benchmarks.
+func freshName2(t testing.TB, cli client.APIClient) string {
+	name := "imgutil-test/" + strings.ToLower(rand.Text()[:12]) + ":latest"
+	testhelpers.DockerCleanup(t, cli, name)
+	return name
+}
+
+// chaos starts another process that, until stopped, prunes dangling
+// images (when prune) and names and removes unrelated images on the
+// daemon, as users and CI cleanup jobs do while builds run. Podman is not
+// pruned: Podman 4.3's prune removes images made while it runs even once
+// they are named (11 of 20 plain `docker import`s at once under a prune
+// loop were gone afterwards), whoever made them.
+func chaos(t testing.TB, cli *client.Client, some string, prune bool) (stop func()) {
+	script := `while :; do [ -z "$2" ] || docker image prune -f >/dev/null 2>&1; ` +
+		`docker tag "$1" imgutil-test/unrelated:x >/dev/null 2>&1; docker rmi imgutil-test/unrelated:x >/dev/null 2>&1; sleep 0.1; done`
+	flag := ""
+	if prune {
+		flag = "prune"
+	}
+	cmd := exec.Command("bash", "-c", script, "chaos", some, flag)
+	cmd.Env = append(os.Environ(), "DOCKER_HOST="+cli.DaemonHost())
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // stopped with its prune in flight
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting the prune loop: %v", err)
+	}
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			_ = cmd.Wait()
+		})
+	}
+}
+
+// bareLoadsAtOnce times builders plain loads at once, each of an archive
+// of exactly one of layers: what the daemon needs to take the new layers
+// of a round.
+func bareLoadsAtOnce(t testing.TB, cli *client.Client, layers []string) time.Duration {
+	b, ok := t.(*testing.B)
+	if !ok {
+		return 0
+	}
+	paths := make([]string, len(layers))
+	for i, l := range layers {
+		paths[i] = bareArchive(b, freshName2(t, cli), l)
+	}
+	var wg sync.WaitGroup
+	began := time.Now()
+	for _, p := range paths {
+		wg.Go(func() { timeLoad(b, context.Background(), cli, p) })
+	}
+	wg.Wait()
+	return time.Since(began)
+}
+
+// namesLeftSince lists the staging and probe names in the daemon whose
+// owner token says they were made since start (by this run).
+func namesLeftSince(t testing.TB, cli *client.Client, start time.Time) []string {
+	res, err := cli.ImageList(context.Background(), client.ImageListOptions{
+		Filters: make(client.Filters).Add("reference", "imgutil-staging/*", "imgutil-probe/*"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var left []string
+	for _, im := range res.Items {
+		for _, tag := range im.RepoTags {
+			_, tok, _ := strings.Cut(tag[strings.LastIndex(tag, "/")+1:], ":")
+			parts := strings.Split(tok, "-")
+			if len(parts) == 4 {
+				var secs int64
+				if _, err := fmt.Sscan(parts[2], &secs); err == nil && secs >= start.Unix()-1 {
+					left = append(left, tag)
+				}
+			}
+		}
+	}
+	return left
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], " | ")
+}
+
+// testManyBuildsOneDaemon: rounds of 8 lifecycle-like exports at once
+// (half in pid namespaces of their own) while another process prunes and
+// names and removes unrelated images: every export succeeds, but for
+// those on one connection that the daemon cut during a load (the
+// containerd store: see cutMidLoad); every result hashes to its diffIDs,
+// and no staging or probe name is left.
+func testManyBuildsOneDaemon(t *testing.T, cli *client.Client) {
+	rounds := 3
+	if testing.Short() {
+		rounds = 1
+	}
+	res := stressBuilds(t, cli, rounds, 1<<20, false)
+	for _, f := range res.failed {
+		if !slices.Contains(res.cut, f) || !containerdStore(t, cli) {
+			t.Error(f)
+		}
+	}
+	if len(res.cut) > 0 {
+		t.Logf("%d of %d exports on one connection failed: the daemon cut the connection during a load under the prune", len(res.cut), builders*rounds/2)
+	}
+	if len(res.leftoverNames) > 0 {
+		t.Errorf("names left once every export ended: %v", res.leftoverNames)
+	}
+}
+
+// BenchmarkManyBuildsOneDaemon: per daemon, rounds of 8 lifecycle-like
+// exports at once under a prune loop (see stressBuilds), against 8 bare
+// loads at once of the same new layers (4 MiB each).
+func BenchmarkManyBuildsOneDaemon(b *testing.B) {
+	for _, d := range testhelpers.DockerDaemons(b) {
+		b.Run(d.Name, func(b *testing.B) {
+			res := stressBuilds(b, d.Client, b.N, 4<<20, true)
+			o, l := median(res.ours), median(res.bare)
+			b.ReportMetric(float64(o)/float64(l), "ratio")
+			b.ReportMetric(float64(len(res.failed)), "failed")
+			b.ReportMetric(0, "ns/op")
+			fmt.Printf("BENCH many-builds %-24s 8 exports at once=%v, 8 bare loads at once=%v, ratio=%.2fx, failed=%d of %d (%d of them on one connection cut by the daemon mid-load), names left=%d\n",
+				b.Name(), o.Round(time.Millisecond), l.Round(time.Millisecond), float64(o)/float64(l), len(res.failed), builders*res.rounds, len(res.cut), len(res.leftoverNames))
+			for _, f := range res.failed {
+				fmt.Println("BENCH many-builds failure:", f)
+			}
+		})
+	}
+}
+
+// cacheOff is the environment of a process with an empty manifest cache,
+// as a new build container has.
+const cacheOff = "IMGUTIL_MANIFEST_CACHE=off"
+
+// isPodman reports whether cli talks to Podman's service.
+func isPodman(t testing.TB, cli *client.Client) bool {
+	v, err := cli.ServerVersion(context.Background(), client.ServerVersionOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range v.Components {
+		if strings.Contains(c.Name, "Podman") {
+			return true
+		}
+	}
+	return false
+}
