@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -61,7 +60,7 @@ func BenchmarkSaveFileMemory(b *testing.B) {
 	// Each part is timed from a clean page cache state (dirty pages
 	// flushed) to its file complete; removing the file is not timed.
 	timed := func(f func() string) time.Duration {
-		syscall.Sync()
+		syncAll()
 		start := time.Now()
 		out := f()
 		took := time.Since(start)

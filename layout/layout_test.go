@@ -13,7 +13,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -356,9 +355,7 @@ func gzipFile(t *testing.T, path string) string {
 // TestUserFileModes: blobs, index.json and exported archives get the modes
 // other tools give files (0666 less the umask), not private ones.
 func TestUserFileModes(t *testing.T) {
-	umask := syscall.Umask(0)
-	syscall.Umask(umask)
-	want := fs.FileMode(0o666 &^ umask)
+	want := fs.FileMode(0o666) &^ umask()
 	dir := filepath.Join(t.TempDir(), "app")
 	img, err := layout.NewImage(dir)
 	must(t, err)

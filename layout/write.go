@@ -13,7 +13,6 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
-	"syscall"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
@@ -110,9 +109,9 @@ func writeLayout(ctx context.Context, dir string, img toWrite, withoutLayers boo
 }
 
 // lockLayout makes dir a layout directory (saying whether it created it)
-// and takes its lock: saves into one layout, in this process or another,
-// take turns. A directory removed while waiting (a failed save that had
-// made it) is made again.
+// and takes its lock (see lockDir, per OS): saves into one layout, in this
+// process or another, take turns. A directory removed while waiting (a
+// failed save that had made it) is made again.
 func lockLayout(dir string) (created bool, unlock func(), err error) {
 	for range 8 {
 		made, err := prepareDir(dir)
@@ -120,25 +119,19 @@ func lockLayout(dir string) (created bool, unlock func(), err error) {
 			return false, nil, err
 		}
 		created = created || made
-		f, err := os.Open(dir)
-		if err != nil {
+		release, locked, err := lockDir(dir)
+		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
-		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
-			f.Close()
+		if err != nil {
 			return false, nil, fmt.Errorf("locking layout %s: %w", dir, err)
 		}
 		// The lock is on the directory opened; it must still be dir.
-		locked, err1 := f.Stat()
-		now, err2 := os.Stat(dir)
-		if err1 == nil && err2 == nil && os.SameFile(locked, now) {
-			return created, func() {
-				_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
-				f.Close()
-			}, nil
+		now, err := os.Stat(dir)
+		if err == nil && os.SameFile(locked, now) {
+			return created, release, nil
 		}
-		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
-		f.Close()
+		release()
 	}
 	return false, nil, fmt.Errorf("layout %s keeps being removed while saving", dir)
 }

@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -126,7 +125,6 @@ func stressBuilds(t testing.TB, cli *client.Client, rounds, newSize int, bare bo
 	return res
 }
 
-
 // freshName2 is freshName for tests and benchmarks.
 func freshName2(t testing.TB, cli client.APIClient) string {
 	name := "imgutil-test/" + strings.ToLower(rand.Text()[:12]) + ":latest"
@@ -149,14 +147,14 @@ func chaos(t testing.TB, cli *client.Client, some string, prune bool) (stop func
 	}
 	cmd := exec.Command("bash", "-c", script, "chaos", some, flag)
 	cmd.Env = append(os.Environ(), "DOCKER_HOST="+cli.DaemonHost())
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // stopped with its prune in flight
+	ownGroup(cmd) // stopped with its prune in flight
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("starting the prune loop: %v", err)
 	}
 	var once sync.Once
 	return func() {
 		once.Do(func() {
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			killGroup(cmd)
 			_ = cmd.Wait()
 		})
 	}

@@ -1,0 +1,9 @@
+package local_test
+
+import "os/exec"
+
+// ownGroup: the tests that use it run on Linux only.
+func ownGroup(*exec.Cmd) {}
+
+// killGroup kills cmd.
+func killGroup(cmd *exec.Cmd) { _ = cmd.Process.Kill() }
