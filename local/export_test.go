@@ -26,3 +26,14 @@ func OwnedTagOf(pid int, t time.Time, foreign bool) string {
 	}
 	return tag
 }
+
+// RecordName records tag in the ledger of names (see nameLedger), as the
+// process that gave an image a name with that tag does.
+func RecordName(tag string) { newNameLedger().made(tag) }
+
+// SweepNever makes s sweep after its first save only when its ledger
+// holds a record of a killed process's name.
+func SweepNever(s *Store) { s.sweepOdds = 0 }
+
+// LedgerDirEnv is ledgerDirEnv.
+const LedgerDirEnv = ledgerDirEnv

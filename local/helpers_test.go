@@ -28,8 +28,18 @@ func TestMain(m *testing.M) {
 	}
 	os.Setenv("TMPDIR", tmp)
 	os.Setenv(local.ManifestCacheEnv, filepath.Join(tmp, "manifest-cache"))
+	// One ledger of short-lived names for the tests and the processes they
+	// start (killed helpers leave their records there): a helper keeps the
+	// one it was given.
+	if os.Getenv(local.LedgerDirEnv) == "" {
+		os.Setenv(local.LedgerDirEnv, filepath.Join(tmp, "names"))
+	}
 	code := m.Run()
 	left, _ := filepath.Glob(filepath.Join(tmp, "imgutil-*"))
+	// Every name made was removed, and so its record (killed helpers'
+	// records are swept by the tests that kill them).
+	records, _ := filepath.Glob(filepath.Join(tmp, "names", "*"))
+	left = append(left, records...)
 	for _, p := range left {
 		fmt.Fprintf(os.Stderr, "temp entry left behind by the tests: %s\n", p)
 		code = 1

@@ -99,16 +99,19 @@ func probeRefused(err error) bool {
 // manifestProbe loads, exports and removes a manifest probe of the stored
 // manifests want (see learnManifests).
 func (s *Store) manifestProbe(ctx context.Context, want []v1.Descriptor) error {
-	name := "docker.io/" + probeRepo + "/manifests:" + ownedTag()
+	tag := ownedTag()
+	name := "docker.io/" + probeRepo + "/manifests:" + tag
 	entries, err := manifestProbeEntries(name, want)
 	if err != nil {
 		return err
 	}
+	s.ledger.made(tag)
 	defer func() {
 		// Removed even when the caller gave up meanwhile.
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
-		_, _ = s.client.ImageRemove(rctx, name, client.ImageRemoveOptions{Force: true})
+		_, err := s.client.ImageRemove(rctx, name, client.ImageRemoveOptions{Force: true})
+		s.forget(tag, err)
 	}()
 	if err := s.stream(ctx, entries); err != nil {
 		return fmt.Errorf("loading a manifest probe: %w", err)

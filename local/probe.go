@@ -43,12 +43,15 @@ func (s *Store) probeImage(ctx context.Context, img *daemonImage, n int) (name, 
 	if err != nil {
 		return "", "", nil, err
 	}
-	name = probeRepo + "/" + nonce + ":" + ownedTag()
+	tag := ownedTag()
+	name = probeRepo + "/" + nonce + ":" + tag
+	s.ledger.made(tag)
 	release = func() {
 		// Removed even when the caller gave up meanwhile.
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
-		_, _ = s.client.ImageRemove(rctx, name, client.ImageRemoveOptions{Force: true})
+		_, err := s.client.ImageRemove(rctx, name, client.ImageRemoveOptions{Force: true})
+		s.forget(tag, err)
 	}
 	// Every layer is left out: the image was opened from the daemon. A
 	// probe never falls back to sending them (reading them is what it

@@ -197,36 +197,56 @@ func TestLifecycleHelper(t *testing.T) {
 	// No Close: the process ends here.
 }
 
-// testKilledProcessNamesAreSwept: staging and probe names that killed
-// processes left (their process gone, or too old to belong to a save
-// still running) are removed by the next save to the daemon; a name of a
-// process still running stays.
+// testKilledProcessNamesAreSwept: a save with no record of a killed
+// process in its ledger of names does not look in the daemon; one that
+// finds a record of a process of its pid space that is gone removes the
+// names of processes gone, and those of other spaces (other build
+// containers) older than an hour; a name of a process that may still run
+// stays.
 func testKilledProcessNamesAreSwept(t *testing.T, cli *client.Client) {
 	f := newFixture(t, cli)
 	gone := exec.Command("true")
 	must(t, gone.Run())
 	dead := gone.Process.Pid
 	now := time.Now()
-	stale := []string{
+	killedHere := []string{
 		"imgutil-staging/0123456789abcdef:" + local.OwnedTagOf(dead, now, false),
-		"imgutil-probe/manifests:" + local.OwnedTagOf(dead, now, false),
-		"imgutil-staging/0123456789abcdef:" + local.OwnedTagOf(1, now.Add(-2*time.Hour), true),
+		"imgutil-probe/manifests:" + local.OwnedTagOf(dead, now.Add(time.Second), false),
 	}
+	oldElsewhere := "imgutil-staging/0123456789abcdef:" + local.OwnedTagOf(1, now.Add(-2*time.Hour), true)
 	live := []string{
 		"imgutil-staging/0123456789abcdef:" + local.OwnedTagOf(os.Getpid(), now, false),
 		"imgutil-staging/0123456789abcdef:" + local.OwnedTagOf(1, now, true),
 	}
-	for _, n := range append(slices.Clone(stale), live...) {
+	for _, n := range append(append(slices.Clone(killedHere), oldElsewhere), live...) {
 		_, err := cli.ImageTag(context.Background(), client.ImageTagOptions{Source: f.previous, Target: n})
 		must(t, err)
 		testhelpers.DockerCleanup(t, cli, n)
 	}
-	img := newImage(t, cli, freshName(t, cli), local.FromBaseImage(f.base), local.WithPreviousImage(f.previous))
-	must(t, img.ReuseLayer(f.appIDs[0]))
-	must(t, img.Save())
-	for _, n := range stale {
+	save := func() {
+		s := local.NewStore(testhelpers.NewSingleConnClient(t, cli))
+		local.SweepNever(s) // no sweep with nothing to go on
+		img, err := local.NewImageInStore(context.Background(), s, freshName(t, cli), local.FromBaseImage(f.base), local.WithPreviousImage(f.previous))
+		must(t, err)
+		must(t, img.ReuseLayer(f.appIDs[0]))
+		must(t, img.Save())
+		must(t, img.Close())
+	}
+	// No record of a killed process: the save does not list the daemon.
+	save()
+	for _, n := range append(slices.Clone(killedHere), oldElsewhere) {
+		if imageID(t, cli, n) == "" {
+			t.Errorf("%s was removed by a save with nothing to go on", n)
+		}
+	}
+	// What a process killed here leaves: its names' records.
+	for _, n := range killedHere {
+		local.RecordName(n[strings.LastIndex(n, ":")+1:])
+	}
+	save()
+	for _, n := range append(slices.Clone(killedHere), oldElsewhere) {
 		if imageID(t, cli, n) != "" {
-			t.Errorf("%s was left by a process that is gone, and is still there after a save", n)
+			t.Errorf("%s is still there after a save that found a killed process's record", n)
 		}
 	}
 	for _, n := range live {

@@ -25,7 +25,9 @@ import (
 func (s *Store) staged(ctx context.Context, b *built.Built, name string, load func(staging string) (string, error)) (string, error) {
 	// Normalized as the daemons name images (an OCI archive's containerd
 	// annotation must be).
-	staging := "docker.io/" + stagingRepo + "/" + b.ConfigDigest().Hex[:16] + ":" + ownedTag()
+	tag := ownedTag()
+	staging := "docker.io/" + stagingRepo + "/" + b.ConfigDigest().Hex[:16] + ":" + tag
+	s.ledger.made(tag)
 	removed := false
 	unstage := func() (client.ImageRemoveResult, error) {
 		if removed {
@@ -34,7 +36,9 @@ func (s *Store) staged(ctx context.Context, b *built.Built, name string, load fu
 		removed = true
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
-		return s.client.ImageRemove(rctx, staging, client.ImageRemoveOptions{})
+		res, err := s.client.ImageRemove(rctx, staging, client.ImageRemoveOptions{})
+		s.forget(tag, err)
+		return res, err
 	}
 	defer func() { _, _ = unstage() }()
 	id, err := load(staging)

@@ -38,6 +38,10 @@ type Store struct {
 	// swept is set once the Store looked for names killed processes left
 	// (see sweepTags).
 	swept atomic.Bool
+	// ledger records the short-lived names made here; one Store in
+	// sweepOdds sweeps with no record to go on (see sweepTags).
+	ledger    nameLedger
+	sweepOdds int
 	// probeMinSize is the image size from which GetLayer reads through a
 	// probe image (defaultProbeMinSize).
 	probeMinSize int64
@@ -78,6 +82,7 @@ func NewStoreWithPlatform(dockerClient DockerClient, platform imgutil.Platform) 
 	serial := newSerialClient(dockerClient)
 	s := &Store{
 		client: serial, platform: platform, manifests: newManifestCache(), caches: layer.CachesFromEnv(), probeMinSize: defaultProbeMinSize,
+		ledger: newNameLedger(), sweepOdds: defaultSweepOdds,
 		chains: map[v1.Hash]bool{}, layers: map[v1.Hash]v1.Layer{}, singlePlatform: map[string]bool{},
 	}
 	s.fetcher = newFetcher(serial, s.saveOptions, func() func(string, int64, int64) { return s.reporter("download") })

@@ -140,12 +140,12 @@ func freshName2(t testing.TB, cli client.APIClient) string {
 // loop were gone afterwards), whoever made them.
 func chaos(t testing.TB, cli *client.Client, some string, prune bool) (stop func()) {
 	script := `while :; do [ -z "$2" ] || docker image prune -f >/dev/null 2>&1; ` +
-		`docker tag "$1" imgutil-test/unrelated:x >/dev/null 2>&1; docker rmi imgutil-test/unrelated:x >/dev/null 2>&1; sleep 0.1; done`
+		`docker tag "$1" "$3" >/dev/null 2>&1; docker rmi "$3" >/dev/null 2>&1; sleep 0.1; done`
 	flag := ""
 	if prune {
 		flag = "prune"
 	}
-	cmd := exec.Command("bash", "-c", script, "chaos", some, flag)
+	cmd := exec.Command("bash", "-c", script, "chaos", some, flag, freshName2(t, cli))
 	cmd.Env = append(os.Environ(), "DOCKER_HOST="+cli.DaemonHost())
 	ownGroup(cmd) // stopped with its prune in flight
 	if err := cmd.Start(); err != nil {

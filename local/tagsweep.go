@@ -2,9 +2,13 @@ package local
 
 import (
 	"context"
+	mrand "math/rand/v2"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/distribution/reference"
 	"github.com/moby/moby/client"
 
@@ -37,10 +41,18 @@ type imageLister interface {
 
 // sweepTags removes the staging and probe names that killed processes
 // left in the daemon (a staged image is a complete copy of what was being
-// saved), once per Store, after its first save. A client that cannot list
-// images is not asked. Failures change nothing: the sweep only tidies.
+// saved), after the Store's first save, when there may be some: the
+// ledger holds a record of a name whose owner is gone (a process of this
+// machine or container killed), or, once in sweepOdds Stores, to remove
+// the names other containers left that are past owner.TagLimit. Without a
+// ledger, every first save looks. A client that cannot list images is not
+// asked. Failures change nothing: the sweep only tidies.
 func (s *Store) sweepTags(ctx context.Context) {
 	if !s.swept.CompareAndSwap(false, true) {
+		return
+	}
+	stale, known := s.ledger.stale()
+	if known && len(stale) == 0 && (s.sweepOdds <= 0 || mrand.IntN(s.sweepOdds) != 0) {
 		return
 	}
 	res, err := s.client.imageList(ctx, client.ImageListOptions{
@@ -64,4 +76,89 @@ func (s *Store) sweepTags(ctx context.Context) {
 			_, _ = s.client.ImageRemove(ctx, t, client.ImageRemoveOptions{})
 		}
 	}
+	for _, tag := range stale {
+		s.ledger.removed(tag)
+	}
+}
+
+// forget drops the ledger's record of tag once the name is removed (or
+// was never made); a name that could not be removed keeps its record, for
+// a later process to sweep.
+func (s *Store) forget(tag string, removeErr error) {
+	if removeErr == nil || cerrdefs.IsNotFound(removeErr) {
+		s.ledger.removed(tag)
+	}
+}
+
+// defaultSweepOdds is how many Stores in one sweep with no record of a
+// killed process to go on (see sweepTags).
+const defaultSweepOdds = 16
+
+// ledgerDirEnv names the environment variable that sets where the records
+// of short-lived names live (see nameLedger); "off": none, every process
+// looks in the daemon.
+const ledgerDirEnv = "IMGUTIL_NAMES_DIR"
+
+// nameLedger records each short-lived name a process gives an image while
+// the name exists: an empty file named by its tag, made before the name
+// and removed after it, in a directory the processes of one machine or
+// container share (the user cache directory). A killed process leaves its
+// records behind, which tells the next process to sweep; a daemon list of
+// names costs every export otherwise (5 ms with 300 images on moby's
+// containerd store, growing with the images). dir is "" when there is
+// none.
+type nameLedger struct{ dir string }
+
+func newNameLedger() nameLedger {
+	dir := os.Getenv(ledgerDirEnv)
+	switch dir {
+	case "off":
+		return nameLedger{}
+	case "":
+		base, err := os.UserCacheDir()
+		if err != nil {
+			return nameLedger{}
+		}
+		dir = filepath.Join(base, "imgutil", "names")
+	}
+	if os.MkdirAll(dir, 0o700) != nil {
+		return nameLedger{}
+	}
+	return nameLedger{dir: dir}
+}
+
+// made records tag, before the name is given.
+func (l nameLedger) made(tag string) {
+	if l.dir == "" {
+		return
+	}
+	if f, err := os.OpenFile(filepath.Join(l.dir, tag), os.O_CREATE|os.O_WRONLY, 0o600); err == nil {
+		f.Close()
+	}
+}
+
+// removed forgets tag, once the name is gone.
+func (l nameLedger) removed(tag string) {
+	if l.dir != "" {
+		_ = os.Remove(filepath.Join(l.dir, tag))
+	}
+}
+
+// stale returns the recorded tags whose owner is gone (see staleTag), and
+// whether the ledger could be read.
+func (l nameLedger) stale() ([]string, bool) {
+	if l.dir == "" {
+		return nil, false
+	}
+	entries, err := os.ReadDir(l.dir)
+	if err != nil {
+		return nil, false
+	}
+	var out []string
+	for _, e := range entries {
+		if staleTag(e.Name()) {
+			out = append(out, e.Name())
+		}
+	}
+	return out, true
 }
