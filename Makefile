@@ -7,7 +7,7 @@ GOLANGCI_LINT ?= $(shell command -v golangci-lint 2>/dev/null || echo $(HOME)/go
 TEST_FLAGS ?= -race -count=1
 BENCH_FLAGS ?= -run '^$$' -bench . -benchtime 9x -count=1 -timeout 60m
 
-.PHONY: test lint fmt vet bench demo fuzz tools
+.PHONY: test lint fmt vet crossvet bench demo fuzz tools
 
 FUZZTIME ?= 30s
 
@@ -19,6 +19,11 @@ test:
 ## vet: go vet
 vet:
 	$(GO) vet ./...
+
+## crossvet: go vet every module for linux, darwin and windows on amd64
+## and arm64
+crossvet:
+	scripts/crossvet.sh
 
 ## lint: golangci-lint (installed from the module proxy when missing)
 lint: tools

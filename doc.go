@@ -23,5 +23,7 @@
 // stream, compressed once; the caches an image or Store owns, made from the
 // environment when it is made), internal/archive (tar and docker-archive
 // writing, checked as written), internal/verified (files known to match
-// their digest), internal/built (an edited image frozen for saving).
+// their digest), internal/built (an edited image frozen for saving),
+// internal/owner (who owns a short-lived name or temp file, and whether it
+// may be removed: one policy for every backend, pid namespaces included).
 package imgutil

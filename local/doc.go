@@ -57,8 +57,10 @@
 // classic store), containerdstore.go (the containerd image store, with
 // manifests.go and manifestprobe.go: how the blobs it holds are learnt),
 // podman.go (Podman's service); ocisave.go (OCI archives that leave blobs
-// out); staged.go (staging names, proven loads); tagsweep.go (names killed
-// processes left); reads.go, fetch.go, download.go and probe.go (lazy layer
+// out); staged.go (staging names, proven loads); save.go (a load the daemon
+// dropped under a prune is sent again); tagsweep.go (names killed processes
+// left, found through the ledger of names; whose they are is
+// internal/owner's call); reads.go, fetch.go, download.go and probe.go (lazy layer
 // reads); savefile.go and archivecheck.go (exports, the daemon's own
 // archive checked); manifestsize.go; serial.go (one call at a time on the
 // caller's client, answers read to their end). kind_test.go makes each
@@ -66,7 +68,7 @@
 // (fakedaemon_test.go); local_test.go proves the saves on real daemons.
 //
 // Failures are matchable: imgutil.SaveError per name, imgutil.ErrNotFound,
-// imgutil.ErrLayerNotFound, ErrDaemonUnreachable. FoundE and ContainsE tell
+// imgutil.ErrLayerNotFound, ErrDaemonUnreachable, ErrLoadDropped. FoundE and ContainsE tell
 // a missing image from a daemon that could not be asked; the *Context
 // variants can be cancelled.
 package local
