@@ -3,7 +3,6 @@ package local_test
 import (
 	"context"
 	"errors"
-	"github.com/imgbridge/imgutil/internal/owner"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +13,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/imgbridge/imgutil/internal/owner"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/moby/moby/client"

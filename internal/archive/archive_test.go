@@ -4,13 +4,14 @@ import (
 	"archive/tar"
 	"context"
 	"errors"
-	"github.com/imgbridge/imgutil/internal/owner"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/imgbridge/imgutil/internal/owner"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
