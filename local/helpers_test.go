@@ -120,16 +120,7 @@ func (c *countingClient) ImageSave(ctx context.Context, images []string, opts ..
 	return countingBody{ReadCloser: rc, n: &c.readBytes}, nil
 }
 
-func containerdStore(t *testing.T, cli *client.Client) bool {
-	info, err := cli.Info(context.Background(), client.InfoOptions{})
-	must(t, err)
-	for _, kv := range info.Info.DriverStatus {
-		if len(kv) == 2 && kv[0] == "driver-type" && kv[1] == "io.containerd.snapshotter.v1" {
-			return true
-		}
-	}
-	return false
-}
+func containerdStore(t *testing.T, cli *client.Client) bool { return onContainerdStore(t, cli) }
 
 // fixture puts a busybox base and a previous image (base + two app layers
 // saved by the library) into the daemon.

@@ -26,6 +26,11 @@ const builders = 8
 type stressResult struct {
 	rounds     int
 	ours, bare []time.Duration
+	// bareOCI: the same bare loads as OCI layouts (on the containerd
+	// store, what a load that leaves stored blobs out must be).
+	bareOCI []time.Duration
+	// start: builders processes started at once that do nothing.
+	start []time.Duration
 	// failed are the exports that failed; cut, those of them on one
 	// connection whose load the daemon cut (see cutMidLoad).
 	failed, cut   []string
@@ -118,7 +123,11 @@ func stressBuilds(t testing.TB, cli *client.Client, rounds, newSize int, bare, w
 		wg.Wait()
 		res.ours = append(res.ours, time.Since(began))
 		if bare {
-			res.bare = append(res.bare, bareLoadsAtOnce(t, cli, layers))
+			res.bare = append(res.bare, bareLoadsAtOnce(t, cli, layers, bareArchive))
+			if onContainerdStore(t, cli) {
+				res.bareOCI = append(res.bareOCI, bareLoadsAtOnce(t, cli, layers, bareOCIArchive))
+			}
+			res.start = append(res.start, startsAtOnce(t, cli))
 		}
 	}
 	stop()
@@ -167,19 +176,35 @@ func chaos(t testing.TB, cli *client.Client, some string, prune bool) (stop func
 // bareLoadsAtOnce times builders plain loads at once, each of an archive
 // of exactly one of layers: what the daemon needs to take the new layers
 // of a round.
-func bareLoadsAtOnce(t testing.TB, cli *client.Client, layers []string) time.Duration {
+func bareLoadsAtOnce(t testing.TB, cli *client.Client, layers []string, write func(*testing.B, string, ...string) string) time.Duration {
 	b, ok := t.(*testing.B)
 	if !ok {
 		return 0
 	}
 	paths := make([]string, len(layers))
 	for i, l := range layers {
-		paths[i] = bareArchive(b, freshName2(t, cli), l)
+		paths[i] = write(b, freshName2(t, cli), l)
 	}
 	var wg sync.WaitGroup
 	began := time.Now()
 	for _, p := range paths {
 		wg.Go(func() { timeLoad(b, context.Background(), cli, p) })
+	}
+	wg.Wait()
+	return time.Since(began)
+}
+
+// startsAtOnce times builders helper processes started at once that do
+// nothing: what a new process per export costs before any call.
+func startsAtOnce(t testing.TB, cli *client.Client) time.Duration {
+	var wg sync.WaitGroup
+	began := time.Now()
+	for range builders {
+		wg.Go(func() {
+			if out, err := lifecycleProcess(inThisNamespace, cli.DaemonHost(), "HELPER_NOOP=1").CombinedOutput(); err != nil {
+				t.Errorf("an empty helper: %v\n%s", err, out)
+			}
+		})
 	}
 	wg.Wait()
 	return time.Since(began)
@@ -250,12 +275,17 @@ func BenchmarkManyBuildsOneDaemon(b *testing.B) {
 		b.Run(d.Name, func(b *testing.B) {
 			quiet := stressBuilds(b, d.Client, b.N, 4<<20, true, false)
 			loud := stressBuilds(b, d.Client, b.N, 4<<20, false, true)
-			o, l, p := median(quiet.ours), median(quiet.bare), median(loud.ours)
+			o, l, p, st := median(quiet.ours), median(quiet.bare), median(loud.ours), median(quiet.start)
+			oci := ""
+			if len(quiet.bareOCI) > 0 {
+				lo := median(quiet.bareOCI)
+				oci = fmt.Sprintf(", as OCI layouts=%v (%.2fx)", lo.Round(time.Millisecond), float64(o)/float64(lo))
+			}
 			b.ReportMetric(float64(o)/float64(l), "ratio")
 			b.ReportMetric(float64(len(loud.failed)), "failed")
 			b.ReportMetric(0, "ns/op")
-			fmt.Printf("BENCH many-builds %-24s 8 exports at once=%v, 8 bare loads at once=%v, ratio=%.2fx (quiet; failed %d); under the prune loop=%v, failed=%d of %d (%d of them on one connection cut by the daemon mid-load); names left=%d\n",
-				b.Name(), o.Round(time.Millisecond), l.Round(time.Millisecond), float64(o)/float64(l), len(quiet.failed),
+			fmt.Printf("BENCH many-builds %-24s 8 exports at once=%v (8 empty processes at once: %v), 8 bare loads at once=%v (%.2fx)%s (quiet; failed %d); under the prune loop=%v, failed=%d of %d (%d of them on one connection cut by the daemon mid-load); names left=%d\n",
+				b.Name(), o.Round(time.Millisecond), st.Round(time.Millisecond), l.Round(time.Millisecond), float64(o)/float64(l), oci, len(quiet.failed),
 				p.Round(time.Millisecond), len(loud.failed), builders*loud.rounds, len(loud.cut), len(quiet.leftoverNames)+len(loud.leftoverNames))
 			for _, f := range append(quiet.failed, loud.failed...) {
 				fmt.Println("BENCH many-builds failure:", f)
@@ -276,6 +306,21 @@ func isPodman(t testing.TB, cli *client.Client) bool {
 	}
 	for _, c := range v.Components {
 		if strings.Contains(c.Name, "Podman") {
+			return true
+		}
+	}
+	return false
+}
+
+// onContainerdStore reports whether cli's daemon uses the containerd image
+// store.
+func onContainerdStore(t testing.TB, cli *client.Client) bool {
+	info, err := cli.Info(context.Background(), client.InfoOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, kv := range info.Info.DriverStatus {
+		if len(kv) == 2 && kv[0] == "driver-type" && kv[1] == "io.containerd.snapshotter.v1" {
 			return true
 		}
 	}
