@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/distribution/reference"
 	gname "github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
@@ -392,11 +393,11 @@ func bareOCIArchive(b *testing.B, name string, layerPaths ...string) string {
 	rawCfg, cfgDigest := blob(cfg)
 	m.Config = v1.Descriptor{MediaType: types.OCIConfigJSON, Digest: cfgDigest, Size: int64(len(rawCfg))}
 	rawManifest, manifestDigest := blob(m)
-	tag, err := archive.Tag(name)
+	named, err := reference.ParseNormalizedNamed(name)
 	must2(b, err)
 	rawIndex, _ := blob(v1.IndexManifest{SchemaVersion: 2, MediaType: types.OCIImageIndex, Manifests: []v1.Descriptor{{
 		MediaType: types.OCIManifestSchema1, Digest: manifestDigest, Size: int64(len(rawManifest)),
-		Annotations: map[string]string{"io.containerd.image.name": "docker.io/" + tag},
+		Annotations: map[string]string{"io.containerd.image.name": reference.TagNameOnly(named).String()},
 	}}})
 	layout := []byte(`{"imageLayoutVersion":"1.0.0"}`)
 	entries = append([]archive.Entry{{Name: "oci-layout", Size: int64(len(layout)), Data: layout}}, entries...)

@@ -146,14 +146,24 @@ func freshName2(t testing.TB, cli client.APIClient) string {
 }
 
 // chaos starts another process that, until stopped, prunes dangling
-// images (when prune) and names and removes unrelated images on the
-// daemon, as users and CI cleanup jobs do while builds run. Podman is not
+// images (when prune) and names and removes an unrelated image on the
+// daemon (on moby's containerd store through its containerd, collecting
+// garbage at once, where it is reachable), as users and CI cleanup jobs do while builds run. Podman is not
 // pruned: Podman 4.3's prune removes images made while it runs even once
 // they are named (11 of 20 plain `docker import`s at once under a prune
 // loop were gone afterwards), whoever made them.
 func chaos(t testing.TB, cli *client.Client, some string, prune bool) (stop func()) {
+	// On moby's containerd store, where its containerd is reachable, the
+	// unrelated name is removed through containerd with a synchronous
+	// garbage collection (ctr images rm --sync), as node cleanups do.
+	rmi := `docker rmi "$3"`
+	if sock, host, ok := strings.Cut(os.Getenv("IMGUTIL_MOBY_CONTAINERD"), "="); ok && host == cli.DaemonHost() {
+		if _, err := exec.LookPath("ctr"); err == nil {
+			rmi = `ctr --address ` + sock + ` -n moby images rm --sync "docker.io/$3"`
+		}
+	}
 	script := `while :; do [ -z "$2" ] || docker image prune -f >/dev/null 2>&1; ` +
-		`docker tag "$1" "$3" >/dev/null 2>&1; docker rmi "$3" >/dev/null 2>&1; sleep 0.1; done`
+		`docker tag "$1" "$3" >/dev/null 2>&1; ` + rmi + ` >/dev/null 2>&1; sleep 0.1; done`
 	flag := ""
 	if prune {
 		flag = "prune"
