@@ -119,8 +119,9 @@ func (s *Store) load(ctx context.Context, k daemonKind, b *built.Built, name str
 const maxDropped = 8
 
 // dropped classifies a load's failure: the daemon's words for content
-// removed under the load (its lease, an ingest, a blob it was to
-// reference), or the loaded image not found, match ErrLoadDropped.
+// removed under the load (its lease, an ingest or a commit of it, a blob
+// it was to reference), or the loaded image not found, match
+// ErrLoadDropped.
 func dropped(err error) error {
 	if err == nil || errors.Is(err, ErrLoadDropped) {
 		return err
@@ -128,6 +129,7 @@ func dropped(err error) error {
 	msg := err.Error()
 	if cerrdefs.IsNotFound(err) || errors.Is(err, imgutil.ErrNotFound) ||
 		strings.Contains(msg, "lease does not exist") || strings.Contains(msg, "failed to ingest") ||
+		strings.Contains(msg, "failed commit on ref") ||
 		(strings.Contains(msg, "content digest") && strings.Contains(msg, "not found")) {
 		return fmt.Errorf("%w: %w", ErrLoadDropped, err)
 	}

@@ -57,9 +57,9 @@ func cutMidLoad(out string) bool {
 // prune -f` and names and removes unrelated images. Each export's image is
 // read back and hashed against its diffIDs; no staging or probe name of
 // the run may be left. With bare, each round is followed by builders bare
-// loads of the same new layers at once; without withChaos, nothing prunes
-// or names meanwhile.
-func stressBuilds(t testing.TB, cli *client.Client, rounds, newSize int, bare, withChaos bool) stressResult {
+// loads of the same new layers at once; withChaos says what else runs on
+// the daemon meanwhile.
+func stressBuilds(t testing.TB, cli *client.Client, rounds, newSize int, bare bool, withChaos chaosLevel) stressResult {
 	unshare := os.Geteuid() == 0
 	if _, err := exec.LookPath("unshare"); err != nil {
 		unshare = false
@@ -81,8 +81,8 @@ func stressBuilds(t testing.TB, cli *client.Client, rounds, newSize int, bare, w
 		reuse[i] = id
 	}
 	stop := func() {}
-	if withChaos {
-		stop = chaos(t, cli, run, !isPodman(t, cli))
+	if withChaos != quiet {
+		stop = chaos(t, cli, run, !isPodman(t, cli), withChaos == pruneAndCollect)
 	}
 	defer stop()
 	var res stressResult
@@ -148,22 +148,28 @@ func freshName2(t testing.TB, cli client.APIClient) string {
 // chaos starts another process that, until stopped, prunes dangling
 // images (when prune) and names and removes an unrelated image on the
 // daemon (on moby's containerd store through its containerd, collecting
-// garbage at once, where it is reachable), as users and CI cleanup jobs do while builds run. Podman is not
+// garbage at once, where it is reachable), as users and CI cleanup jobs do
+// while builds run. Podman is not
 // pruned: Podman 4.3's prune removes images made while it runs even once
 // they are named (11 of 20 plain `docker import`s at once under a prune
 // loop were gone afterwards), whoever made them.
-func chaos(t testing.TB, cli *client.Client, some string, prune bool) (stop func()) {
-	// On moby's containerd store, where its containerd is reachable, the
-	// unrelated name is removed through containerd with a synchronous
-	// garbage collection (ctr images rm --sync), as node cleanups do.
+func chaos(t testing.TB, cli *client.Client, some string, prune, collect bool) (stop func()) {
+	// With collect, on moby's containerd store where its containerd is
+	// reachable, the unrelated name is removed through containerd with a
+	// synchronous garbage collection (ctr images rm --sync), as node
+	// cleanups do.
 	rmi := `docker rmi "$3"`
-	if sock, host, ok := strings.Cut(os.Getenv("IMGUTIL_MOBY_CONTAINERD"), "="); ok && host == cli.DaemonHost() {
+	if sock, host, ok := strings.Cut(os.Getenv("IMGUTIL_MOBY_CONTAINERD"), "="); collect && ok && host == cli.DaemonHost() {
 		if _, err := exec.LookPath("ctr"); err == nil {
 			rmi = `ctr --address ` + sock + ` -n moby images rm --sync "docker.io/$3"`
 		}
 	}
-	script := `while :; do [ -z "$2" ] || docker image prune -f >/dev/null 2>&1; ` +
-		`docker tag "$1" "$3" >/dev/null 2>&1; ` + rmi + ` >/dev/null 2>&1; sleep 0.1; done`
+	// A prune every half second (one that starts as soon as the last ends
+	// leaves moby's containerd store no time to finish loads of 8 at once:
+	// each lasts longer than the gap, and every prune drops all in flight),
+	// and the unrelated name made and removed every tenth of a second.
+	script := `[ -z "$2" ] || while :; do docker image prune -f >/dev/null 2>&1; sleep 0.5; done &
+		while :; do docker tag "$1" "$3" >/dev/null 2>&1; ` + rmi + ` >/dev/null 2>&1; sleep 0.1; done`
 	flag := ""
 	if prune {
 		flag = "prune"
@@ -261,7 +267,7 @@ func testManyBuildsOneDaemon(t *testing.T, cli *client.Client) {
 	if testing.Short() {
 		rounds = 1
 	}
-	res := stressBuilds(t, cli, rounds, 1<<20, false, true)
+	res := stressBuilds(t, cli, rounds, 1<<20, false, pruneLoop)
 	for _, f := range res.failed {
 		if !slices.Contains(res.cut, f) || !containerdStore(t, cli) {
 			t.Error(f)
@@ -279,30 +285,42 @@ func testManyBuildsOneDaemon(t *testing.T, cli *client.Client) {
 // exports at once (see stressBuilds) against 8 bare loads at once of the
 // same new layers (4 MiB each), both with nothing else on the daemon (a
 // bare load under the prune loop fails: moby removes its lease); then as
-// many rounds under the prune loop, counting what failed.
+// many rounds under the prune loop, and as many with containerd's garbage
+// collections too, counting what failed.
 func BenchmarkManyBuildsOneDaemon(b *testing.B) {
 	for _, d := range testhelpers.DockerDaemons(b) {
 		b.Run(d.Name, func(b *testing.B) {
-			quiet := stressBuilds(b, d.Client, b.N, 4<<20, true, false)
-			loud := stressBuilds(b, d.Client, b.N, 4<<20, false, true)
-			o, l, p, st := median(quiet.ours), median(quiet.bare), median(loud.ours), median(quiet.start)
+			calm := stressBuilds(b, d.Client, b.N, 4<<20, true, quiet)
+			loud := stressBuilds(b, d.Client, b.N, 4<<20, false, pruneLoop)
+			gc := stressBuilds(b, d.Client, b.N, 4<<20, false, pruneAndCollect)
+			o, l, p, st := median(calm.ours), median(calm.bare), median(loud.ours), median(calm.start)
 			oci := ""
-			if len(quiet.bareOCI) > 0 {
-				lo := median(quiet.bareOCI)
+			if len(calm.bareOCI) > 0 {
+				lo := median(calm.bareOCI)
 				oci = fmt.Sprintf(", as OCI layouts=%v (%.2fx)", lo.Round(time.Millisecond), float64(o)/float64(lo))
 			}
 			b.ReportMetric(float64(o)/float64(l), "ratio")
 			b.ReportMetric(float64(len(loud.failed)), "failed")
 			b.ReportMetric(0, "ns/op")
-			fmt.Printf("BENCH many-builds %-24s 8 exports at once=%v (8 empty processes at once: %v), 8 bare loads at once=%v (%.2fx)%s (quiet; failed %d); under the prune loop=%v, failed=%d of %d (%d of them on one connection cut by the daemon mid-load); names left=%d\n",
-				b.Name(), o.Round(time.Millisecond), st.Round(time.Millisecond), l.Round(time.Millisecond), float64(o)/float64(l), oci, len(quiet.failed),
-				p.Round(time.Millisecond), len(loud.failed), builders*loud.rounds, len(loud.cut), len(quiet.leftoverNames)+len(loud.leftoverNames))
-			for _, f := range append(quiet.failed, loud.failed...) {
+			fmt.Printf("BENCH many-builds %-24s 8 exports at once=%v (8 empty processes at once: %v), 8 bare loads at once=%v (%.2fx)%s (quiet; failed %d); under the prune loop=%v, failed=%d of %d (%d of them on one connection cut by the daemon mid-load); with garbage collections too: failed=%d (%d cut); names left=%d\n",
+				b.Name(), o.Round(time.Millisecond), st.Round(time.Millisecond), l.Round(time.Millisecond), float64(o)/float64(l), oci, len(calm.failed),
+				p.Round(time.Millisecond), len(loud.failed), builders*loud.rounds, len(loud.cut), len(gc.failed), len(gc.cut),
+				len(calm.leftoverNames)+len(loud.leftoverNames)+len(gc.leftoverNames))
+			for _, f := range append(append(calm.failed, loud.failed...), gc.failed...) {
 				fmt.Println("BENCH many-builds failure:", f)
 			}
 		})
 	}
 }
+
+// chaosLevel is what runs on the daemon beside a stress (see chaos).
+type chaosLevel int
+
+const (
+	quiet           chaosLevel = iota // nothing
+	pruneLoop                         // a prune every half second, an unrelated name made and removed
+	pruneAndCollect                   // also containerd's garbage collection at once, where reachable
+)
 
 // cacheOff is the environment of a process with an empty manifest cache,
 // as a new build container has.
