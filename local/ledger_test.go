@@ -1,6 +1,7 @@
 package local
 
 import (
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -51,5 +52,29 @@ func TestLedger(t *testing.T) {
 	t.Setenv(ledgerDirEnv, filepath.Join(file, "names"))
 	if _, ok := newNameLedger().stale(); ok {
 		t.Error("a ledger that cannot be made says it was read")
+	}
+}
+
+// TestDroppedWords: the daemon's words for a load it dropped (seen on
+// moby's containerd store under prunes and garbage collections) match
+// ErrLoadDropped; a refusal or a failure of another kind does not.
+func TestDroppedWords(t *testing.T) {
+	for _, c := range []struct {
+		msg  string
+		want bool
+	}{
+		{`failed to ingest "index.json": failed to open writer: lease does not exist: not found`, true},
+		{`failed to ingest "blobs/sha256/73aa": failed commit on ref "tar-blobs/sha256/73aa": commit failed: lease does not exist: not found`, true},
+		{`write docker manifest: failed commit on ref "manifest-sha256:7748": commit failed: rename /x/ingest/a/data /x/blobs/sha256/7748: no such file or directory`, true},
+		{`rpc error: code = NotFound desc = content digest sha256:3882: not found`, true},
+		{`failed to resolve layers: failed to open "blobs/sha256/5c42" (sha256:5c42): NotFound: content digest sha256:5c42: not found`, true},
+		{`failed to ingest "blobs/sha256/73aa": write /x/ingest/a/data: no space left on device`, false},
+		{`payload does not match any of the supported image formats: layer tarfiles are missing`, false},
+		{`invalid tar header`, false},
+	} {
+		got := errors.Is(dropped(errors.New(c.msg)), ErrLoadDropped)
+		if got != c.want {
+			t.Errorf("dropped(%q) matches ErrLoadDropped: %v, want %v", c.msg, got, c.want)
+		}
 	}
 }

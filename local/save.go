@@ -127,10 +127,10 @@ func dropped(err error) error {
 		return err
 	}
 	msg := err.Error()
+	gone := strings.Contains(msg, "not found") || strings.Contains(msg, "no such file or directory")
 	if cerrdefs.IsNotFound(err) || errors.Is(err, imgutil.ErrNotFound) ||
-		strings.Contains(msg, "lease does not exist") || strings.Contains(msg, "failed to ingest") ||
-		strings.Contains(msg, "failed commit on ref") ||
-		(strings.Contains(msg, "content digest") && strings.Contains(msg, "not found")) {
+		strings.Contains(msg, "lease does not exist") ||
+		(gone && (strings.Contains(msg, "failed commit on ref") || strings.Contains(msg, "content digest"))) {
 		return fmt.Errorf("%w: %w", ErrLoadDropped, err)
 	}
 	return err
