@@ -141,7 +141,7 @@ func (f *fetcher) download(ctx context.Context, dir string, src source, imageID 
 			}
 		}
 		src := archive.ReportingReader(tr, hdr.Name, hdr.Size, f.reporter())
-		d, lf, keep, err := spool(src, dir, func(d v1.Hash) bool { return f.wanted(imageID, d) })
+		d, lf, keep, err := spool(src, dir, f.unlink, func(d v1.Hash) bool { return f.wanted(imageID, d) })
 		if err == nil && d.Hex != "" && !known[d.Hex] {
 			strangers++
 		}
@@ -203,8 +203,9 @@ func isDigestHex(s string) bool {
 }
 
 // spool writes the layer r (plain or gzip tar) uncompressed into dir while
-// hashing it, and keeps it, named by its diffID, when want has it.
-func spool(r io.Reader, dir string, want func(v1.Hash) bool) (v1.Hash, layerFile, bool, error) {
+// hashing it, and keeps it, named by its diffID (or unlinked, see
+// canUnlinkLayers), when want has it.
+func spool(r io.Reader, dir string, unlink bool, want func(v1.Hash) bool) (v1.Hash, layerFile, bool, error) {
 	br := bufio.NewReaderSize(r, 1<<16)
 	var src io.Reader = br
 	if magic, _ := br.Peek(2); bytes.Equal(magic, []byte{0x1f, 0x8b}) {
@@ -229,7 +230,7 @@ func spool(r io.Reader, dir string, want func(v1.Hash) bool) (v1.Hash, layerFile
 		os.Remove(tmp.Name())
 		return d, layerFile{}, false, err
 	}
-	if unlinkLayers {
+	if unlink {
 		// Kept open, unlinked: see layerFile.file.
 		if err := os.Remove(tmp.Name()); err != nil {
 			tmp.Close()

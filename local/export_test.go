@@ -37,3 +37,8 @@ func SweepNever(s *Store) { s.sweepOdds = 0 }
 
 // LedgerDirEnv is ledgerDirEnv.
 const LedgerDirEnv = ledgerDirEnv
+
+// KeepLayerFiles makes s keep the layers it reads as named files in its
+// directory, as it does where they cannot be kept open and unlinked
+// (macOS, Windows, Linux without /proc).
+func KeepLayerFiles(s *Store) { s.fetcher.unlink = false }

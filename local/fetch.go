@@ -26,6 +26,10 @@ type fetcher struct {
 	// reporter gives the progress function of downloads (nil for none).
 	reporter func() func(item string, done, total int64)
 
+	// unlink says layer files are kept open and unlinked (see
+	// canUnlinkLayers).
+	unlink bool
+
 	// mu guards the fields below (not the downloads themselves).
 	mu sync.Mutex
 	// dir is created for downloads and removed by close (with unlinked
@@ -62,10 +66,11 @@ type layerFile struct {
 	file *os.File
 }
 
-// unlinkLayers says layer files are kept open and unlinked (Linux, with
-// /proc): see layerFile.file. Elsewhere they stay in the directory until
-// Close, or until a later process sweeps it.
-var unlinkLayers = func() bool {
+// canUnlinkLayers says layer files can be kept open and unlinked (Linux,
+// with /proc): see layerFile.file. Elsewhere they stay in the directory
+// until Close, or until a later process sweeps it (each fetcher holds the
+// choice, so tests force the other way).
+var canUnlinkLayers = func() bool {
 	if runtime.GOOS != "linux" {
 		return false
 	}
@@ -74,7 +79,8 @@ var unlinkLayers = func() bool {
 }()
 
 func newFetcher(c DockerClient, saveOpts func(context.Context, string) []client.ImageSaveOption, reporter func() func(string, int64, int64)) *fetcher {
-	return &fetcher{client: c, saveOpts: saveOpts, reporter: reporter, files: map[v1.Hash]layerFile{}, failed: map[string]error{},
+	return &fetcher{client: c, saveOpts: saveOpts, reporter: reporter, unlink: canUnlinkLayers,
+		files: map[v1.Hash]layerFile{}, failed: map[string]error{},
 		imageLocks: map[string]chan struct{}{}, wants: map[string]map[v1.Hash]bool{},
 		configs: map[string][]byte{}, wantConfig: map[string]string{}}
 }
@@ -193,7 +199,7 @@ func (f *fetcher) fetch(ctx context.Context, imageID string, allIDs []v1.Hash, h
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	delete(f.wantConfig, imageID)
-	if f.downloading--; f.downloading == 0 && unlinkLayers && f.dir != "" {
+	if f.downloading--; f.downloading == 0 && f.unlink && f.dir != "" {
 		// Nothing is written there now, and kept layers are unlinked:
 		// the (empty) directory goes too.
 		if os.Remove(f.dir) == nil {

@@ -103,6 +103,7 @@ func TestLocal(t *testing.T) {
 			{"HeldSaveSurvivesOtherNamespaces", testHeldSaveSurvivesOtherNamespaces},
 			{"ProbeRemovedUnderItIsRemade", testProbeRemovedUnderItIsRemade},
 			{"ManyBuildsOneDaemon", testManyBuildsOneDaemon},
+			{"LayerFilesWithoutProc", testLayerFilesWithoutProc},
 		} {
 			t.Run(tc.name, func(t *testing.T) { tc.f(t, cli) })
 		}

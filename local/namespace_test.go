@@ -1,8 +1,10 @@
 package local_test
 
 import (
+	"context"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -115,4 +117,33 @@ func testProbeRemovedUnderItIsRemade(t *testing.T, cli *client.Client) {
 		t.Errorf("%d exports, %d of them probes; want the removed probe made again and nothing else read", got, probes)
 	}
 	testhelpers.CheckImage(t, testhelpers.DockerRead(t, cli, name))
+}
+
+// testLayerFilesWithoutProc: where layers read from the daemon cannot be
+// kept open and unlinked (macOS, Windows, Linux without /proc), they are
+// files named by diffID in the Store's directory, read back whole, and
+// gone with the directory at Close; a process that exits without Close
+// leaves the directory to the next one (TestStaleLayerDirsAreSwept).
+func testLayerFilesWithoutProc(t *testing.T, cli *client.Client) {
+	f := newFixture(t, cli)
+	s := local.NewStore(testhelpers.NewSingleConnClient(t, cli))
+	local.KeepLayerFiles(s)
+	img, err := local.NewImageInStore(context.Background(), s, f.previous, local.FromBaseImage(f.previous))
+	must(t, err)
+	testhelpers.CheckGetLayer(t, img.GetLayer, f.appIDs[0])
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), "imgutil-local-*"))
+	found := false
+	for _, d := range dirs {
+		if _, err := os.Stat(filepath.Join(d, strings.TrimPrefix(f.appIDs[0], "sha256:"))); err == nil {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatalf("the layer read is no named file in %v", dirs)
+	}
+	testhelpers.CheckGetLayer(t, img.GetLayer, f.appIDs[0]) // from the file
+	must(t, s.Close())
+	if left, _ := filepath.Glob(filepath.Join(os.TempDir(), "imgutil-local-*")); len(left) > 0 {
+		t.Fatalf("left after Close: %v", left)
+	}
 }
