@@ -53,7 +53,7 @@ Examples:
 			return err
 		}
 	}
-	baseOpt, doneBase, err := s.baseOption(dst, from)
+	baseOpt, doneBase, err := s.baseOption(dst, from, *base != "")
 	if err != nil {
 		return err
 	}

@@ -17,7 +17,7 @@ Examples:
 		return err
 	}
 	defer s.close()
-	baseOpt, doneBase, err := s.baseOption(ts[1], ts[0])
+	baseOpt, doneBase, err := s.baseOption(ts[1], ts[0], true)
 	if err != nil {
 		return err
 	}

@@ -298,3 +298,57 @@ func TestTimeoutOnAHungRegistry(t *testing.T) {
 		t.Fatalf("inspect of a hung registry: exit %d after %v: %s", code, time.Since(start), errOut)
 	}
 }
+
+// TestMissingBaseIsAnError: a --base or copy source that does not exist
+// (a typo) is an error naming it, and nothing is saved, in a layout, a
+// daemon and a registry; without --base, append starts from scratch.
+func TestMissingBaseIsAnError(t *testing.T) {
+	dir := t.TempDir()
+	layer := filepath.Join(dir, "layer")
+	if err := os.MkdirAll(layer, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(layer, "f"), []byte("f"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	reg := testhelpers.StartRegistry(t)
+	check := func(t *testing.T, env []string, missing, dst string, absent func() bool) {
+		t.Helper()
+		for _, args := range [][]string{
+			{"append", "--base", missing, "--layer", layer, dst},
+			{"copy", missing, dst},
+		} {
+			_, errOut, code := cli(t, env, args...)
+			if code == 0 || !strings.Contains(errOut, "not found") || !strings.Contains(errOut, strings.TrimPrefix(missing, "docker://")) {
+				t.Errorf("imgutil %v: exit %d: %s", args, code, errOut)
+			}
+			if !absent() {
+				t.Fatalf("imgutil %v saved %s", args, dst)
+			}
+		}
+	}
+	t.Run("Layout", func(t *testing.T) {
+		dst := filepath.Join(dir, "y")
+		check(t, nil, "oci:"+filepath.Join(dir, "nope"), "oci:"+dst, func() bool {
+			_, err := os.Stat(dst)
+			return errors.Is(err, os.ErrNotExist)
+		})
+		ok(t, nil, "append", "--layer", layer, "oci:"+dst) // from scratch
+	})
+	t.Run("Registry", func(t *testing.T) {
+		dst := reg.Host + "/cli/missing-dst:1"
+		check(t, nil, reg.Host + "/cli/nope:typo", dst, func() bool {
+			_, errOut, code := cli(t, nil, "inspect", dst)
+			return code != 0 && strings.Contains(errOut, "not found")
+		})
+	})
+	testhelpers.ForEachDaemon(t, func(t *testing.T, c *client.Client) {
+		env := []string{"DOCKER_HOST=" + c.DaemonHost()}
+		dst := "imgutil-cli/missing-dst:" + strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-"))
+		testhelpers.DockerCleanup(t, c, dst)
+		check(t, env, "docker://imgutil-cli/nope:typo", "docker://"+dst, func() bool {
+			_, err := c.ImageInspect(context.Background(), dst)
+			return err != nil
+		})
+	})
+}

@@ -44,12 +44,12 @@ Example:
 	if len(oldCfg.RootFS.DiffIDs) == 0 {
 		return fmt.Errorf("old base %s has no layers", oldT)
 	}
-	nb, doneNew, err := s.open(newT, imgutil.FromBaseImage(newT.name))
+	nb, doneNew, err := s.existing(newT, imgutil.FromBaseImage(newT.name))
 	if err != nil {
 		return err
 	}
 	defer doneNew()
-	img, done, err := s.open(ts[0], imgutil.FromBaseImage(ts[0].name), imgutil.WithHistory())
+	img, done, err := s.edit(ts[0])
 	if err != nil {
 		return err
 	}

@@ -204,9 +204,19 @@ func (s *session) existing(t target, ops ...imgutil.ImageOption) (imgutil.Contex
 }
 
 // baseOption returns the option that starts an image at dst from src:
-// by name when both live in one store, as an instance otherwise.
-func (s *session) baseOption(dst, src target) (imgutil.ImageOption, func(), error) {
+// by name when both live in one store, as an instance otherwise. When
+// mustExist (a --base or copy source the user named), a src that does not
+// exist is an error naming it (imgutil.ErrNotFound), never an image from
+// scratch.
+func (s *session) baseOption(dst, src target, mustExist bool) (imgutil.ImageOption, func(), error) {
 	if dst.sameStore(src) {
+		if mustExist {
+			_, done, err := s.existing(src)
+			if err != nil {
+				return nil, nil, err
+			}
+			done()
+		}
 		return imgutil.FromBaseImage(src.name), func() {}, nil
 	}
 	img, done, err := s.read(src)
