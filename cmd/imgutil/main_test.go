@@ -337,7 +337,7 @@ func TestMissingBaseIsAnError(t *testing.T) {
 	})
 	t.Run("Registry", func(t *testing.T) {
 		dst := reg.Host + "/cli/missing-dst:1"
-		check(t, nil, reg.Host + "/cli/nope:typo", dst, func() bool {
+		check(t, nil, reg.Host+"/cli/nope:typo", dst, func() bool {
 			_, errOut, code := cli(t, nil, "inspect", dst)
 			return code != 0 && strings.Contains(errOut, "not found")
 		})
