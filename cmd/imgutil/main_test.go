@@ -171,6 +171,15 @@ func TestErrors(t *testing.T) {
 	if out, _, code := cli(t, nil, "--help"); code != 0 || !strings.Contains(out, "docker://") {
 		t.Errorf("--help: exit %d: %s", code, out)
 	}
+	// Errors that say what to do.
+	if _, errOut, code := cli(t, nil, "inspect", "docker://My-App:Latest"); code != 2 || !strings.Contains(errOut, "lowercase: docker://my-app:Latest") {
+		t.Errorf("an uppercase name: exit %d: %s", code, errOut)
+	}
+	start := time.Now()
+	_, errOut, code = cli(t, []string{"CONTAINERD_ADDRESS=" + filepath.Join(dir, "no.sock")}, "inspect", "containerd://app:1")
+	if code != 1 || !strings.Contains(errOut, "CONTAINERD_ADDRESS") || time.Since(start) > 5*time.Second {
+		t.Errorf("no containerd at CONTAINERD_ADDRESS: exit %d after %v: %s", code, time.Since(start), errOut)
+	}
 }
 
 // TestCopyAcrossStores copies a layout image into each daemon and from

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"runtime"
 	"strings"
 
 	ctrdclient "github.com/containerd/containerd/v2/client"
@@ -67,10 +68,28 @@ func parseTarget(s string) (target, error) {
 	// found before anything is opened or saved.
 	if t.kind != "oci" {
 		if _, err := name.ParseReference(t.name, name.WeakValidation); err != nil {
+			if lower := lowerRepository(t.name); lower != t.name {
+				if _, lerr := name.ParseReference(lower, name.WeakValidation); lerr == nil {
+					return target{}, usageError{fmt.Sprintf("image target %q: image names are lowercase: %s (a tag may have capitals)",
+						s, strings.TrimSuffix(s, t.name)+lower)}
+				}
+			}
 			return target{}, usageError{fmt.Sprintf("image target %q: %v", s, err)}
 		}
 	}
 	return t, nil
+}
+
+// lowerRepository is ref with its repository (all but the tag or digest)
+// in lower case.
+func lowerRepository(ref string) string {
+	repo, rest := ref, ""
+	if i := strings.IndexAny(ref, "@"); i >= 0 {
+		repo, rest = ref[:i], ref[i:]
+	} else if i := strings.LastIndex(ref, ":"); i > strings.LastIndex(ref, "/") {
+		repo, rest = ref[:i], ref[i:]
+	}
+	return strings.ToLower(repo) + rest
 }
 
 func (t target) String() string {
@@ -116,9 +135,16 @@ func (s *session) containerd() (*ctrdclient.Client, error) {
 		if addr == "" {
 			addr = "/run/containerd/containerd.sock"
 		}
+		// A socket that is not there fails at once (the client would
+		// wait for it), naming the variable that says where it is.
+		if path, ok := strings.CutPrefix(addr, "unix://"); runtime.GOOS != "windows" && (ok || !strings.Contains(addr, "://")) {
+			if _, err := os.Stat(path); err != nil {
+				return nil, fmt.Errorf("no containerd at %s (set CONTAINERD_ADDRESS to its socket): %w", addr, err)
+			}
+		}
 		c, err := ctrdclient.New(addr)
 		if err != nil {
-			return nil, fmt.Errorf("connecting to containerd at %s: %w", addr, err)
+			return nil, fmt.Errorf("connecting to containerd at %s (CONTAINERD_ADDRESS): %w", addr, err)
 		}
 		s.ctrd = c
 	}
