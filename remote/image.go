@@ -36,9 +36,14 @@ type Image struct {
 	// daemon's) learnt while pushing them.
 	sums *layer.Sums
 
-	// mu guards repoName.
+	// mu guards repoName and pushed.
 	mu       sync.Mutex
 	repoName string
+	// pushed is what the last save wrote: its manifest digest as the
+	// registry holds it (layers stored uncompressed, a daemon's, go
+	// compressed, so it is not the digest of the image as edited), for
+	// the config it had.
+	pushed struct{ config, digest v1.Hash }
 }
 
 var (
@@ -211,6 +216,13 @@ func (i *Image) Identifier() (imgutil.Identifier, error) {
 	d, err := i.Digest()
 	if err != nil {
 		return nil, err
+	}
+	if cfg, err := i.ConfigName(); err == nil {
+		i.mu.Lock()
+		if i.pushed.config == cfg && i.pushed.digest != (v1.Hash{}) {
+			d = i.pushed.digest // saved and not edited since: what the registry holds
+		}
+		i.mu.Unlock()
 	}
 	return DigestIdentifier{Digest: ref.Context().Digest(d.String())}, nil
 }

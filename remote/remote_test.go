@@ -15,10 +15,13 @@ import (
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	ggcrremote "github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/imgbridge/imgutil"
+	"github.com/imgbridge/imgutil/internal/layer"
 	"github.com/imgbridge/imgutil/remote"
 	"github.com/imgbridge/imgutil/testhelpers"
 )
@@ -403,4 +406,54 @@ func TestFailedUploadThenRetry(t *testing.T) {
 	p.failUploads.Store(false)
 	must(t, img.Save())
 	testhelpers.CheckImage(t, read(t, reg, reg.Repo("imgutil-test/retry:latest")))
+}
+
+// TestIdentifierIsWhatTheRegistryHolds: after a save whose base has layers
+// stored uncompressed (an image read from a daemon), which go compressed,
+// Identifier is the digest of the manifest the registry holds, until the
+// image is edited again.
+func TestIdentifierIsWhatTheRegistryHolds(t *testing.T) {
+	reg := testhelpers.StartRegistry(t)
+	p, _ := testhelpers.RandomLayerFile(t, 1<<20)
+	l, err := layer.FromFile(p, types.DockerUncompressedLayer, layer.Caches{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, err := mutate.AppendLayers(empty.Image, l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := reg.Host + "/ident/app:1"
+	img, err := remote.NewImage(ref, authn.DefaultKeychain, func(o *imgutil.ImageOptions) { o.BaseImage = base })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := img.SetLabel("k", "v"); err != nil {
+		t.Fatal(err)
+	}
+	if err := img.Save(); err != nil {
+		t.Fatal(err)
+	}
+	id, err := img.Identifier()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := name.ParseReference(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	desc, err := ggcrremote.Head(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasSuffix(id.String(), "@"+desc.Digest.String()) {
+		t.Fatalf("Identifier() = %s, the registry holds %s", id, desc.Digest)
+	}
+	// Edited since: the digest of the image as it is now.
+	if err := img.SetLabel("k", "w"); err != nil {
+		t.Fatal(err)
+	}
+	if id2, err := img.Identifier(); err != nil || id2.String() == id.String() {
+		t.Fatalf("after an edit, Identifier() = %v, %v", id2, err)
+	}
 }

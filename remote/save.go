@@ -58,6 +58,12 @@ func (i *Image) SaveAsContext(ctx context.Context, imageName string, additionalN
 	if len(diags) > 0 {
 		return imgutil.SaveError{Errors: diags}
 	}
+	// The manifest pushed, its compressed digests learnt while uploading.
+	if d, err := img.Digest(); err == nil {
+		i.mu.Lock()
+		i.pushed.config, i.pushed.digest = b.ConfigDigest(), d
+		i.mu.Unlock()
+	}
 	return nil
 }
 
