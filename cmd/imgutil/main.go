@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 )
 
@@ -64,6 +65,9 @@ func run(args []string) int {
 	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "imgutil %s: %v\n", args[0], oneLine(err))
+		if strings.Contains(err.Error(), "index.docker.io") {
+			fmt.Fprintln(os.Stderr, "imgutil: a name with no docker://, containerd:// or oci: in front is an image in a registry (Docker Hub here); docker://NAME is the daemon's image")
+		}
 		var u usageError
 		if errors.As(err, &u) {
 			return 2

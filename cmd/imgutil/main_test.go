@@ -175,6 +175,11 @@ func TestErrors(t *testing.T) {
 	if _, errOut, code := cli(t, nil, "inspect", "docker://My-App:Latest"); code != 2 || !strings.Contains(errOut, "lowercase: docker://my-app:Latest") {
 		t.Errorf("an uppercase name: exit %d: %s", code, errOut)
 	}
+	// A name with no prefix is Docker Hub's (unreachable here, or not
+	// found): the error says how to name the daemon's image.
+	if _, errOut, code := cli(t, []string{"DOCKER_CONFIG=" + dir}, "inspect", "imgutil-never-pushed/app:1"); code != 1 || !strings.Contains(errOut, "docker://NAME") {
+		t.Errorf("a name with no prefix: exit %d: %s", code, errOut)
+	}
 	start := time.Now()
 	_, errOut, code = cli(t, []string{"CONTAINERD_ADDRESS=" + filepath.Join(dir, "no.sock")}, "inspect", "containerd://app:1")
 	if code != 1 || !strings.Contains(errOut, "CONTAINERD_ADDRESS") || time.Since(start) > 5*time.Second {
