@@ -3,6 +3,8 @@ package remote_test
 import (
 	"context"
 	"errors"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -455,5 +457,49 @@ func TestIdentifierIsWhatTheRegistryHolds(t *testing.T) {
 	}
 	if id2, err := img.Identifier(); err != nil || id2.String() == id.String() {
 		t.Fatalf("after an edit, Identifier() = %v, %v", id2, err)
+	}
+}
+
+// unreadLayer fails the test if its bytes are asked for.
+type unreadLayer struct {
+	v1.Layer
+	t *testing.T
+}
+
+func (u unreadLayer) Compressed() (io.ReadCloser, error) {
+	u.t.Error("a layer was read for a registry out of reach")
+	return u.Layer.Compressed()
+}
+
+func (u unreadLayer) Uncompressed() (io.ReadCloser, error) {
+	u.t.Error("a layer was read for a registry out of reach")
+	return u.Layer.Uncompressed()
+}
+
+// TestUnreachableRegistryReadsNothing: a save to a registry out of reach
+// (a wrong port) fails saying so before any layer is read.
+func TestUnreachableRegistryReadsNothing(t *testing.T) {
+	p, _ := testhelpers.RandomLayerFile(t, 1<<20)
+	l, err := layer.FromFile(p, types.DockerUncompressedLayer, layer.Caches{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, err := mutate.AppendLayers(empty.Image, unreadLayer{Layer: l, t: t})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there now
+	img, err := remote.NewImage(addr+"/app:1", authn.DefaultKeychain, func(o *imgutil.ImageOptions) { o.BaseImage = base })
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = img.Save()
+	if !errors.Is(err, remote.ErrRegistryUnreachable) || !strings.Contains(err.Error(), addr) {
+		t.Fatalf("Save to %s: %v, want ErrRegistryUnreachable naming it", addr, err)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/google/go-containerregistry/pkg/v1/static"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
@@ -44,6 +45,15 @@ func (i *Image) SaveAsContext(ctx context.Context, imageName string, additionalN
 	if err != nil {
 		return imgutil.SaveError{Errors: []imgutil.SaveDiagnostic{{ImageName: imageName, Cause: err}}}
 	}
+	// A registry out of reach is told before any layer is read (a layer
+	// of a daemon's is read and compressed to learn what to push).
+	if err := i.reachable(ctx, imageName); err != nil {
+		var se imgutil.SaveError
+		for _, n := range append([]string{imageName}, additionalNames...) {
+			se.Errors = append(se.Errors, imgutil.SaveDiagnostic{ImageName: n, Cause: err})
+		}
+		return se
+	}
 	img, err := pushable(b, i.sums)
 	if err != nil {
 		return imgutil.SaveError{Errors: []imgutil.SaveDiagnostic{{ImageName: imageName, Cause: err}}}
@@ -65,6 +75,21 @@ func (i *Image) SaveAsContext(ctx context.Context, imageName string, additionalN
 		i.mu.Unlock()
 	}
 	return nil
+}
+
+// reachable asks the registry of n for n's manifest: any answer (found,
+// not found, refused) says it is there; no answer is the error.
+func (i *Image) reachable(ctx context.Context, n string) error {
+	ref, err := i.access.ref(n)
+	if err != nil {
+		return err
+	}
+	_, err = remote.Head(ref, i.access.options(ctx, ref, i.platform)...)
+	var te *transport.Error
+	if err == nil || errors.As(err, &te) {
+		return nil
+	}
+	return registryError("reaching the registry of "+n, err)
 }
 
 // pushable is b with its new layers lazy: their compressed digest is learnt
