@@ -5,6 +5,9 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 flags=${TEST_FLAGS:--race -count=1}
+# The local suite runs against every daemon in one test binary (about 11
+# minutes under the race detector here): past go test's 10-minute default.
+flags="$flags -timeout 45m"
 log=$(mktemp "${TMPDIR:-/tmp}/local-test-log.XXXXXX")
 trap 'rm -f "$log"' EXIT
 
