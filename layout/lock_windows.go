@@ -8,26 +8,31 @@ import (
 	"unsafe"
 )
 
-// lockName is the file in a layout directory whose lock saves take on
-// Windows, where a directory cannot be locked; it is removed by the last
-// save to release it (Windows refuses while another holds it open).
-const lockName = ".imgutil-lock"
+// lockSuffix names the file beside a layout directory whose lock saves
+// take on Windows, where a directory cannot be locked (beside it, not in
+// it: a layout holds only its own files); the last save to release it
+// removes it (Windows refuses while another holds it open).
+const lockSuffix = ".imgutil-lock"
 
-var procLockFileEx = syscall.NewLazyDLL("kernel32.dll").NewProc("LockFileEx")
+var (
+	kernel32         = syscall.NewLazyDLL("kernel32.dll")
+	procLockFileEx   = kernel32.NewProc("LockFileEx")
+	procUnlockFileEx = kernel32.NewProc("UnlockFileEx")
+)
 
 // lockfileExclusiveLock is LockFileEx's flag for an exclusive lock that
 // waits.
 const lockfileExclusiveLock = 0x2
 
 // lockDir takes an exclusive lock (LockFileEx, released by Windows if the
-// process dies) on the lock file of the directory dir, and returns its
+// process dies) on the lock file beside the directory dir, and returns its
 // release and what the directory locked is.
 func lockDir(dir string) (release func(), locked fs.FileInfo, err error) {
 	d, err := os.Stat(dir)
 	if err != nil {
 		return nil, nil, err
 	}
-	path := filepath.Join(dir, lockName)
+	path := filepath.Clean(dir) + lockSuffix
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o666)
 	if err != nil {
 		return nil, nil, err
@@ -39,7 +44,11 @@ func lockDir(dir string) (release func(), locked fs.FileInfo, err error) {
 		return nil, nil, e
 	}
 	return func() {
-		f.Close() // closing the handle releases its lock
+		// Unlocked before the handle closes: a lock left to the close
+		// may be released late.
+		var ol syscall.Overlapped
+		_, _, _ = procUnlockFileEx.Call(f.Fd(), 0, 1, 0, uintptr(unsafe.Pointer(&ol)))
+		f.Close()
 		_ = os.Remove(path)
 	}, d, nil
 }
