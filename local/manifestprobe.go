@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -88,12 +89,18 @@ const maxProbes = 3
 // not asked for another.
 const probeRefusalTerm = 10 * time.Minute
 
+// errProbeGone says a manifest probe's image was removed before it was
+// exported (a prune, another build's cleanup).
+var errProbeGone = errors.New("the manifest probe was removed under it")
+
 // probeRefused reports whether a failed manifest probe was refused in the
-// daemon's words: not a daemon out of reach, nor the probe's name gone,
-// nor its load dropped.
+// daemon's words: not a daemon out of reach, nor the probe's image
+// removed under it, nor its load's lease removed (a prune). A manifest the
+// store lacks (its content collected) is a refusal too: it would fail the
+// same way every time.
 func probeRefused(err error) bool {
 	return !errors.Is(err, ErrDaemonUnreachable) && !client.IsErrConnectionFailed(err) &&
-		!cerrdefs.IsNotFound(err) && !errors.Is(err, ErrLoadDropped)
+		!errors.Is(err, errProbeGone) && !strings.Contains(err.Error(), "lease does not exist")
 }
 
 // manifestProbe loads, exports and removes a manifest probe of the stored
@@ -118,6 +125,9 @@ func (s *Store) manifestProbe(ctx context.Context, want []v1.Descriptor) error {
 	}
 	rc, err := s.client.ImageSave(ctx, []string{name})
 	if err != nil {
+		if cerrdefs.IsNotFound(err) {
+			err = fmt.Errorf("%w: %w", errProbeGone, err)
+		}
 		return daemonError("saving the manifest probe", err)
 	}
 	defer rc.Close()

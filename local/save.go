@@ -91,16 +91,24 @@ func (s *Store) save(ctx context.Context, img *imgutil.CNBImageCore, name string
 // some of its content, with every layer (sent as its kind, learnt
 // meanwhile maybe, wants); any other failure is the answer. A load the
 // daemon dropped (see ErrLoadDropped) is sent again, up to maxDropped
-// loads in all.
+// loads in all; with every layer once content it referenced was gone.
 func (s *Store) load(ctx context.Context, k daemonKind, b *built.Built, name string) (string, error) {
+	all := false
 	for attempt := 1; ; attempt++ {
-		id, err := k.loadPartial(ctx, s, b, name)
-		if worthSendingAll(ctx, err) {
+		var id string
+		var err error
+		if !all {
+			id, err = k.loadPartial(ctx, s, b, name)
+		}
+		if all || worthSendingAll(ctx, err) {
 			id, err = s.kindOr(k).loadAll(ctx, s, b, name)
 		}
 		if !errors.Is(err, ErrLoadDropped) || ctx.Err() != nil {
 			return id, err
 		}
+		// Content the load was to reference is gone (collected): what it
+		// left out goes with the next one.
+		all = all || strings.Contains(err.Error(), "content digest")
 		if attempt == maxDropped {
 			return "", fmt.Errorf("the daemon dropped the image %d times: %w", attempt, err)
 		}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -89,7 +91,7 @@ func TestTokenAndPattern(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Close()
-	rest := strings.TrimPrefix(f.Name()[strings.LastIndex(f.Name(), "/")+1:], "pre-")
+	rest := strings.TrimPrefix(filepath.Base(f.Name()), "pre-")
 	if Stale(rest, time.Time{}, time.Hour) {
 		t.Errorf("our own file %s is stale", f.Name())
 	}
@@ -98,6 +100,9 @@ func TestTokenAndPattern(t *testing.T) {
 // TestHiddenProc: with no /proc to read, the space is this process's
 // alone: another such process's names are judged by age only, ours by pid.
 func TestHiddenProc(t *testing.T) {
+	if procRoot == "" {
+		t.Skip("no /proc on " + runtime.GOOS)
+	}
 	a, b := newHost(t.TempDir()), newHost(t.TempDir())
 	if a.space == b.space || a.space == self().space {
 		t.Fatalf("spaces with no /proc: %s, %s (ours %s)", a.space, b.space, self().space)
@@ -119,6 +124,9 @@ func TestHiddenProc(t *testing.T) {
 // that exited is not; a pid now held by a process started after the name
 // was made is not the owner.
 func TestRealProcesses(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("starts true and sleep")
+	}
 	h := self()
 	now := time.Now()
 	gone := exitedPid(t)
@@ -194,10 +202,24 @@ func TestPidNamespaces(t *testing.T) {
 	}
 }
 
+// TestProcOfAnotherNamespace: a process in a pid namespace of its own that
+// sees its parent's /proc (unshare --pid without --mount-proc) cannot
+// trust what /proc says of pids: its space is its own alone.
+func TestProcOfAnotherNamespace(t *testing.T) {
+	unshare := needUnshare(t)
+	argv := []string{unshare, "--pid", "--fork", os.Args[0]}
+	a, b := helper(t, argv, "token")[0], helper(t, argv, "token")[0]
+	pa, _ := parse(a)
+	pb, _ := parse(b)
+	if pa.space == pb.space || pa.space == self().space {
+		t.Errorf("spaces %s and %s (ours %s): want each its own", pa.space, pb.space, self().space)
+	}
+}
+
 func needUnshare(t *testing.T) string {
 	t.Helper()
 	path, err := exec.LookPath("unshare")
-	if err != nil || os.Geteuid() != 0 {
+	if err != nil || os.Geteuid() != 0 || runtime.GOOS != "linux" {
 		t.Skip("needs root and unshare for pid namespaces")
 	}
 	return path

@@ -13,8 +13,13 @@ const procRoot = "/proc"
 
 // spaceParts names this process's pid space: the boot and the pid
 // namespace, as root (/proc) shows them; false when root shows neither
-// (hidden, or not mounted).
+// (hidden, or not mounted) or is the /proc of another pid namespace.
 func spaceParts(root string) ([]string, bool) {
+	// A /proc of another pid namespace (unshare --pid without
+	// --mount-proc) would answer for other processes than ours.
+	if self, err := os.Readlink(filepath.Join(root, "self")); err != nil || self != strconv.Itoa(os.Getpid()) {
+		return nil, false
+	}
 	boot, err := os.ReadFile(filepath.Join(root, "sys/kernel/random/boot_id"))
 	if err != nil {
 		return nil, false
