@@ -27,9 +27,10 @@ func OwnedTagOf(pid int, t time.Time, foreign bool) string {
 	return tag
 }
 
-// RecordName records tag in the ledger of names (see nameLedger), as the
-// process that gave an image a name with that tag does.
-func RecordName(tag string) { newNameLedger().made(tag) }
+// RecordName records tag in the ledger of names given in the daemon at
+// host (see nameLedger), as the process that gave an image a name with
+// that tag there does.
+func RecordName(host, tag string) { newNameLedger(host).made(tag) }
 
 // SweepNever makes s sweep after its first save only when its ledger
 // holds a record of a killed process's name.

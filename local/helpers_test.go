@@ -38,7 +38,7 @@ func TestMain(m *testing.M) {
 	left, _ := filepath.Glob(filepath.Join(tmp, "imgutil-*"))
 	// Every name made was removed, and so its record (killed helpers'
 	// records are swept by the tests that kill them).
-	records, _ := filepath.Glob(filepath.Join(tmp, "names", "*"))
+	records, _ := filepath.Glob(filepath.Join(tmp, "names", "*", "*"))
 	left = append(left, records...)
 	for _, p := range left {
 		fmt.Fprintf(os.Stderr, "temp entry left behind by the tests: %s\n", p)

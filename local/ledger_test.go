@@ -21,7 +21,7 @@ func TestLedger(t *testing.T) {
 		t.Skip("starts true")
 	}
 	t.Setenv(ledgerDirEnv, filepath.Join(t.TempDir(), "names"))
-	l := newNameLedger()
+	l := newNameLedger("unix:///daemon.sock")
 	gone := exec.Command("true")
 	if err := gone.Run(); err != nil {
 		t.Fatal(err)
@@ -46,7 +46,7 @@ func TestLedger(t *testing.T) {
 	l.removed(ours)
 
 	t.Setenv(ledgerDirEnv, "off")
-	if _, ok := newNameLedger().stale(); ok {
+	if _, ok := newNameLedger("unix:///daemon.sock").stale(); ok {
 		t.Error("a ledger turned off says it was read")
 	}
 	file := filepath.Join(t.TempDir(), "file")
@@ -54,7 +54,7 @@ func TestLedger(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Setenv(ledgerDirEnv, filepath.Join(file, "names"))
-	if _, ok := newNameLedger().stale(); ok {
+	if _, ok := newNameLedger("unix:///daemon.sock").stale(); ok {
 		t.Error("a ledger that cannot be made says it was read")
 	}
 }

@@ -46,9 +46,12 @@ func worthSendingAll(ctx context.Context, err error) bool {
 }
 
 // daemonHost is the host the caller's client talks to, when it says.
-func (s *Store) daemonHost() string {
-	if c, ok := s.client.c.(interface{ DaemonHost() string }); ok {
-		return c.DaemonHost()
+func (s *Store) daemonHost() string { return hostOf(s.client.c) }
+
+// hostOf is the host a client talks to, when it says.
+func hostOf(c DockerClient) string {
+	if h, ok := c.(interface{ DaemonHost() string }); ok {
+		return h.DaemonHost()
 	}
 	return ""
 }

@@ -245,7 +245,7 @@ func testKilledProcessNamesAreSwept(t *testing.T, cli *client.Client) {
 	}
 	// What a process killed here leaves: its names' records.
 	for _, n := range killedHere {
-		local.RecordName(n[strings.LastIndex(n, ":")+1:])
+		local.RecordName(cli.DaemonHost(), n[strings.LastIndex(n, ":")+1:])
 	}
 	save()
 	for _, n := range append(slices.Clone(killedHere), oldElsewhere) {
@@ -365,7 +365,10 @@ func testKilledMidSaveLeavesNoStagingName(t *testing.T, cli *client.Client) {
 	if len(staged) == 0 {
 		t.Fatal("the killed helper left no staging name: the test did not kill it where it meant to")
 	}
-	img := newImage(t, cli, freshName(t, cli))
+	// The next save to that daemon, as the killed process reached it (the
+	// ledger of names is kept per daemon host).
+	p.lateLoadAnswer.Store(false)
+	img := newImage(t, cutClient{p.client}, freshName(t, cli))
 	l, _ := testhelpers.RandomLayerFile(t, 64<<10)
 	must(t, img.AddLayer(l))
 	must(t, img.Save())

@@ -82,7 +82,7 @@ func NewStoreWithPlatform(dockerClient DockerClient, platform imgutil.Platform) 
 	serial := newSerialClient(dockerClient)
 	s := &Store{
 		client: serial, platform: platform, manifests: newManifestCache(), caches: layer.CachesFromEnv(), probeMinSize: defaultProbeMinSize,
-		ledger: newNameLedger(), sweepOdds: defaultSweepOdds,
+		ledger: newNameLedger(hostOf(dockerClient)), sweepOdds: defaultSweepOdds,
 		chains: map[v1.Hash]bool{}, layers: map[v1.Hash]v1.Layer{}, singlePlatform: map[string]bool{},
 	}
 	s.fetcher = newFetcher(serial, s.saveOptions, func() func(string, int64, int64) { return s.reporter("download") })

@@ -2,6 +2,8 @@ package local
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	mrand "math/rand/v2"
 	"os"
 	"path/filepath"
@@ -61,6 +63,7 @@ func (s *Store) sweepTags(ctx context.Context) {
 	if err != nil {
 		return
 	}
+	kept := map[string]bool{} // tags of stale names that could not be removed
 	for _, im := range res.Items {
 		for _, t := range im.RepoTags {
 			named, err := reference.ParseNormalizedNamed(t)
@@ -73,11 +76,17 @@ func (s *Store) sweepTags(ctx context.Context) {
 			if !ok || !ours || reference.Domain(named) != "docker.io" || !staleTag(tagged.Tag()) {
 				continue
 			}
-			_, _ = s.client.ImageRemove(ctx, t, client.ImageRemoveOptions{})
+			if _, err := s.client.ImageRemove(ctx, t, client.ImageRemoveOptions{}); err != nil && !cerrdefs.IsNotFound(err) {
+				kept[tagged.Tag()] = true
+			}
 		}
 	}
+	// A record goes once its name is gone from this daemon (the ledger is
+	// this daemon's); one whose name could not be removed stays.
 	for _, tag := range stale {
-		s.ledger.removed(tag)
+		if !kept[tag] {
+			s.ledger.removed(tag)
+		}
 	}
 }
 
@@ -99,17 +108,19 @@ const defaultSweepOdds = 16
 // looks in the daemon.
 const ledgerDirEnv = "IMGUTIL_NAMES_DIR"
 
-// nameLedger records each short-lived name a process gives an image while
-// the name exists: an empty file named by its tag, made before the name
-// and removed after it, in a directory the processes of one machine or
-// container share (the user cache directory). A killed process leaves its
+// nameLedger records each short-lived name a process gives an image in
+// one daemon while the name exists: an empty file named by its tag, made
+// before the name and removed after it, in a directory per daemon that the
+// processes of one machine or container share (the user cache directory). A killed process leaves its
 // records behind, which tells the next process to sweep; a daemon list of
 // names costs every export otherwise (5 ms with 300 images on moby's
 // containerd store, growing with the images). dir is "" when there is
 // none.
 type nameLedger struct{ dir string }
 
-func newNameLedger() nameLedger {
+// newNameLedger is the ledger of the names given in the daemon at host:
+// a directory of its own under the ledger's.
+func newNameLedger(host string) nameLedger {
 	dir := os.Getenv(ledgerDirEnv)
 	switch dir {
 	case "off":
@@ -121,6 +132,8 @@ func newNameLedger() nameLedger {
 		}
 		dir = filepath.Join(base, "imgutil", "names")
 	}
+	sum := sha256.Sum256([]byte(host))
+	dir = filepath.Join(dir, hex.EncodeToString(sum[:6]))
 	if os.MkdirAll(dir, 0o700) != nil {
 		return nameLedger{}
 	}
