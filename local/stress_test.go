@@ -241,7 +241,7 @@ func namesLeftSince(t testing.TB, cli *client.Client, start time.Time) []string 
 		for _, tag := range im.RepoTags {
 			_, tok, _ := strings.Cut(tag[strings.LastIndex(tag, "/")+1:], ":")
 			parts := strings.Split(tok, "-")
-			if len(parts) == 4 {
+			if len(parts) == 5 {
 				var secs int64
 				if _, err := fmt.Sscan(parts[2], &secs); err == nil && secs >= start.Unix()-1 {
 					left = append(left, tag)

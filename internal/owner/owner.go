@@ -2,18 +2,21 @@
 // staging or probe tag in a daemon, a partial file, a temp directory) and
 // whether its owner may still use it.
 //
-// An owned name carries a token: <space>-<pid>-<unix seconds>-<random>.
+// An owned name carries a token: <space>-<pid>-<unix seconds>-<start>-<random>.
 // The space is the set of processes whose pids mean the same thing: on
 // Linux a hash of the hostname, the boot and the pid namespace, so that
 // build containers sharing a daemon, a hostname and a boot, but not their
-// pids, are different spaces. Within its own space a judge takes a name
-// for stale once its pid runs no more, or runs a process started after
-// the name was made (the pid was reused). Across spaces a pid means
-// nothing, and only age decides: a name is stale once nothing of it
-// (its token's time, a file's last change) is newer than the limit for
-// its kind (TagLimit, FileLimit). Where the space cannot be known (no
-// /proc), it is one of this process alone: its own names are judged by
-// pid, every other only by age.
+// pids, are different spaces. The start tells the owner's process apart
+// from a later one given the same pid (its start in clock ticks since
+// boot on Linux, its creation time on Windows; 0 where unknown), with no
+// wall clock involved. Within its own space a judge takes a name for
+// stale once its pid runs no more, or runs a process with another start.
+// Across spaces a pid means nothing, and only age decides: a name is stale
+// once nothing of it (its token's time, a file's last change) is newer
+// than the limit for its kind (TagLimit, FileLimit). Where the space
+// cannot be known (no /proc, or one of another pid namespace), it is one
+// of this process alone: its own names are judged by pid, every other
+// only by age.
 package owner
 
 import (
@@ -37,22 +40,17 @@ const (
 	FileLimit = 24 * time.Hour
 )
 
-// clockSlack covers the rounding of process start times (whole seconds,
-// clock ticks) against a token's time.
-const clockSlack = 2 * time.Second
-
-// host is what a judge knows of its own space: the space, its pid, and
-// how to ask whether a pid of the space runs and since when.
+// host is what a judge knows of its own space: the space, its pid and
+// start, and how to ask whether a pid of the space runs and which
+// process it is.
 type host struct {
 	space string
 	pid   int
+	start int64 // 0: unknown
 	// running reports whether a process of the space has pid.
 	running func(pid int) bool
-	// started is when the process pid started, if that can be known.
-	started func(pid int) (time.Time, bool)
-	// start is when this process started, if known.
-	start      time.Time
-	startKnown bool
+	// startOf is the start of the process that has pid, 0 if unknown.
+	startOf func(pid int) int64
 }
 
 // self is this process's host, learnt once.
@@ -61,7 +59,7 @@ var self = sync.OnceValue(func() host { return newHost(procRoot) })
 // newHost is the host of this process as the system under root (Linux's
 // /proc; unused elsewhere) shows it.
 func newHost(root string) host {
-	h := host{pid: os.Getpid(), running: running, started: func(pid int) (time.Time, bool) { return started(root, pid) }}
+	h := host{pid: os.Getpid(), running: running, startOf: func(pid int) int64 { return startOf(root, pid) }}
 	parts, ok := spaceParts(root)
 	if !ok {
 		// Nothing tells which processes share our pids: a space of our
@@ -71,7 +69,7 @@ func newHost(root string) host {
 	name, _ := os.Hostname()
 	sum := sha256.Sum256([]byte(name + "\n" + strings.Join(parts, "\n")))
 	h.space = hex.EncodeToString(sum[:6])
-	h.start, h.startKnown = h.started(h.pid)
+	h.start = h.startOf(h.pid)
 	return h
 }
 
@@ -82,7 +80,9 @@ func Token() string { return self().token(time.Now()) + strings.ToLower(rand.Tex
 // process makes now: prefix, then a token whose random part is the "*".
 func Pattern(prefix string) string { return prefix + self().token(time.Now()) + "*" }
 
-func (h host) token(t time.Time) string { return fmt.Sprintf("%s-%d-%d-", h.space, h.pid, t.Unix()) }
+func (h host) token(t time.Time) string {
+	return fmt.Sprintf("%s-%d-%d-%s-", h.space, h.pid, t.Unix(), strconv.FormatInt(h.start, 36))
+}
 
 // Stale reports whether the name holding token (what follows its prefix)
 // may be removed: its owner is gone, or nothing of it is newer than limit.
@@ -108,43 +108,45 @@ func (h host) stale(token string, touched time.Time, limit time.Duration, now ti
 	if t.space != h.space {
 		return false // another space's pid: only age decides
 	}
-	made := time.Unix(t.secs, 0)
 	if t.pid == h.pid {
-		// Ours, unless made before we started, by the process that had our
-		// pid before us.
-		return h.startKnown && h.start.After(made.Add(clockSlack))
+		// Ours, unless made by the process that had our pid before us.
+		return t.start != 0 && h.start != 0 && t.start != h.start
 	}
 	if !h.running(t.pid) {
 		return true
 	}
-	start, ok := h.started(t.pid)
-	return ok && start.After(made.Add(clockSlack))
+	// The pid runs: the owner, unless it is another process now.
+	now2 := h.startOf(t.pid)
+	return t.start != 0 && now2 != 0 && t.start != now2
 }
 
 type parsed struct {
 	space string
 	pid   int
 	secs  int64
+	start int64
 }
 
-// parse reads a token: <space>-<pid>-<unix seconds>-<random>.
+// parse reads a token: <space>-<pid>-<unix seconds>-<start>-<random>.
 func parse(token string) (parsed, bool) {
-	parts := strings.SplitN(token, "-", 4)
-	if len(parts) != 4 || len(parts[0]) != 12 || parts[3] == "" {
+	parts := strings.SplitN(token, "-", 5)
+	if len(parts) != 5 || len(parts[0]) != 12 || parts[4] == "" {
 		return parsed{}, false
 	}
 	pid, err1 := strconv.Atoi(parts[1])
 	secs, err2 := strconv.ParseInt(parts[2], 10, 64)
-	if err1 != nil || err2 != nil || pid <= 0 || secs <= 0 {
+	start, err3 := strconv.ParseInt(parts[3], 36, 64)
+	if err1 != nil || err2 != nil || err3 != nil || pid <= 0 || secs <= 0 || start < 0 {
 		return parsed{}, false
 	}
-	return parsed{space: parts[0], pid: pid, secs: secs}, true
+	return parsed{space: parts[0], pid: pid, secs: secs, start: start}, true
 }
 
 // TokenFor is the token process pid of this space would have given a
-// name at made: for tests that leave names as other processes do.
+// name at made, its start unknown: for tests that leave names as other
+// processes do.
 func TokenFor(pid int, made time.Time) string {
 	h := self()
-	h.pid = pid
+	h.pid, h.start = pid, 0
 	return h.token(made) + "testtest"
 }

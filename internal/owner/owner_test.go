@@ -13,23 +13,21 @@ import (
 	"time"
 )
 
-// fakeHost is a host of space whose processes are those of live, each
-// started at its time.
-func fakeHost(space string, pid int, live map[int]time.Time) host {
+// fakeHost is a host of space whose processes are those of live, by pid
+// with their start.
+func fakeHost(space string, pid int, live map[int]int64) host {
 	return host{
-		space: space, pid: pid,
+		space: space, pid: pid, start: live[pid],
 		running: func(p int) bool { _, ok := live[p]; return ok },
-		started: func(p int) (time.Time, bool) { t, ok := live[p]; return t, ok },
-		start:   live[pid], startKnown: true,
+		startOf: func(p int) int64 { return live[p] },
 	}
 }
 
 func TestStale(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
-	early := now.Add(-10 * time.Minute)
-	judge := fakeHost("aaaaaaaaaaaa", 1, map[int]time.Time{1: early, 7: early, 9: now.Add(-time.Minute)})
-	tok := func(space string, pid int, made time.Time) string {
-		return fmt.Sprintf("%s-%d-%d-xyz", space, pid, made.Unix())
+	judge := fakeHost("aaaaaaaaaaaa", 1, map[int]int64{1: 100, 7: 200, 9: 300, 11: 0})
+	tok := func(space string, pid int, made time.Time, start int64) string {
+		return fmt.Sprintf("%s-%d-%d-%s-xyz", space, pid, made.Unix(), strconv.FormatInt(start, 36))
 	}
 	at := now.Add(-5 * time.Minute)
 	for _, c := range []struct {
@@ -38,21 +36,24 @@ func TestStale(t *testing.T) {
 		touched time.Time
 		want    bool
 	}{
-		{"a live process of our space", tok("aaaaaaaaaaaa", 7, at), time.Time{}, false},
-		{"a process of our space that is gone", tok("aaaaaaaaaaaa", 8, at), time.Time{}, true},
-		{"our pid, now another process than the owner", tok("aaaaaaaaaaaa", 9, at), time.Time{}, true},
-		{"ourselves", tok("aaaaaaaaaaaa", 1, at), time.Time{}, false},
-		{"the process that had our pid before us", tok("aaaaaaaaaaaa", 1, early.Add(-time.Minute)), time.Time{}, true},
-		{"another space, a pid gone here", tok("bbbbbbbbbbbb", 8, at), time.Time{}, false},
-		{"another space, our own pid", tok("bbbbbbbbbbbb", 1, at), time.Time{}, false},
-		{"another space, older than the limit", tok("bbbbbbbbbbbb", 7, now.Add(-2*time.Hour)), time.Time{}, true},
-		{"another space, old but touched lately", tok("bbbbbbbbbbbb", 7, now.Add(-2*time.Hour)), now.Add(-time.Minute), false},
-		{"our space, older than the limit, live", tok("aaaaaaaaaaaa", 7, now.Add(-2*time.Hour)), time.Time{}, true},
+		{"a live process of our space", tok("aaaaaaaaaaaa", 7, at, 200), time.Time{}, false},
+		{"a live process, start unknown in the token", tok("aaaaaaaaaaaa", 7, at, 0), time.Time{}, false},
+		{"a live process whose start cannot be read", tok("aaaaaaaaaaaa", 11, at, 50), time.Time{}, false},
+		{"a process of our space that is gone", tok("aaaaaaaaaaaa", 8, at, 250), time.Time{}, true},
+		{"its pid, now another process than the owner", tok("aaaaaaaaaaaa", 9, at, 150), time.Time{}, true},
+		{"ourselves", tok("aaaaaaaaaaaa", 1, at, 100), time.Time{}, false},
+		{"the process that had our pid before us", tok("aaaaaaaaaaaa", 1, at, 40), time.Time{}, true},
+		{"another space, a pid gone here", tok("bbbbbbbbbbbb", 8, at, 250), time.Time{}, false},
+		{"another space, our own pid", tok("bbbbbbbbbbbb", 1, at, 40), time.Time{}, false},
+		{"another space, older than the limit", tok("bbbbbbbbbbbb", 7, now.Add(-2*time.Hour), 200), time.Time{}, true},
+		{"another space, old but touched lately", tok("bbbbbbbbbbbb", 7, now.Add(-2*time.Hour), 200), now.Add(-time.Minute), false},
+		{"our space, older than the limit, live", tok("aaaaaaaaaaaa", 7, now.Add(-2*time.Hour), 200), time.Time{}, true},
 		{"no token", "manifests", time.Time{}, false},
-		{"a short space", tok("aaaa", 8, at), time.Time{}, false},
-		{"no random part", fmt.Sprintf("aaaaaaaaaaaa-8-%d-", at.Unix()), time.Time{}, false},
-		{"pid 0", tok("aaaaaaaaaaaa", 0, at), time.Time{}, false},
-		{"a time that is no number", "aaaaaaaaaaaa-8-x-xyz", time.Time{}, false},
+		{"a short space", tok("aaaa", 8, at, 1), time.Time{}, false},
+		{"no random part", fmt.Sprintf("aaaaaaaaaaaa-8-%d-1-", at.Unix()), time.Time{}, false},
+		{"four parts", fmt.Sprintf("aaaaaaaaaaaa-8-%d-xyz", at.Unix()), time.Time{}, false},
+		{"pid 0", tok("aaaaaaaaaaaa", 0, at, 1), time.Time{}, false},
+		{"a time that is no number", "aaaaaaaaaaaa-8-x-1-xyz", time.Time{}, false},
 	} {
 		if got := judge.stale(c.token, c.touched, time.Hour, now); got != c.want {
 			t.Errorf("%s: stale(%q) = %v, want %v", c.what, c.token, got, c.want)
@@ -60,15 +61,15 @@ func TestStale(t *testing.T) {
 	}
 }
 
-// TestStartUnknown: where start times cannot be read, a live pid is taken
-// for its owner and our own pid for us.
-func TestStartUnknown(t *testing.T) {
-	now := time.Now()
-	h := host{space: "aaaaaaaaaaaa", pid: 1, running: func(int) bool { return true },
-		started: func(int) (time.Time, bool) { return time.Time{}, false }}
-	for _, pid := range []int{1, 5} {
-		if h.stale(fmt.Sprintf("aaaaaaaaaaaa-%d-%d-xyz", pid, now.Add(-30*time.Minute).Unix()), time.Time{}, time.Hour, now) {
-			t.Errorf("pid %d: stale with no start time known", pid)
+// TestClockSteps: a wall clock stepped forward (or back) after a name was
+// made changes nothing for its live owner: starts are no wall times.
+func TestClockSteps(t *testing.T) {
+	judge := fakeHost("aaaaaaaaaaaa", 1, map[int]int64{1: 100, 7: 200})
+	made := time.Unix(1_800_000_000, 0)
+	tok := fmt.Sprintf("aaaaaaaaaaaa-7-%d-%s-xyz", made.Unix(), strconv.FormatInt(200, 36))
+	for _, step := range []time.Duration{-30 * time.Minute, 10 * time.Second, 30 * time.Minute} {
+		if judge.stale(tok, time.Time{}, time.Hour, made.Add(step)) {
+			t.Errorf("clock stepped %v: a live owner's name is stale", step)
 		}
 	}
 }
@@ -76,7 +77,7 @@ func TestStartUnknown(t *testing.T) {
 func TestTokenAndPattern(t *testing.T) {
 	tok := Token()
 	p, ok := parse(tok)
-	if !ok || p.pid != os.Getpid() || p.space != self().space || time.Since(time.Unix(p.secs, 0)) > time.Minute {
+	if !ok || p.pid != os.Getpid() || p.space != self().space || p.start != self().start || time.Since(time.Unix(p.secs, 0)) > time.Minute {
 		t.Fatalf("Token() = %q, parsed %+v, %v", tok, p, ok)
 	}
 	if Stale(tok, time.Time{}, time.Hour) {
@@ -115,7 +116,7 @@ func TestHiddenProc(t *testing.T) {
 	if !b.stale(a.token(now.Add(-2*time.Hour))+"xyz", time.Time{}, time.Hour, now) {
 		t.Error("an old name of another space is not stale")
 	}
-	if !a.stale(fmt.Sprintf("%s-%d-%d-xyz", a.space, gone, now.Unix()), time.Time{}, time.Hour, now) {
+	if !a.stale(fmt.Sprintf("%s-%d-%d-0-xyz", a.space, gone, now.Unix()), time.Time{}, time.Hour, now) {
 		t.Error("a name of our own space whose process is gone is not stale")
 	}
 }
@@ -130,7 +131,7 @@ func TestRealProcesses(t *testing.T) {
 	h := self()
 	now := time.Now()
 	gone := exitedPid(t)
-	if !h.stale(fmt.Sprintf("%s-%d-%d-xyz", h.space, gone, now.Unix()), time.Time{}, time.Hour, now) {
+	if !h.stale(fmt.Sprintf("%s-%d-%d-0-xyz", h.space, gone, now.Unix()), time.Time{}, time.Hour, now) {
 		t.Errorf("pid %d exited, its name is not stale", gone)
 	}
 	cmd := exec.Command("sleep", "30")
@@ -139,14 +140,20 @@ func TestRealProcesses(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 	pid := cmd.Process.Pid
-	if h.stale(fmt.Sprintf("%s-%d-%d-xyz", h.space, pid, now.Unix()), time.Time{}, time.Hour, now) {
+	if h.stale(fmt.Sprintf("%s-%d-%d-0-xyz", h.space, pid, now.Unix()), time.Time{}, time.Hour, now) {
 		t.Errorf("pid %d runs, its name is stale", pid)
 	}
-	if _, ok := h.started(pid); ok || procRoot == "/proc" {
-		old := now.Add(-10 * time.Minute)
-		if !h.stale(fmt.Sprintf("%s-%d-%d-xyz", h.space, pid, old.Unix()), time.Time{}, time.Hour, now) {
-			t.Errorf("pid %d started now; a name it had 10 minutes ago is another process's", pid)
+	if start := h.startOf(pid); start != 0 {
+		other := fmt.Sprintf("%s-%d-%d-%s-xyz", h.space, pid, now.Unix(), strconv.FormatInt(start+1, 36))
+		if !h.stale(other, time.Time{}, time.Hour, now) {
+			t.Errorf("pid %d: a name its pid had under another process is not stale", pid)
 		}
+		mine := fmt.Sprintf("%s-%d-%d-%s-xyz", h.space, pid, now.Unix(), strconv.FormatInt(start, 36))
+		if h.stale(mine, time.Time{}, time.Hour, now) {
+			t.Errorf("pid %d runs, its own name is stale", pid)
+		}
+	} else if procRoot == "/proc" {
+		t.Errorf("the start of pid %d cannot be read", pid)
 	}
 }
 
@@ -168,7 +175,7 @@ func TestPidNamespaces(t *testing.T) {
 	unshare := needUnshare(t)
 	now := time.Now()
 	ours := Token()
-	deadHere := fmt.Sprintf("%s-%d-%d-xyz", self().space, exitedPid(t), now.Unix())
+	deadHere := fmt.Sprintf("%s-%d-%d-0-xyz", self().space, exitedPid(t), now.Unix())
 	// A judge as pid 1 of a namespace, one as pid 2 (under a shell).
 	for _, judge := range [][]string{
 		{unshare, "--pid", "--fork", "--mount-proc", os.Args[0]},
@@ -195,7 +202,7 @@ func TestPidNamespaces(t *testing.T) {
 			t.Errorf("a fresh name %s of another namespace is stale here", tok)
 		}
 		p, _ := parse(tok)
-		old := fmt.Sprintf("%s-%d-%d-xyz", p.space, p.pid, now.Add(-2*time.Hour).Unix())
+		old := fmt.Sprintf("%s-%d-%d-0-xyz", p.space, p.pid, now.Add(-2*time.Hour).Unix())
 		if !Stale(old, time.Time{}, time.Hour) {
 			t.Errorf("a name of another namespace older than the limit is not stale: %s", old)
 		}
@@ -263,8 +270,7 @@ func TestHelper(t *testing.T) {
 		case "own":
 			tok = Token()
 		case "dead-own":
-			tok = self().token(time.Now()) + "xyz"
-			tok = strings.Replace(tok, "-"+strconv.Itoa(os.Getpid())+"-", "-"+strconv.Itoa(exitedPid(t))+"-", 1)
+			tok = fmt.Sprintf("%s-%d-%d-0-xyz", self().space, exitedPid(t), time.Now().Unix())
 		}
 		verdict := "live"
 		if Stale(tok, time.Time{}, time.Hour) {

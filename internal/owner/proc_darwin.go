@@ -1,9 +1,6 @@
 package owner
 
-import (
-	"syscall"
-	"time"
-)
+import "syscall"
 
 // procRoot is unused: macOS has no /proc.
 const procRoot = ""
@@ -18,5 +15,5 @@ func spaceParts(string) ([]string, bool) {
 	return []string{"darwin", boot}, true
 }
 
-// started is not known on macOS: a pid that runs is taken as its owner.
-func started(string, int) (time.Time, bool) { return time.Time{}, false }
+// startOf is not known on macOS: a pid that runs is taken as its owner.
+func startOf(string, int) int64 { return 0 }

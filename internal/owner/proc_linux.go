@@ -5,7 +5,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"time"
 )
 
 // procRoot is where Linux shows processes.
@@ -31,49 +30,26 @@ func spaceParts(root string) ([]string, bool) {
 	return []string{strings.TrimSpace(string(boot)), ns}, true
 }
 
-// userHZ is the unit of the start times in /proc/<pid>/stat (USER_HZ, 100
-// on every architecture Linux runs Go on).
-const userHZ = 100
-
-// started is when process pid started, from its stat (clock ticks since
-// boot) and the boot time, as root shows them.
-func started(root string, pid int) (time.Time, bool) {
+// startOf is the start of process pid: its starttime in /proc/<pid>/stat
+// (clock ticks since boot, field 22), 0 if it cannot be read.
+func startOf(root string, pid int) int64 {
 	stat, err := os.ReadFile(filepath.Join(root, strconv.Itoa(pid), "stat"))
 	if err != nil {
-		return time.Time{}, false
+		return 0
 	}
 	// The command name, in parentheses, may hold anything: fields count
 	// from the last ")". starttime is field 22, the 20th after it.
 	i := strings.LastIndexByte(string(stat), ')')
 	if i < 0 {
-		return time.Time{}, false
+		return 0
 	}
 	fields := strings.Fields(string(stat[i+1:]))
 	if len(fields) < 20 {
-		return time.Time{}, false
+		return 0
 	}
 	ticks, err := strconv.ParseInt(fields[19], 10, 64)
-	if err != nil {
-		return time.Time{}, false
+	if err != nil || ticks < 0 {
+		return 0
 	}
-	boot, ok := bootTime(root)
-	if !ok {
-		return time.Time{}, false
-	}
-	return boot.Add(time.Duration(ticks) * time.Second / userHZ), true
-}
-
-// bootTime is the btime line of root's stat.
-func bootTime(root string) (time.Time, bool) {
-	stat, err := os.ReadFile(filepath.Join(root, "stat"))
-	if err != nil {
-		return time.Time{}, false
-	}
-	for line := range strings.SplitSeq(string(stat), "\n") {
-		if v, ok := strings.CutPrefix(line, "btime "); ok {
-			secs, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
-			return time.Unix(secs, 0), err == nil
-		}
-	}
-	return time.Time{}, false
+	return ticks + 1 // 0 means unknown; a process may start at tick 0
 }

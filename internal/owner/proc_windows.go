@@ -3,7 +3,6 @@ package owner
 import (
 	"errors"
 	"syscall"
-	"time"
 )
 
 // procRoot is unused on Windows.
@@ -37,16 +36,17 @@ func running(pid int) bool {
 	return code == stillActive
 }
 
-// started is when process pid was created.
-func started(_ string, pid int) (time.Time, bool) {
+// startOf is when process pid was created (100 ns units since 1601), 0
+// if it cannot be asked.
+func startOf(_ string, pid int) int64 {
 	h, err := syscall.OpenProcess(processQueryLimitedInformation, false, uint32(pid))
 	if err != nil {
-		return time.Time{}, false
+		return 0
 	}
 	defer syscall.CloseHandle(h) //nolint:errcheck // read-only handle
 	var created, exited, kernel, user syscall.Filetime
 	if err := syscall.GetProcessTimes(h, &created, &exited, &kernel, &user); err != nil {
-		return time.Time{}, false
+		return 0
 	}
-	return time.Unix(0, created.Nanoseconds()), true
+	return int64(created.HighDateTime)<<32 | int64(created.LowDateTime)
 }
