@@ -503,3 +503,33 @@ func TestUnreachableRegistryReadsNothing(t *testing.T) {
 		t.Fatalf("Save to %s: %v, want ErrRegistryUnreachable naming it", addr, err)
 	}
 }
+
+// TestUnreachableRegistryFailsOnlyItsNames: a save to names on two
+// registries, one out of reach, pushes to the other and fails only the
+// names of the one out of reach.
+func TestUnreachableRegistryFailsOnlyItsNames(t *testing.T) {
+	reg := testhelpers.StartRegistry(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone := ln.Addr().String()
+	ln.Close()
+	img, err := remote.NewImage(reg.Host+"/two/app:1", authn.DefaultKeychain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _ := testhelpers.LayerFile(t, map[string]string{"f": "f"})
+	if err := img.AddLayer(p); err != nil {
+		t.Fatal(err)
+	}
+	err = img.Save(gone + "/two/app:1")
+	var se imgutil.SaveError
+	if !errors.As(err, &se) || len(se.Errors) != 1 || se.Errors[0].ImageName != gone+"/two/app:1" {
+		t.Fatalf("Save: %v, want one failure, for %s", err, gone)
+	}
+	r, _ := name.ParseReference(reg.Host + "/two/app:1")
+	if _, err := ggcrremote.Head(r); err != nil {
+		t.Fatalf("the reachable registry did not get the image: %v", err)
+	}
+}

@@ -46,33 +46,50 @@ func (i *Image) SaveAsContext(ctx context.Context, imageName string, additionalN
 		return imgutil.SaveError{Errors: []imgutil.SaveDiagnostic{{ImageName: imageName, Cause: err}}}
 	}
 	// A registry out of reach is told before any layer is read (a layer
-	// of a daemon's is read and compressed to learn what to push).
-	if err := i.reachable(ctx, imageName); err != nil {
-		var se imgutil.SaveError
-		for _, n := range append([]string{imageName}, additionalNames...) {
-			se.Errors = append(se.Errors, imgutil.SaveDiagnostic{ImageName: n, Cause: err})
+	// of a daemon's is read and compressed to learn what to push): its
+	// names fail, the others are pushed.
+	var diags []imgutil.SaveDiagnostic
+	var names []string
+	out := map[string]error{} // by registry
+	for _, n := range append([]string{imageName}, additionalNames...) {
+		reg := n
+		if ref, err := i.access.ref(n); err == nil {
+			reg = ref.Context().RegistryStr()
 		}
-		return se
+		err, asked := out[reg]
+		if !asked {
+			err = i.reachable(ctx, n)
+			out[reg] = err
+		}
+		if err != nil {
+			diags = append(diags, imgutil.SaveDiagnostic{ImageName: n, Cause: err})
+			continue
+		}
+		names = append(names, n)
+	}
+	if len(names) == 0 {
+		return imgutil.SaveError{Errors: diags}
 	}
 	img, err := pushable(b, i.sums)
 	if err != nil {
 		return imgutil.SaveError{Errors: []imgutil.SaveDiagnostic{{ImageName: imageName, Cause: err}}}
 	}
-	var diags []imgutil.SaveDiagnostic
 	pushed := map[string]name.Reference{}
-	for _, n := range append([]string{imageName}, additionalNames...) {
+	for _, n := range names {
 		if err := i.push(ctx, img, n, pushed); err != nil {
 			diags = append(diags, imgutil.SaveDiagnostic{ImageName: n, Cause: err})
 		}
 	}
+	// The manifest pushed, its compressed digests learnt while uploading.
+	if len(pushed) > 0 {
+		if d, err := img.Digest(); err == nil {
+			i.mu.Lock()
+			i.pushed.config, i.pushed.digest = b.ConfigDigest(), d
+			i.mu.Unlock()
+		}
+	}
 	if len(diags) > 0 {
 		return imgutil.SaveError{Errors: diags}
-	}
-	// The manifest pushed, its compressed digests learnt while uploading.
-	if d, err := img.Digest(); err == nil {
-		i.mu.Lock()
-		i.pushed.config, i.pushed.digest = b.ConfigDigest(), d
-		i.mu.Unlock()
 	}
 	return nil
 }
