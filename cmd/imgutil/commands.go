@@ -24,9 +24,25 @@ func newFlags(name, args, help string) *flag.FlagSet {
 	fs.Duration("timeout", 30*time.Minute, "give up after this long (a hung daemon or registry); 0: never")
 	fs.Usage = func() {
 		fmt.Fprintf(os.Stderr, "Usage: imgutil %s [OPTIONS] %s\n\n%s\n\nOptions:\n", name, args, help)
-		fs.PrintDefaults()
+		printOptions(fs)
 	}
 	return fs
+}
+
+// printOptions lists fs's options as the examples write them (--name;
+// the flag package takes one dash or two).
+func printOptions(fs *flag.FlagSet) {
+	fs.VisitAll(func(f *flag.Flag) {
+		kind, usage := flag.UnquoteUsage(f)
+		line := "  --" + f.Name
+		if kind != "" {
+			line += " " + kind
+		}
+		if def := f.DefValue; def != "" && def != "false" && def != "[]" && def != "0" {
+			usage += fmt.Sprintf(" (default %s)", def)
+		}
+		fmt.Fprintf(os.Stderr, "%s\n    \t%s\n", line, usage)
+	})
 }
 
 // parse parses args and returns the command's session (its context: ctx

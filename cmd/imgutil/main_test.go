@@ -171,6 +171,10 @@ func TestErrors(t *testing.T) {
 	if out, _, code := cli(t, nil, "--help"); code != 0 || !strings.Contains(out, "docker://") {
 		t.Errorf("--help: exit %d: %s", code, out)
 	}
+	// Options are listed as the examples write them.
+	if _, errOut, code := cli(t, nil, "append", "--help"); code != 0 || !strings.Contains(errOut, "\n  --base string") || strings.Contains(errOut, "\n  -base") {
+		t.Errorf("append --help: exit %d: %s", code, errOut)
+	}
 	// Errors that say what to do.
 	if _, errOut, code := cli(t, nil, "inspect", "docker://My-App:Latest"); code != 2 || !strings.Contains(errOut, "lowercase: docker://my-app:Latest") {
 		t.Errorf("an uppercase name: exit %d: %s", code, errOut)
