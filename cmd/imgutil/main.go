@@ -87,8 +87,8 @@ Targets:
   containerd://[NS/]NAME:TAG
                          an image in a containerd namespace (CONTAINERD_ADDRESS;
                          NS: k8s.io, moby, ... default CONTAINERD_NAMESPACE or
-                         "default"; write containerd://default/host.io/app:1
-                         for a name whose first part has no dot)
+                         "default"; a name whose first part has no dot, as
+                         myorg/app:1, needs its namespace: containerd://default/myorg/app:1)
   oci:PATH               an OCI image layout directory
   REGISTRY/NAME:TAG      an image in a registry (credentials: docker config)
 
