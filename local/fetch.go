@@ -354,9 +354,5 @@ func (f *fetcher) close() error {
 const maxExports = 3
 
 // exportDropped reports whether an export failed because the daemon
-// dropped it: `docker image prune` on the containerd image store removes
-// the lease of every export in flight, which then fails ("NotFound: lease
-// ... not found").
-func exportDropped(err error) bool {
-	return err != nil && strings.Contains(err.Error(), "lease") && strings.Contains(err.Error(), "not found")
-}
+// dropped it, its lease removed (see leaseLost).
+func exportDropped(err error) bool { return err != nil && leaseLost(err) }

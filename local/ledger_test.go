@@ -71,6 +71,7 @@ func TestDroppedWords(t *testing.T) {
 		{`failed to ingest "blobs/sha256/73aa": failed commit on ref "tar-blobs/sha256/73aa": commit failed: lease does not exist: not found`, true},
 		{`write docker manifest: failed commit on ref "manifest-sha256:7748": commit failed: rename /x/ingest/a/data /x/blobs/sha256/7748: no such file or directory`, true},
 		{`rpc error: code = NotFound desc = content digest sha256:3882: not found`, true},
+		{`Error response from daemon: NotFound: lease "630820740-WxYz": not found`, true},
 		{`failed to resolve layers: failed to open "blobs/sha256/5c42" (sha256:5c42): NotFound: content digest sha256:5c42: not found`, true},
 		{`failed to ingest "blobs/sha256/73aa": write /x/ingest/a/data: no space left on device`, false},
 		{`payload does not match any of the supported image formats: layer tarfiles are missing`, false},

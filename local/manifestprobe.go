@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -100,7 +99,7 @@ var errProbeGone = errors.New("the manifest probe was removed under it")
 // same way every time.
 func probeRefused(err error) bool {
 	return !errors.Is(err, ErrDaemonUnreachable) && !client.IsErrConnectionFailed(err) &&
-		!errors.Is(err, errProbeGone) && !strings.Contains(err.Error(), "lease does not exist")
+		!errors.Is(err, errProbeGone) && !leaseLost(err)
 }
 
 // manifestProbe loads, exports and removes a manifest probe of the stored

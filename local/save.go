@@ -137,11 +137,21 @@ func dropped(err error) error {
 	msg := err.Error()
 	gone := strings.Contains(msg, "not found") || strings.Contains(msg, "no such file or directory")
 	if cerrdefs.IsNotFound(err) || errors.Is(err, imgutil.ErrNotFound) ||
-		strings.Contains(msg, "lease does not exist") ||
+		leaseLost(err) ||
 		(gone && (strings.Contains(msg, "failed commit on ref") || strings.Contains(msg, "content digest"))) {
 		return fmt.Errorf("%w: %w", ErrLoadDropped, err)
 	}
 	return err
+}
+
+// leaseLost reports whether the daemon says the lease of the work failed
+// is gone: `docker image prune` on the containerd image store deletes the
+// lease of every load and export in flight (a load: "lease does not
+// exist"; an export: `lease "ID": not found`).
+func leaseLost(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "lease does not exist") ||
+		(strings.Contains(msg, `lease "`) && strings.Contains(msg, "not found"))
 }
 
 // sameDaemon reports whether o talks to the same daemon as s.
