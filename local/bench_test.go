@@ -375,37 +375,23 @@ func writtenBytes(b *testing.B) int64 {
 func bareOCIArchive(b *testing.B, name string, layerPaths ...string) string {
 	cfg := v1.ConfigFile{OS: "linux", Architecture: runtime.GOARCH, RootFS: v1.RootFS{Type: "layers"}}
 	m := v1.Manifest{SchemaVersion: 2, MediaType: types.OCIManifestSchema1}
-	var entries []archive.Entry
+	var blobs []archive.Entry
 	for _, p := range layerPaths {
 		l, err := layer.FromFile(p, types.OCIUncompressedLayer, layer.Caches{})
 		must2(b, err)
 		info := l.Info()
 		cfg.RootFS.DiffIDs = append(cfg.RootFS.DiffIDs, info.DiffID)
 		m.Layers = append(m.Layers, v1.Descriptor{MediaType: types.OCIUncompressedLayer, Digest: info.DiffID, Size: info.Size})
-		entries = append(entries, archive.Entry{Name: "blobs/sha256/" + info.DiffID.Hex, Size: info.Size, Path: p})
+		blobs = append(blobs, archive.Entry{Name: "blobs/sha256/" + info.DiffID.Hex, Size: info.Size, Path: p})
 	}
-	blob := func(v any) ([]byte, v1.Hash) {
-		raw, err := json.Marshal(v)
-		must2(b, err)
-		sum := sha256.Sum256(raw)
-		return raw, v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(sum[:])}
-	}
-	rawCfg, cfgDigest := blob(cfg)
-	m.Config = v1.Descriptor{MediaType: types.OCIConfigJSON, Digest: cfgDigest, Size: int64(len(rawCfg))}
-	rawManifest, manifestDigest := blob(m)
+	rawCfg, err := json.Marshal(cfg)
+	must2(b, err)
+	sum := sha256.Sum256(rawCfg)
+	m.Config = v1.Descriptor{MediaType: types.OCIConfigJSON, Digest: v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(sum[:])}, Size: int64(len(rawCfg))}
 	named, err := reference.ParseNormalizedNamed(name)
 	must2(b, err)
-	rawIndex, _ := blob(v1.IndexManifest{SchemaVersion: 2, MediaType: types.OCIImageIndex, Manifests: []v1.Descriptor{{
-		MediaType: types.OCIManifestSchema1, Digest: manifestDigest, Size: int64(len(rawManifest)),
-		Annotations: map[string]string{"io.containerd.image.name": reference.TagNameOnly(named).String()},
-	}}})
-	layout := []byte(`{"imageLayoutVersion":"1.0.0"}`)
-	entries = append([]archive.Entry{{Name: "oci-layout", Size: int64(len(layout)), Data: layout}}, entries...)
-	entries = append(entries,
-		archive.Entry{Name: "blobs/sha256/" + cfgDigest.Hex, Size: int64(len(rawCfg)), Data: rawCfg},
-		archive.Entry{Name: "blobs/sha256/" + manifestDigest.Hex, Size: int64(len(rawManifest)), Data: rawManifest},
-		archive.Entry{Name: "index.json", Size: int64(len(rawIndex)), Data: rawIndex},
-	)
+	entries, err := local.OCIArchive(blobs, m, rawCfg, reference.TagNameOnly(named).String())
+	must2(b, err)
 	p, err := archive.WriteFile(context.Background(), b.TempDir(), "bare-oci-*.tar", entries)
 	must2(b, err)
 	return p

@@ -1,8 +1,12 @@
 package local
 
 import (
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
 	"os"
 	"time"
+
+	"github.com/imgbridge/imgutil/internal/archive"
 
 	"github.com/imgbridge/imgutil/internal/owner"
 	"github.com/imgbridge/imgutil/internal/userfile"
@@ -43,3 +47,12 @@ const LedgerDirEnv = ledgerDirEnv
 // directory, as it does where they cannot be kept open and unlinked
 // (macOS, Windows, Linux without /proc).
 func KeepLayerFiles(s *Store) { s.fetcher.unlink = false }
+
+// OCIArchive is the entries of an OCI-layout archive holding blobs, the
+// config rawConfig and the manifest m, indexed under name (see ociLayout).
+func OCIArchive(blobs []archive.Entry, m v1.Manifest, rawConfig []byte, name string) ([]archive.Entry, error) {
+	entries, _, _, err := ociLayout(blobs, m, rawConfig, func(v1.Hash, []byte) map[string]string {
+		return map[string]string{"io.containerd.image.name": name}
+	})
+	return entries, err
+}

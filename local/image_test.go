@@ -19,7 +19,7 @@ import (
 var _ imagetest.CoreMethods = (*local.Image)(nil)
 
 // freshName returns an image name no test used, removed when the test ends.
-func freshName(t *testing.T, cli client.APIClient) string {
+func freshName(t testing.TB, cli client.APIClient) string {
 	name := "imgutil-test/" + strings.ToLower(rand.Text()[:12]) + ":latest"
 	testhelpers.DockerCleanup(t, cli, name)
 	return name
@@ -104,6 +104,7 @@ func TestLocal(t *testing.T) {
 			{"ProbeRemovedUnderItIsRemade", testProbeRemovedUnderItIsRemade},
 			{"ManyBuildsOneDaemon", testManyBuildsOneDaemon},
 			{"LayerFilesWithoutProc", testLayerFilesWithoutProc},
+			{"BuildToolLayerByteForByte", testBuildToolLayerByteForByte},
 		} {
 			t.Run(tc.name, func(t *testing.T) { tc.f(t, cli) })
 		}

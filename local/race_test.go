@@ -121,8 +121,7 @@ func testLifecycleRunLeavesNothing(t *testing.T, cli *client.Client) {
 	f := newFixture(t, cli)
 	name := freshName(t, cli)
 	p, _ := testhelpers.LayerFile(t, map[string]string{"new": "layer"})
-	cmd := exec.Command(os.Args[0], "-test.run=^TestLifecycleHelper$")
-	cmd.Env = append(os.Environ(), "IMGUTIL_LIFECYCLE_HELPER=1", "DOCKER_HOST="+cli.DaemonHost(),
+	cmd := lifecycleProcess(inThisNamespace, cli.DaemonHost(),
 		"HELPER_NAME="+name, "HELPER_BASE="+f.base, "HELPER_PREVIOUS="+f.previous,
 		"HELPER_READ="+f.appIDs[0], "HELPER_REUSE="+f.appIDs[1], "HELPER_LAYER="+p)
 	out, err := cmd.CombinedOutput()
@@ -147,8 +146,7 @@ func testEveryProcessFirstSave(t *testing.T, cli *client.Client) {
 	name := freshName(t, cli)
 	p, _ := testhelpers.RandomLayerFile(t, 16<<20)
 	for round := range 8 {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestLifecycleHelper$")
-		cmd.Env = append(os.Environ(), "IMGUTIL_LIFECYCLE_HELPER=1", "DOCKER_HOST="+cli.DaemonHost(),
+		cmd := lifecycleProcess(inThisNamespace, cli.DaemonHost(),
 			local.ManifestCacheEnv+"="+t.TempDir(),
 			"HELPER_NAME="+name, "HELPER_BASE="+f.base, "HELPER_PREVIOUS="+f.previous,
 			"HELPER_REUSE="+f.appIDs[round%2], "HELPER_LAYER="+p)
@@ -332,8 +330,7 @@ func testKilledMidSaveLeavesNoStagingName(t *testing.T, cli *client.Client) {
 	p.lateLoadAnswer.Store(true)
 	layer, _ := testhelpers.RandomLayerFile(t, 1<<20)
 	// From scratch: the load is staged on every daemon.
-	cmd := exec.Command(os.Args[0], "-test.run=^TestLifecycleHelper$")
-	cmd.Env = append(os.Environ(), "IMGUTIL_LIFECYCLE_HELPER=1", "DOCKER_HOST="+p.client.DaemonHost(),
+	cmd := lifecycleProcess(inThisNamespace, p.client.DaemonHost(),
 		"HELPER_NAME="+freshName(t, cli), "HELPER_LAYER="+layer)
 	must(t, cmd.Start())
 	select {

@@ -2,7 +2,6 @@ package local_test
 
 import (
 	"context"
-	"crypto/rand"
 	"fmt"
 	"os"
 	"os/exec"
@@ -66,13 +65,13 @@ func stressBuilds(t testing.TB, cli *client.Client, rounds, newSize int, bare bo
 		unshare = false
 	}
 	start := time.Now()
-	run := freshName2(t, cli)
+	run := freshName(t, cli)
 	testhelpers.DockerPut(t, cli, run, testhelpers.BusyboxImage(t, imgutil.DockerTypes))
 	// Each builder's first export (no prune yet): its previous image.
 	apps := make([]string, builders)
 	reuse := make([]string, builders)
 	for i := range apps {
-		apps[i] = freshName2(t, cli)
+		apps[i] = freshName(t, cli)
 		p, id := testhelpers.RandomLayerFile(t, 64<<10)
 		out, err := lifecycleProcess(inThisNamespace, cli.DaemonHost(), cacheOff,
 			"HELPER_NAME="+apps[i], "HELPER_BASE="+run, "HELPER_PREVIOUS="+apps[i], "HELPER_LAYER="+p).CombinedOutput()
@@ -139,13 +138,6 @@ func stressBuilds(t testing.TB, cli *client.Client, rounds, newSize int, bare bo
 	return res
 }
 
-// freshName2 is freshName for tests and benchmarks.
-func freshName2(t testing.TB, cli client.APIClient) string {
-	name := "imgutil-test/" + strings.ToLower(rand.Text()[:12]) + ":latest"
-	testhelpers.DockerCleanup(t, cli, name)
-	return name
-}
-
 // chaos starts another process that, until stopped, prunes dangling
 // images (when prune) and names and removes an unrelated image on the
 // daemon (on moby's containerd store through its containerd, collecting
@@ -175,7 +167,7 @@ func chaos(t testing.TB, cli *client.Client, some string, prune, collect bool) (
 	if prune {
 		flag = "prune"
 	}
-	cmd := exec.Command("bash", "-c", script, "chaos", some, flag, freshName2(t, cli))
+	cmd := exec.Command("bash", "-c", script, "chaos", some, flag, freshName(t, cli))
 	cmd.Env = append(os.Environ(), "DOCKER_HOST="+cli.DaemonHost())
 	ownGroup(cmd) // stopped with its prune in flight
 	if err := cmd.Start(); err != nil {
@@ -200,7 +192,7 @@ func bareLoadsAtOnce(t testing.TB, cli *client.Client, layers []string, write fu
 	}
 	paths := make([]string, len(layers))
 	for i, l := range layers {
-		paths[i] = write(b, freshName2(t, cli), l)
+		paths[i] = write(b, freshName(t, cli), l)
 	}
 	var wg sync.WaitGroup
 	began := time.Now()
