@@ -1,12 +1,9 @@
 package containerd_test
 
 import (
-	"archive/tar"
 	"bytes"
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"os"
 	"os/exec"
@@ -251,26 +248,10 @@ func testIntoAnotherNamespace(t *testing.T, c *client.Client) {
 // byte, and unpacks so that a container sees its files through both links.
 func testAbsoluteNames(t *testing.T, d daemon) {
 	const ns = "k8s.io"
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
 	word := strings.ToLower(rand.Text()[:10])
-	for _, h := range []tar.Header{
-		{Name: "/layers/", Typeflag: tar.TypeDir, Mode: 0o755},
-		{Name: "/layers/bp/", Typeflag: tar.TypeDir, Mode: 0o755},
-		{Name: "/layers/bp/f", Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(len(word))},
-		{Name: "/layers/bp/hard", Typeflag: tar.TypeLink, Linkname: "/layers/bp/f"},
-		{Name: "/layers/bp/soft", Typeflag: tar.TypeSymlink, Linkname: "/layers/bp/f"},
-	} {
-		must(t, tw.WriteHeader(&h))
-		if h.Typeflag == tar.TypeReg {
-			_, err := tw.Write([]byte(word))
-			must(t, err)
-		}
-	}
-	must(t, tw.Close())
-	p := filepath.Join(t.TempDir(), "abs.tar")
-	must(t, os.WriteFile(p, buf.Bytes(), 0o644))
-	diffID := "sha256:" + hex.EncodeToString(sha256Sum(buf.Bytes()))
+	p, diffID := testhelpers.BuildToolLayerFile(t, word)
+	fi, err := os.Stat(p)
+	must(t, err)
 
 	base := freshName(t, d.client, ns)
 	put(t, d.client, ns, base, testhelpers.BusyboxImage(t, imgutil.OCITypes))
@@ -283,8 +264,8 @@ func testAbsoluteNames(t *testing.T, d daemon) {
 
 	info, err := d.client.ContentStore().Info(nsCtx(ns), digest.Digest(diffID))
 	must(t, err)
-	if info.Size != int64(buf.Len()) {
-		t.Errorf("the layer's blob is %d bytes, the file %d", info.Size, buf.Len())
+	if info.Size != fi.Size() {
+		t.Errorf("the layer's blob is %d bytes, the file %d", info.Size, fi.Size())
 	}
 	reopened, err := containerd.NewImage(name, d.client, containerd.WithNamespace(ns), imgutil.FromBaseImage(name))
 	must(t, err)
@@ -300,9 +281,4 @@ func testAbsoluteNames(t *testing.T, d daemon) {
 	if got := string(out); got != word+word {
 		t.Errorf("through the hard and the symbolic link the container read %q, want %q", got, word+word)
 	}
-}
-
-func sha256Sum(b []byte) []byte {
-	s := sha256.Sum256(b)
-	return s[:]
 }

@@ -150,3 +150,19 @@ func testLayerFilesWithoutProc(t *testing.T, cli *client.Client) {
 		t.Fatalf("left after Close: %v", left)
 	}
 }
+
+// testBuildToolLayerByteForByte: a layer as build tools write it (absolute
+// names, a hard and a symbolic link by absolute path) is taken by the
+// daemon and comes back from it byte for byte: read out of the daemon
+// again, it hashes to the file's diffID.
+func testBuildToolLayerByteForByte(t *testing.T, cli *client.Client) {
+	f := newFixture(t, cli)
+	p, diffID := testhelpers.BuildToolLayerFile(t, "word")
+	name := freshName(t, cli)
+	img := newImage(t, cli, name, local.FromBaseImage(f.base))
+	must(t, img.AddLayerWithDiffID(p, diffID))
+	must(t, img.Save())
+	again := newImage(t, cli, name, local.FromBaseImage(name))
+	testhelpers.CheckGetLayer(t, again.GetLayer, diffID)
+	testhelpers.CheckImage(t, testhelpers.DockerRead(t, cli, name))
+}

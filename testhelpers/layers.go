@@ -56,3 +56,32 @@ func EvilLayerFile(t testing.TB, name string) string {
 	mustDo(t, f.Close())
 	return path
 }
+
+// BuildToolLayerFile writes a layer tar as build tools write them: absolute
+// entry names (/layers/bp/...), a file holding word, a hard link and a
+// symbolic link to it by absolute path. It returns its path and diffID.
+func BuildToolLayerFile(t testing.TB, word string) (path, diffID string) {
+	t.Helper()
+	path = filepath.Join(t.TempDir(), "abs.tar")
+	f, err := os.Create(path)
+	mustDo(t, err)
+	tw := tar.NewWriter(f)
+	for _, h := range []tar.Header{
+		{Name: "/layers/", Typeflag: tar.TypeDir, Mode: 0o755},
+		{Name: "/layers/bp/", Typeflag: tar.TypeDir, Mode: 0o755},
+		{Name: "/layers/bp/f", Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(len(word))},
+		{Name: "/layers/bp/hard", Typeflag: tar.TypeLink, Linkname: "/layers/bp/f"},
+		{Name: "/layers/bp/soft", Typeflag: tar.TypeSymlink, Linkname: "/layers/bp/f"},
+	} {
+		mustDo(t, tw.WriteHeader(&h))
+		if h.Typeflag == tar.TypeReg {
+			_, err := tw.Write([]byte(word))
+			mustDo(t, err)
+		}
+	}
+	mustDo(t, tw.Close())
+	mustDo(t, f.Close())
+	info, err := layer.ScanFile(path)
+	mustDo(t, err)
+	return path, info.DiffID.String()
+}
