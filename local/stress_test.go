@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -14,6 +15,7 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/imgbridge/imgutil"
+	"github.com/imgbridge/imgutil/local"
 	"github.com/imgbridge/imgutil/testhelpers"
 )
 
@@ -105,11 +107,21 @@ func stressBuilds(t testing.TB, cli *client.Client, rounds, newSize int, bare bo
 				pooled += "1"
 			}
 			wg.Go(func() {
-				cmd := lifecycleProcess(prefix, cli.DaemonHost(), cacheOff, pooled,
+				// Each build container has a cache directory, and so a
+				// ledger of names, of its own.
+				ledger := t.TempDir()
+				cmd := lifecycleProcess(prefix, cli.DaemonHost(), cacheOff, pooled, local.LedgerDirEnv+"="+ledger,
 					"HELPER_NAME="+apps[i], "HELPER_BASE="+run, "HELPER_PREVIOUS="+apps[i],
 					"HELPER_REUSE="+reuse[i], "HELPER_LAYER="+layers[i])
 				out, err := cmd.CombinedOutput()
-				if err != nil || !strings.Contains(string(out), "helper saved") {
+				saved := err == nil && strings.Contains(string(out), "helper saved")
+				if records, _ := filepath.Glob(filepath.Join(ledger, "*", "*")); saved && len(records) > 0 {
+					// An export that succeeded removed every name it made.
+					mu.Lock()
+					res.failed = append(res.failed, fmt.Sprintf("round %d builder %d left records of names: %v", round, i, records))
+					mu.Unlock()
+				}
+				if !saved {
 					what := fmt.Sprintf("round %d builder %d (%s): %v: %s", round, i, pooled, err, lastLines(string(out), 6))
 					mu.Lock()
 					res.failed = append(res.failed, what)
