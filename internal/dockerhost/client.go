@@ -1,0 +1,145 @@
+package dockerhost
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+
+	"github.com/moby/moby/client"
+)
+
+
+// Client is a client of the daemon at e, with opts after those e needs.
+func (e Endpoint) Client(opts ...client.Opt) (*client.Client, error) {
+	base, err := e.options(nil)
+	if err != nil {
+		return nil, err
+	}
+	cli, err := client.New(append(base, opts...)...)
+	if err != nil {
+		return nil, fmt.Errorf("client of %s: %w", e, err)
+	}
+	return cli, nil
+}
+
+// ClientDialing is a client of the daemon at e whose every connection is
+// made by dial; dial must give a connection ready for HTTP (over TLS, the
+// handshake done: see Dial).
+func (e Endpoint) ClientDialing(dial func(ctx context.Context) (net.Conn, error), opts ...client.Opt) (*client.Client, error) {
+	base, err := e.options(dial)
+	if err != nil {
+		return nil, err
+	}
+	cli, err := client.New(append(base, opts...)...)
+	if err != nil {
+		return nil, fmt.Errorf("client of %s: %w", e, err)
+	}
+	return cli, nil
+}
+
+// Dial makes one connection to the daemon, ready for HTTP: over TLS, the
+// handshake is done; over ssh, it is the ssh process's stdio.
+func (e Endpoint) Dial(ctx context.Context) (net.Conn, error) {
+	if strings.HasPrefix(e.Host, "ssh://") {
+		return dialSSH(ctx, e.Host)
+	}
+	cli, err := e.Client()
+	if err != nil {
+		return nil, err
+	}
+	defer cli.Close()
+	conn, err := cli.Dialer()(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("dialling %s: %w", e, err)
+	}
+	return conn, nil
+}
+
+// String names the endpoint as a user would know it.
+func (e Endpoint) String() string {
+	if e.Context != "" && e.Context != "default" {
+		return fmt.Sprintf("%s (Docker context %s)", e.Host, e.Context)
+	}
+	return e.Host
+}
+
+// options are the client options of e; dial, when not nil, makes every
+// connection.
+func (e Endpoint) options(dial func(context.Context) (net.Conn, error)) ([]client.Opt, error) {
+	if err := e.check(); err != nil {
+		return nil, err
+	}
+	var tlsConfig *tls.Config
+	if e.TLS != nil && !strings.HasPrefix(e.Host, "ssh://") {
+		c, err := e.TLS.config()
+		if err != nil {
+			return nil, err
+		}
+		tlsConfig = c
+	}
+	opts := []client.Opt{client.WithAPIVersionFromEnv()}
+	if strings.HasPrefix(e.Host, "ssh://") {
+		if dial == nil {
+			host := e.Host
+			dial = func(ctx context.Context) (net.Conn, error) { return dialSSH(ctx, host) }
+		}
+		// The client's host says where it goes (its DaemonHost); its
+		// connections come from ssh, never from a lookup of that name.
+		t, err := parseSSH(e.Host)
+		if err != nil {
+			return nil, err
+		}
+		return append(opts, client.WithHost("ssh://"+t.hostPort()), withDial(dial)), nil
+	}
+	if tlsConfig != nil {
+		tr := &http.Transport{TLSClientConfig: tlsConfig}
+		if dial != nil {
+			// The connection dial gives is past its handshake.
+			tr.DialTLSContext = func(ctx context.Context, _, _ string) (net.Conn, error) { return dial(ctx) }
+		}
+		opts = append(opts, client.WithHTTPClient(&http.Client{Transport: tr, CheckRedirect: client.CheckRedirect}),
+			client.WithHost(e.Host))
+		return opts, nil
+	}
+	opts = append(opts, client.WithHost(e.Host))
+	if dial != nil {
+		opts = append(opts, withDial(dial))
+	}
+	return opts, nil
+}
+
+// withDial makes dial the client's way to a connection.
+func withDial(dial func(context.Context) (net.Conn, error)) client.Opt {
+	return client.WithDialContext(func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return dial(ctx)
+	})
+}
+
+// config is the TLS configuration of t.
+func (t *TLS) config() (*tls.Config, error) {
+	c := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: t.SkipVerify} //nolint:gosec // asked for: DOCKER_TLS without DOCKER_TLS_VERIFY
+	if t.CA != "" && !t.SkipVerify {
+		pem, err := os.ReadFile(t.CA)
+		if err != nil {
+			return nil, fmt.Errorf("reading the daemon's CA certificate: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("%s holds no PEM certificate", t.CA)
+		}
+		c.RootCAs = pool
+	}
+	if t.Cert != "" || t.Key != "" {
+		pair, err := tls.LoadX509KeyPair(t.Cert, t.Key)
+		if err != nil {
+			return nil, fmt.Errorf("loading the client certificate: %w", err)
+		}
+		c.Certificates = []tls.Certificate{pair}
+	}
+	return c, nil
+}

@@ -1,0 +1,159 @@
+package dockerhost
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os/exec"
+	"strings"
+	"sync"
+	"time"
+)
+
+// sshTarget is where an ssh:// host points.
+type sshTarget struct {
+	user, host, port string
+}
+
+func parseSSH(host string) (sshTarget, error) {
+	u, err := url.Parse(host)
+	if err != nil {
+		return sshTarget{}, fmt.Errorf("Docker host %q: %w", host, err)
+	}
+	if u.Scheme != "ssh" || u.Hostname() == "" {
+		return sshTarget{}, fmt.Errorf("Docker host %q: want ssh://[USER@]HOST[:PORT]", host)
+	}
+	if u.Path != "" && u.Path != "/" || u.RawQuery != "" {
+		return sshTarget{}, fmt.Errorf("Docker host %q: nothing may follow the host of an ssh:// address", host)
+	}
+	if _, ok := u.User.Password(); ok {
+		return sshTarget{}, fmt.Errorf("Docker host %q: a password in the address is not used (use ssh keys or an agent)", host)
+	}
+	return sshTarget{user: u.User.Username(), host: u.Hostname(), port: u.Port()}, nil
+}
+
+// hostPort is the target's host and port as a URL names them.
+func (t sshTarget) hostPort() string {
+	if t.port == "" {
+		return strings.Trim(net.JoinHostPort(t.host, "x"), ":x")
+	}
+	return net.JoinHostPort(t.host, t.port)
+}
+
+// sshArgs are the arguments of the ssh client that connects the far
+// side's `docker system dial-stdio` to its stdio, as the Docker CLI runs it.
+func (t sshTarget) sshArgs() []string {
+	args := []string{"-o", "ConnectTimeout=30", "-T"}
+	if t.user != "" {
+		args = append(args, "-l", t.user)
+	}
+	if t.port != "" {
+		args = append(args, "-p", t.port)
+	}
+	return append(args, "--", t.host, "docker", "system", "dial-stdio")
+}
+
+// sshCommand is the ssh client run for a connection (a variable for tests
+// that stand a program in for it).
+var sshCommand = "ssh"
+
+// dialSSH starts the ssh client for one connection. The process lives as
+// long as the connection, not as long as ctx (a client keeps connections
+// between requests): ctx only bounds the start.
+func dialSSH(ctx context.Context, host string) (net.Conn, error) {
+	t, err := parseSSH(host)
+	if err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(sshCommand, t.sshArgs()...) //nolint:gosec,noctx // the user's ssh, for the user's host; it outlives ctx on purpose
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	c := &sshConn{cmd: cmd, in: stdin, out: stdout, host: host}
+	cmd.Stderr = &c.stderr
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("connecting to %s: starting ssh: %w", host, err)
+	}
+	return c, nil
+}
+
+// sshConn is a connection carried by an ssh client's stdio.
+type sshConn struct {
+	cmd    *exec.Cmd
+	in     io.WriteCloser
+	out    io.ReadCloser
+	host   string
+	stderr tail
+	once   sync.Once
+}
+
+func (c *sshConn) Read(p []byte) (int, error) {
+	n, err := c.out.Read(p)
+	if err != nil && c.stderr.String() != "" {
+		// ssh's own words say why the stream ended (refused, no
+		// docker on the far side, ...).
+		err = fmt.Errorf("ssh to %s: %s: %w", c.host, c.stderr.String(), err)
+	}
+	return n, err
+}
+
+func (c *sshConn) Write(p []byte) (int, error) { return c.in.Write(p) }
+
+// Close ends the ssh client: the conversation on it is over.
+func (c *sshConn) Close() error {
+	c.once.Do(func() {
+		_ = c.in.Close()
+		_ = c.cmd.Process.Kill()
+		_ = c.cmd.Wait()
+	})
+	return nil
+}
+
+func (c *sshConn) LocalAddr() net.Addr  { return sshAddr(c.host) }
+func (c *sshConn) RemoteAddr() net.Addr { return sshAddr(c.host) }
+
+// Deadlines are not kept on a process's pipes; no caller of a Docker
+// client sets them.
+func (c *sshConn) SetDeadline(time.Time) error      { return nil }
+func (c *sshConn) SetReadDeadline(time.Time) error  { return nil }
+func (c *sshConn) SetWriteDeadline(time.Time) error { return nil }
+
+type sshAddr string
+
+func (a sshAddr) Network() string { return "ssh" }
+func (a sshAddr) String() string  { return string(a) }
+
+// tail keeps the last bytes written to it (ssh's stderr).
+type tail struct {
+	mu  sync.Mutex
+	buf []byte
+}
+
+const tailMax = 2048
+
+func (t *tail) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf = append(t.buf, p...)
+	if len(t.buf) > tailMax {
+		t.buf = t.buf[len(t.buf)-tailMax:]
+	}
+	return len(p), nil
+}
+
+func (t *tail) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return strings.TrimSpace(string(t.buf))
+}
+
