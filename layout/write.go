@@ -254,7 +254,7 @@ func (w *writer) writeStream(write func(io.Writer) (v1.Hash, error)) error {
 	if w.exists(d) {
 		return os.Remove(tmp)
 	}
-	if err := os.Rename(tmp, w.blobPath(d)); err != nil {
+	if err := userfile.Place(tmp, w.blobPath(d)); err != nil {
 		os.Remove(tmp)
 		return fmt.Errorf("writing blob %s: %w", d, err)
 	}

@@ -21,6 +21,7 @@ import (
 
 	"github.com/imgbridge/imgutil"
 	"github.com/imgbridge/imgutil/internal/archive"
+	"github.com/imgbridge/imgutil/internal/userfile"
 )
 
 // prober loads a probe image of an image's first n layers (see
@@ -243,7 +244,7 @@ func spool(r io.Reader, dir string, unlink bool, want func(v1.Hash) bool) (v1.Ha
 		return d, layerFile{}, false, err
 	}
 	final := filepath.Join(dir, d.Hex)
-	if err := os.Rename(tmp.Name(), final); err != nil {
+	if err := userfile.Place(tmp.Name(), final); err != nil {
 		os.Remove(tmp.Name())
 		return d, layerFile{}, false, err
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/imgbridge/imgutil"
+	"github.com/imgbridge/imgutil/internal/userfile"
 )
 
 // ManifestCacheEnv names the environment variable that sets where image
@@ -92,7 +93,7 @@ func (c *manifestCache) put(raw []byte) {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Rename(f.Name(), filepath.Join(dir, h.Hex))
+		err = userfile.Place(f.Name(), filepath.Join(dir, h.Hex))
 	}
 	if err != nil {
 		os.Remove(f.Name())

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/imgbridge/imgutil/internal/userfile"
 )
 
 func runExport(ctx context.Context, args []string) error {
@@ -43,7 +45,7 @@ Example:
 
 // moveFile renames src to dst, copying across file systems.
 func moveFile(src, dst string) error {
-	if err := os.Rename(src, dst); err == nil {
+	if err := userfile.Replace(src, dst); err == nil {
 		return nil
 	}
 	in, err := os.Open(src)
@@ -61,7 +63,7 @@ func moveFile(src, dst string) error {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Rename(partial, dst)
+		err = userfile.Replace(partial, dst)
 	}
 	if err != nil {
 		os.Remove(partial)

@@ -12,6 +12,7 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/imgbridge/imgutil/internal/userfile"
 	"github.com/imgbridge/imgutil/internal/verified"
 )
 
@@ -120,7 +121,7 @@ func (c *Sums) put(diffID v1.Hash, s gzipSum) {
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
-	if err != nil || os.Rename(f.Name(), filepath.Join(c.dir, diffID.Hex)) != nil {
+	if err != nil || userfile.Place(f.Name(), filepath.Join(c.dir, diffID.Hex)) != nil {
 		os.Remove(f.Name())
 	}
 }

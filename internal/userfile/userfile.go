@@ -84,7 +84,7 @@ func WriteAtomic(path string, r io.Reader) error {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Rename(f.Name(), path)
+		err = Replace(f.Name(), path)
 	}
 	if err != nil {
 		os.Remove(f.Name())
