@@ -115,14 +115,14 @@ func startFaultProxy(t *testing.T, daemon *client.Client) *faultProxy {
 	must(t, err)
 	t.Cleanup(func() { os.RemoveAll(sockDir) })
 	sock := filepath.Join(sockDir, "d.sock")
-	target := strings.TrimPrefix(daemon.DaemonHost(), "unix://")
+	dial := testhelpers.DaemonDialer(daemon.DaemonHost())
 	rp := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.Out.URL.Scheme, pr.Out.URL.Host = "http", "docker"
 			pr.Out = pr.Out.WithContext(pr.In.Context())
 		},
 		Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return (&net.Dialer{}).DialContext(ctx, "unix", target)
+			return dial(ctx)
 		}},
 		FlushInterval: -1,
 		ModifyResponse: func(resp *http.Response) error {

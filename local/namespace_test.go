@@ -92,7 +92,7 @@ func testHeldSaveSurvivesOtherNamespaces(t *testing.T, cli *client.Client) {
 func lifecycleProcess(prefix []string, host string, env ...string) *exec.Cmd {
 	argv := append(append([]string{}, prefix...), os.Args[0], "-test.run=^TestLifecycleHelper$")
 	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Env = append(append(os.Environ(), "IMGUTIL_LIFECYCLE_HELPER=1", "DOCKER_HOST="+host), env...)
+	cmd.Env = append(append(append(os.Environ(), "IMGUTIL_LIFECYCLE_HELPER=1"), testhelpers.DaemonEnv(host)...), env...)
 	return cmd
 }
 

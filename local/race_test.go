@@ -168,8 +168,7 @@ func TestLifecycleHelper(t *testing.T) {
 		fmt.Println("helper saved nothing")
 		return // what starting a process costs
 	}
-	raw, err := client.New(client.FromEnv)
-	must(t, err)
+	raw := testhelpers.DockerClient(t)
 	var cli local.DockerClient = testhelpers.NewSingleConnClient(t, raw)
 	if os.Getenv("HELPER_POOLED") != "" {
 		cli = raw // as pack's client: connections dialled as needed

@@ -180,7 +180,7 @@ func chaos(t testing.TB, cli *client.Client, some string, prune, collect bool) (
 		flag = "prune"
 	}
 	cmd := exec.Command("bash", "-c", script, "chaos", some, flag, freshName(t, cli))
-	cmd.Env = append(os.Environ(), "DOCKER_HOST="+cli.DaemonHost())
+	cmd.Env = append(os.Environ(), testhelpers.DaemonEnv(cli.DaemonHost())...)
 	ownGroup(cmd) // stopped with its prune in flight
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("starting the prune loop: %v", err)

@@ -15,6 +15,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/moby/moby/client"
 
+	"github.com/imgbridge/imgutil/internal/dockerhost"
 	"github.com/imgbridge/imgutil/internal/jsonstream"
 	"github.com/imgbridge/imgutil/internal/layer"
 )
@@ -23,12 +24,17 @@ import (
 // answers" from a skip into a failure (CI sets it).
 const RequireDaemonEnv = "IMGUTIL_REQUIRE_DAEMON"
 
-// DockerClient returns a client of the daemon that DOCKER_HOST (or the
-// default socket) names. When none answers the test is skipped, or fails
-// when IMGUTIL_REQUIRE_DAEMON is set.
+// DockerClient returns a client of the daemon the environment names, as
+// the Docker CLI finds it (DOCKER_HOST, DOCKER_TLS_VERIFY, DOCKER_CERT_PATH,
+// DOCKER_CONTEXT, the current context; else the default socket). When none
+// answers the test is skipped, or fails when IMGUTIL_REQUIRE_DAEMON is set.
 func DockerClient(t testing.TB) *client.Client {
 	t.Helper()
-	cli, err := client.New(client.FromEnv)
+	ep, err := dockerhost.FromEnv()
+	var cli *client.Client
+	if err == nil {
+		cli, err = clientOf(ep)
+	}
 	if err == nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -149,7 +155,8 @@ func imageFromLayout(t testing.TB, dir string) v1.Image {
 
 // DaemonsEnv names the environment variable listing the daemons to test
 // against: name=host pairs separated by commas (scripts/dockerd.sh all
-// prints it).
+// prints it). A host is unix://, npipe://, tcp:// or ssh://, or the name of
+// a Docker context (TLS material and all).
 const DaemonsEnv = "IMGUTIL_DOCKER_HOSTS"
 
 // Daemon is a Docker daemon tests run against.
@@ -173,7 +180,7 @@ func DockerDaemons(t testing.TB) []Daemon {
 		if !ok {
 			t.Fatalf("%s: %q is not name=host", DaemonsEnv, pair)
 		}
-		cli, err := client.New(client.WithHost(host))
+		cli, err := clientOf(mustEndpoint(t, host))
 		if err == nil {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			_, err = cli.Ping(ctx, client.PingOptions{})

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -12,8 +11,9 @@ import (
 	"github.com/moby/moby/client"
 )
 
-// NewLifecycleClient returns a Docker client of the daemon at host (a
-// unix:// socket) that talks as the lifecycle's does when it runs as root
+// NewLifecycleClient returns a Docker client of the daemon whose clients
+// name host (DaemonHost: a unix socket as the lifecycle's, or TCP, TLS, ssh
+// as the test reached it) that talks as the lifecycle's does when it runs as root
 // against a root-owned socket: ONE connection, dialled now and returned by
 // every dial; closing it does nothing (the lifecycle could not reopen the
 // socket after dropping privileges); a dial while it is in use fails with
@@ -27,22 +27,20 @@ import (
 // connection is really closed.
 func NewLifecycleClient(tb testing.TB, host string) *client.Client {
 	tb.Helper()
-	path, ok := strings.CutPrefix(host, "unix://")
-	if !ok {
-		tb.Fatalf("a lifecycle-like client needs a unix socket, not %q", host)
-	}
-	raw, err := net.Dial("unix", path)
+	ep := endpointOf(host)
+	dctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	raw, err := ep.Dial(dctx)
+	cancel()
 	if err != nil {
 		tb.Fatalf("dialling %s: %v", host, err)
 	}
 	conn := &unclosableConn{Conn: raw}
-	cli, err := client.New(client.WithHost(host),
-		client.WithDialContext(func(context.Context, string, string) (net.Conn, error) {
-			if !conn.inUse.CompareAndSwap(false, true) {
-				return nil, errors.New("singleton connection already in use")
-			}
-			return conn, nil
-		}))
+	cli, err := ep.ClientDialing(func(context.Context) (net.Conn, error) {
+		if !conn.inUse.CompareAndSwap(false, true) {
+			return nil, errors.New("singleton connection already in use")
+		}
+		return conn, nil
+	})
 	if err != nil {
 		_ = raw.Close()
 		tb.Fatalf("client for %s: %v", host, err)

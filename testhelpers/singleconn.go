@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -33,12 +32,11 @@ type SingleConnClient struct {
 var _ local.DockerClient = (*SingleConnClient)(nil)
 
 // NewSingleConnClient wraps c; an overlapping call fails tb. A
-// *client.Client of a unix socket is replaced by a NewLifecycleClient of the
-// same daemon: one connection for every call, so that a response left
+// *client.Client is replaced by a NewLifecycleClient of the same daemon: one connection for every call, so that a response left
 // unread fails the test too. Wrappers of other kinds are used as they are
 // (build them on a NewLifecycleClient).
 func NewSingleConnClient(tb testing.TB, c local.DockerClient) *SingleConnClient {
-	if cli, ok := c.(*client.Client); ok && strings.HasPrefix(cli.DaemonHost(), "unix://") {
+	if cli, ok := c.(*client.Client); ok {
 		c = NewLifecycleClient(tb, cli.DaemonHost())
 	}
 	return &SingleConnClient{c: c, tb: tb}

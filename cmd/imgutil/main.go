@@ -83,7 +83,10 @@ func usage() {
 Usage: imgutil COMMAND [OPTIONS] ARGS
 
 Targets:
-  docker://NAME:TAG      an image in the Docker daemon (DOCKER_HOST)
+  docker://NAME:TAG      an image in the Docker daemon, found as the Docker CLI
+                         finds it: DOCKER_HOST (unix://, npipe://, tcp:// with
+                         DOCKER_TLS_VERIFY and DOCKER_CERT_PATH, ssh://USER@HOST),
+                         else DOCKER_CONTEXT or the current Docker context
   containerd://[NS/]NAME:TAG
                          an image in a containerd namespace (CONTAINERD_ADDRESS;
                          NS: k8s.io, moby, ... default CONTAINERD_NAMESPACE or

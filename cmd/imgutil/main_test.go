@@ -199,7 +199,7 @@ func TestCopyAcrossStores(t *testing.T) {
 	src := testhelpers.BusyboxImage(t, imgutil.OCITypes)
 	testhelpers.LayoutPut(t, filepath.Join(dir, "src"), src)
 	testhelpers.ForEachDaemon(t, func(t *testing.T, c *client.Client) {
-		env := []string{"DOCKER_HOST=" + c.DaemonHost()}
+		env := testhelpers.DaemonEnv(c.DaemonHost())
 		name := "imgutil-cli/copied:" + strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-"))
 		testhelpers.DockerCleanup(t, c, name)
 		ok(t, env, "copy", "oci:"+filepath.Join(dir, "src"), "docker://"+name)
@@ -267,7 +267,7 @@ func TestInterruptedExportLeavesNothing(t *testing.T) {
 	tmp := t.TempDir()
 	out := filepath.Join(t.TempDir(), "out.tar")
 	cmd := exec.Command(bin, "export", "-o", out, "docker://"+name)
-	cmd.Env = append(os.Environ(), "TMPDIR="+tmp, "DOCKER_HOST="+cli.DaemonHost())
+	cmd.Env = append(append(os.Environ(), "TMPDIR="+tmp), testhelpers.DaemonEnv(cli.DaemonHost())...)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -361,7 +361,7 @@ func TestMissingBaseIsAnError(t *testing.T) {
 		})
 	})
 	testhelpers.ForEachDaemon(t, func(t *testing.T, c *client.Client) {
-		env := []string{"DOCKER_HOST=" + c.DaemonHost()}
+		env := testhelpers.DaemonEnv(c.DaemonHost())
 		dst := "imgutil-cli/missing-dst:" + strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-"))
 		testhelpers.DockerCleanup(t, c, dst)
 		check(t, env, "docker://imgutil-cli/nope:typo", "docker://"+dst, func() bool {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/imgbridge/imgutil"
 	"github.com/imgbridge/imgutil/containerd"
+	"github.com/imgbridge/imgutil/internal/dockerhost"
 	"github.com/imgbridge/imgutil/layout"
 	"github.com/imgbridge/imgutil/local"
 	"github.com/imgbridge/imgutil/remote"
@@ -153,9 +154,15 @@ func (s *session) containerd() (*ctrdclient.Client, error) {
 
 func (s *session) docker() (*client.Client, error) {
 	if s.cli == nil {
-		cli, err := client.New(client.FromEnv)
+		// As the Docker CLI: DOCKER_HOST (with DOCKER_TLS_VERIFY and
+		// DOCKER_CERT_PATH), else DOCKER_CONTEXT or the current context.
+		ep, err := dockerhost.FromEnv()
 		if err != nil {
-			return nil, fmt.Errorf("connecting to the daemon: %w", err)
+			return nil, fmt.Errorf("finding the Docker daemon: %w", err)
+		}
+		cli, err := ep.Client()
+		if err != nil {
+			return nil, fmt.Errorf("connecting to the daemon at %s: %w", ep, err)
 		}
 		s.cli = cli
 	}

@@ -13,7 +13,6 @@ import (
 	"github.com/moby/moby/client"
 )
 
-
 // Client is a client of the daemon at e, with opts after those e needs.
 func (e Endpoint) Client(opts ...client.Opt) (*client.Client, error) {
 	base, err := e.options(nil)
