@@ -52,6 +52,19 @@ func DaemonEnv(host string) []string {
 	return endpointOf(host).Env()
 }
 
+// DaemonEnvWithoutContext is DaemonEnv without a Docker context: a daemon
+// reached through one is named by DOCKER_HOST, DOCKER_TLS_VERIFY and
+// DOCKER_CERT_PATH (the context's TLS files) instead; ok is false when the
+// daemon was reached through no context.
+func DaemonEnvWithoutContext(host string) (env []string, ok bool) {
+	ep := endpointOf(host)
+	if ep.Context == "" || ep.Context == "default" {
+		return nil, false
+	}
+	ep.Context = "default"
+	return ep.Env(), true
+}
+
 // DaemonDialer returns a function that makes one connection to the daemon
 // whose client names host, ready for HTTP (over TLS, past its handshake;
 // over ssh, an ssh client's stdio), for tests that stand between a client
@@ -59,12 +72,6 @@ func DaemonEnv(host string) []string {
 func DaemonDialer(host string) func(ctx context.Context) (net.Conn, error) {
 	ep := endpointOf(host)
 	return ep.Dial
-}
-
-// IsUnixSocket reports whether the client's daemon is reached through a
-// unix socket on this machine (not TCP, TLS or ssh).
-func IsUnixSocket(cli interface{ DaemonHost() string }) bool {
-	return strings.HasPrefix(cli.DaemonHost(), "unix://")
 }
 
 // mustEndpoint fails tb when s names no endpoint.

@@ -370,3 +370,62 @@ func TestMissingBaseIsAnError(t *testing.T) {
 		})
 	})
 }
+
+// TestDaemonAsTheDockerCLIFindsIt: the CLI reaches each test daemon as the
+// Docker CLI would, in every way the environment can name it: a Docker
+// context (DOCKER_CONTEXT, or the current context of DOCKER_CONFIG), or
+// DOCKER_HOST with DOCKER_TLS_VERIFY and DOCKER_CERT_PATH, or an ssh://
+// DOCKER_HOST; and says which daemon it could not reach.
+func TestDaemonAsTheDockerCLIFindsIt(t *testing.T) {
+	dir := t.TempDir()
+	src := testhelpers.BusyboxImage(t, imgutil.OCITypes)
+	testhelpers.LayoutPut(t, filepath.Join(dir, "src"), src)
+	testhelpers.ForEachDaemon(t, func(t *testing.T, c *client.Client) {
+		name := "imgutil-cli/reached:" + strings.ToLower(testhelpers.RandString(8))
+		testhelpers.DockerCleanup(t, c, name)
+		ways := map[string][]string{"as the tests reach it": testhelpers.DaemonEnv(c.DaemonHost())}
+		if env, ok := testhelpers.DaemonEnvWithoutContext(c.DaemonHost()); ok {
+			ways["DOCKER_HOST, DOCKER_TLS_VERIFY, DOCKER_CERT_PATH"] = env
+			// The same context as the current one of a configuration.
+			cfg := t.TempDir()
+			ctxName := ""
+			for _, kv := range testhelpers.DaemonEnv(c.DaemonHost()) {
+				if v, ok := strings.CutPrefix(kv, "DOCKER_CONTEXT="); ok {
+					ctxName = v
+				}
+			}
+			if err := os.CopyFS(filepath.Join(cfg, "contexts"), os.DirFS(filepath.Join(os.Getenv("DOCKER_CONFIG"), "contexts"))); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(cfg, "config.json"), []byte(`{"currentContext":"`+ctxName+`"}`), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			ways["current context"] = []string{"DOCKER_HOST=", "DOCKER_CONTEXT=", "DOCKER_CONFIG=" + cfg}
+		}
+		for way, env := range ways {
+			ok(t, env, "copy", "oci:"+filepath.Join(dir, "src"), "docker://"+name)
+			out := ok(t, env, "inspect", "docker://"+name)
+			if !strings.Contains(out, testhelpers.DiffIDs(t, src)[0]) {
+				t.Errorf("%s: inspect shows no layer of the image: %s", way, out)
+			}
+			if _, err := c.ImageRemove(context.Background(), name, client.ImageRemoveOptions{}); err != nil {
+				t.Errorf("%s: the copy is not in the daemon: %v", way, err)
+			}
+		}
+	})
+	t.Run("Unreachable", func(t *testing.T) {
+		for env, want := range map[string]string{
+			"DOCKER_CONTEXT=no-such-context": "no-such-context",
+			"DOCKER_HOST=ftp://nowhere":      "ftp://nowhere",
+		} {
+			e := []string{env}
+			if strings.HasPrefix(env, "DOCKER_CONTEXT") {
+				e = append(e, "DOCKER_HOST=")
+			}
+			_, errOut, code := cli(t, e, "inspect", "docker://busybox:latest")
+			if code == 0 || !strings.Contains(errOut, want) {
+				t.Errorf("%s: exit %d: %s", env, code, errOut)
+			}
+		}
+	})
+}
