@@ -339,6 +339,12 @@ func (l *daemonLayer) Source(bool) (string, v1.Hash, bool) {
 	return lf.path, v1.Hash{}, ok
 }
 
+// ForeignSource is where the layer comes from when the daemon holds it as
+// foreign (a Windows base layer), once an archive of the daemon said so.
+func (l *daemonLayer) ForeignSource() (v1.Descriptor, bool) {
+	return l.image.store.fetcher.source(l.diffID)
+}
+
 // Compressed returns the uncompressed bytes: the layer's media type says so.
 func (l *daemonLayer) Compressed() (io.ReadCloser, error) { return l.Uncompressed() }
 

@@ -9,6 +9,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -40,6 +41,11 @@ type source struct {
 	// unless wanted; learnt passes it on (to the Store's cache).
 	manifest v1.Hash
 	learnt   func(raw []byte)
+	// sources says the stream is read to its manifest.json, whose
+	// LayerSources name the foreign layers (a Windows daemon lists there
+	// the base layers it pulled as foreign, and writes their bytes too):
+	// an archive written of the image then keeps them foreign.
+	sources bool
 }
 
 // download streams ImageSave of src (imageID, or a probe image of its
@@ -65,7 +71,8 @@ func (f *fetcher) download(ctx context.Context, dir string, src source, imageID 
 	tr := tar.NewReader(rc)
 	// top is the legacy directory of the probe image's top layer, once seen.
 	var top string
-	for !f.done(imageID) || f.needsConfig(imageID) != "" {
+	sources := src.sources
+	for !f.done(imageID) || f.needsConfig(imageID) != "" || sources {
 		hdr, err := tr.Next()
 		if errors.Is(err, io.EOF) {
 			return strangers, nil
@@ -82,6 +89,19 @@ func (f *fetcher) download(ctx context.Context, dir string, src source, imageID 
 			}
 			if bytes.Contains(raw, []byte(src.nonce)) {
 				top = path.Dir(hdr.Name)
+			}
+			continue
+		}
+		if sources && hdr.Name == "manifest.json" && hdr.Size < maxManifestSize {
+			sources = false
+			var ms []struct {
+				LayerSources map[v1.Hash]v1.Descriptor
+			}
+			if err := json.NewDecoder(tr).Decode(&ms); err != nil {
+				return strangers, fmt.Errorf("reading the daemon's manifest.json: %w", err)
+			}
+			for _, m := range ms {
+				f.keepSources(m.LayerSources)
 			}
 			continue
 		}

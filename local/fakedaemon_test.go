@@ -50,6 +50,17 @@ type fakeDaemon struct {
 	lost  map[string]bool
 	loads []fakeLoad
 	tags  int
+
+	// os and osVersion are the daemon's platform and its images' (a
+	// Windows daemon: "windows" and its build); "" is linux.
+	os, osVersion string
+	// foreign are the layers the daemon pulled as foreign (Windows base
+	// layers), by diffID: its archives list them in LayerSources.
+	foreign map[string]v1.Descriptor
+	// saves counts the archives asked of the daemon; sent, the layers
+	// loads carried, by diffID.
+	saves int
+	sent  map[string]int
 }
 
 type fakeImage struct {
@@ -69,7 +80,7 @@ type fakeLoad struct {
 
 func newFakeDaemon(kind string) *fakeDaemon {
 	return &fakeDaemon{kind: kind, recognisable: true, images: map[string]*fakeImage{}, names: map[string]string{},
-		blobs: map[string][]byte{}, lost: map[string]bool{}}
+		blobs: map[string][]byte{}, lost: map[string]bool{}, foreign: map[string]v1.Descriptor{}, sent: map[string]int{}}
 }
 
 func fakeDigest(b []byte) string {
@@ -89,7 +100,7 @@ func fakeLayer(name, content string) []byte {
 
 // add stores an image of layers under name, as a plain load would.
 func (f *fakeDaemon) add(name string, layers ...[]byte) string {
-	cfg := v1.ConfigFile{OS: "linux", Architecture: "amd64", RootFS: v1.RootFS{Type: "layers"}}
+	cfg := v1.ConfigFile{OS: f.platform(), OSVersion: f.osVersion, Architecture: "amd64", RootFS: v1.RootFS{Type: "layers"}}
 	var descs []v1.Descriptor
 	for _, l := range layers {
 		d := fakeDigest(l)
@@ -103,6 +114,13 @@ func (f *fakeDaemon) add(name string, layers ...[]byte) string {
 	m, _ := json.Marshal(v1.Manifest{SchemaVersion: 2, MediaType: types.DockerManifestSchema2,
 		Config: v1.Descriptor{MediaType: types.DockerConfigJSON, Size: int64(len(raw)), Digest: cd}, Layers: descs})
 	return f.store(raw, m, []string{name}, true)
+}
+
+func (f *fakeDaemon) platform() string {
+	if f.os == "" {
+		return "linux"
+	}
+	return f.os
 }
 
 // store records an image of rawConfig (and manifest m) named names.
@@ -146,7 +164,7 @@ func (f *fakeDaemon) ServerVersion(context.Context, client.ServerVersionOptions)
 	if f.kind == "containerd" {
 		v = "1.48"
 	}
-	return client.ServerVersionResult{APIVersion: v, Os: "linux", Arch: "amd64"}, nil
+	return client.ServerVersionResult{APIVersion: v, Os: f.platform(), Arch: "amd64"}, nil
 }
 
 func (f *fakeDaemon) Info(context.Context, client.InfoOptions) (client.SystemInfoResult, error) {
@@ -164,7 +182,9 @@ func (f *fakeDaemon) ImageInspect(_ context.Context, ref string, _ ...client.Ima
 	if !ok {
 		return client.ImageInspectResult{}, cerrdefs.ErrNotFound.WithMessage("no such image: " + ref)
 	}
-	res := image.InspectResponse{ID: img.id, Os: "linux", Architecture: "amd64", Config: &dockerspec.DockerOCIImageConfig{},
+	var cfg v1.ConfigFile
+	_ = json.Unmarshal(img.rawConfig, &cfg)
+	res := image.InspectResponse{ID: img.id, Os: cfg.OS, OsVersion: cfg.OSVersion, Architecture: "amd64", Config: &dockerspec.DockerOCIImageConfig{},
 		RootFS: image.RootFS{Type: "layers", Layers: img.diffIDs}}
 	for n, id := range f.names {
 		if id == img.id {
@@ -238,6 +258,7 @@ func (f *fakeDaemon) ImageSave(_ context.Context, refs []string, _ ...client.Ima
 		_ = tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(b)), Typeflag: tar.TypeReg})
 		_, _ = tw.Write(b)
 	}
+	f.saves++
 	var manifest []map[string]any
 	for _, ref := range refs {
 		img, ok := f.lookup(ref)
@@ -245,14 +266,30 @@ func (f *fakeDaemon) ImageSave(_ context.Context, refs []string, _ ...client.Ima
 			return nil, cerrdefs.ErrNotFound.WithMessage("no such image: " + ref)
 		}
 		var layers []string
-		for _, d := range img.diffIDs {
+		sources := map[string]v1.Descriptor{}
+		for i, d := range img.diffIDs {
 			name := "blobs/sha256/" + strings.TrimPrefix(d, "sha256:")
+			if f.os == "windows" {
+				// As Windows daemons write (the legacy layout): a
+				// directory per layer, foreign layers' bytes included.
+				name = strings.TrimPrefix(fakeDigest([]byte(fmt.Sprint(d, i))), "sha256:") + "/layer.tar"
+			}
 			put(name, f.blobs[d])
 			layers = append(layers, name)
+			if desc, ok := f.foreign[d]; ok {
+				sources[d] = desc
+			}
 		}
 		cfg := "blobs/sha256/" + strings.TrimPrefix(fakeDigest(img.rawConfig), "sha256:")
+		if f.os == "windows" {
+			cfg = strings.TrimPrefix(fakeDigest(img.rawConfig), "sha256:") + ".json"
+		}
 		put(cfg, img.rawConfig)
-		manifest = append(manifest, map[string]any{"Config": cfg, "RepoTags": []string{ref}, "Layers": layers})
+		m := map[string]any{"Config": cfg, "RepoTags": []string{ref}, "Layers": layers}
+		if len(sources) > 0 {
+			m["LayerSources"] = sources
+		}
+		manifest = append(manifest, m)
 	}
 	m, _ := json.Marshal(manifest)
 	put("manifest.json", m)
@@ -334,9 +371,13 @@ func (f *fakeDaemon) loadDocker(files map[string][]byte, load *fakeLoad) error {
 	if err := json.Unmarshal(rawConfig, &cfg); err != nil || len(cfg.RootFS.DiffIDs) != len(m.Layers) {
 		return fmt.Errorf("invalid config %s", m.Config)
 	}
-	for _, p := range m.Layers {
+	if cfg.OS != f.platform() {
+		return fmt.Errorf("image operating system %q cannot be used on this platform", cfg.OS)
+	}
+	for i, p := range m.Layers {
 		if files[p] != nil {
 			load.layers++
+			f.sent[cfg.RootFS.DiffIDs[i].String()]++
 		}
 	}
 	for i, p := range m.Layers {

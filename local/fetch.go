@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"runtime"
 	"slices"
@@ -53,6 +54,9 @@ type fetcher struct {
 	// (hex) of those asked for and not kept yet.
 	configs    map[string][]byte
 	wantConfig map[string]string
+	// sources are the foreign layers' descriptors archives listed, by
+	// diffID (Windows base layers: see source.sources).
+	sources map[v1.Hash]v1.Descriptor
 }
 
 type layerFile struct {
@@ -182,8 +186,8 @@ func (f *fetcher) fetch(ctx context.Context, imageID string, allIDs []v1.Hash, h
 	}
 	f.mu.Unlock()
 
-	src := source{name: imageID, ids: allIDs, manifest: h.manifest, learnt: h.learnt}
-	if h.probe != nil && h.config == "" && probeWorthIt(last, len(allIDs)) {
+	src := source{name: imageID, ids: allIDs, manifest: h.manifest, learnt: h.learnt, sources: h.sources}
+	if h.probe != nil && h.config == "" && !h.sources && probeWorthIt(last, len(allIDs)) {
 		// A failed probe costs nothing but the try: the image is read.
 		if name, nonce, release, err := h.probe(ctx, last+1); err == nil {
 			defer release()
@@ -293,6 +297,27 @@ type hints struct {
 	// config, when set, is the hex digest of the image's stored config,
 	// which the fetch then also keeps (see config).
 	config string
+	// sources says the archive's manifest.json is read for the sources
+	// of foreign layers (a Windows image: see source.sources).
+	sources bool
+}
+
+// source returns the descriptor of the foreign layer diffID, when an
+// archive read listed it among its LayerSources.
+func (f *fetcher) source(diffID v1.Hash) (v1.Descriptor, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	d, ok := f.sources[diffID]
+	return d, ok
+}
+
+func (f *fetcher) keepSources(m map[v1.Hash]v1.Descriptor) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.sources == nil {
+		f.sources = map[v1.Hash]v1.Descriptor{}
+	}
+	maps.Copy(f.sources, m)
 }
 
 // config returns the stored config of imageID, if a fetch kept it.

@@ -43,7 +43,7 @@ func (s *Store) fetchLayers(ctx context.Context, layers []v1.Layer, lowOnly bool
 // holds it, and whether a probe image may serve (lowOnly, see
 // fetchLayers).
 func (s *Store) hints(ctx context.Context, img *daemonImage, lowOnly bool) hints {
-	h := hints{stored: s.storedDiffIDs(ctx, img), learnt: s.manifests.put}
+	h := hints{stored: s.storedDiffIDs(ctx, img), learnt: s.manifests.put, sources: img.cfg.OS == "windows"}
 	containerd, err := s.usesContainerdStore(ctx, []*daemonImage{img})
 	if err == nil && containerd && lowOnly && h.stored == nil && img.inspect.Size >= s.probeMinSize && s.supports(ctx, manifestsAPI) {
 		// One layer wanted of a big image whose stored manifest is not

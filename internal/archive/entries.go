@@ -7,6 +7,7 @@ import (
 	"github.com/distribution/reference"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/partial"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/imgbridge/imgutil"
@@ -20,6 +21,34 @@ type DockerManifest struct {
 	Config   string
 	RepoTags []string
 	Layers   []string
+	// LayerSources are the foreign layers (Windows base layers whose
+	// source is elsewhere), by diffID, as Docker writes them.
+	LayerSources map[v1.Hash]v1.Descriptor `json:",omitempty"`
+}
+
+// Foreign is a layer a daemon holds as foreign (a Windows base layer it
+// pulled from its source), when it knows.
+type Foreign interface {
+	ForeignSource() (v1.Descriptor, bool)
+}
+
+// foreignSource is the source of l when it is a foreign layer: as its
+// holder says, or as its media type says (a non-distributable layer of a
+// registry's or a layout's image).
+func foreignSource(l v1.Layer) (v1.Descriptor, bool, error) {
+	if f, ok := l.(Foreign); ok {
+		d, ok := f.ForeignSource()
+		return d, ok, nil
+	}
+	mt, err := l.MediaType()
+	if err != nil || mt.IsDistributable() {
+		return v1.Descriptor{}, false, nil
+	}
+	d, err := partial.Descriptor(l)
+	if err != nil {
+		return v1.Descriptor{}, false, fmt.Errorf("describing foreign layer: %w", err)
+	}
+	return *d, true, nil
 }
 
 // Source is a layer whose bytes, in one form, are a file as it is (a
@@ -151,6 +180,23 @@ func docker(rawConfig []byte, configDigest v1.Hash, layers []v1.Layer, tags []st
 			seen[e.Name] = true
 			entries = append(entries, e)
 		}
+	}
+	for i, l := range layers {
+		src, ok, err := foreignSource(l)
+		if err != nil {
+			return nil, false, fmt.Errorf("layer %d: %w", i, err)
+		}
+		if !ok {
+			continue
+		}
+		d, err := l.DiffID()
+		if err != nil {
+			return nil, false, fmt.Errorf("layer %d: getting diff ID: %w", i, err)
+		}
+		if m.LayerSources == nil {
+			m.LayerSources = map[v1.Hash]v1.Descriptor{}
+		}
+		m.LayerSources[d] = src
 	}
 	raw, err := json.Marshal([]DockerManifest{m})
 	if err != nil {
