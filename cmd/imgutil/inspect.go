@@ -4,12 +4,40 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"slices"
+	"time"
 
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	ggcrlayout "github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/moby/moby/api/types/image"
 )
 
+type layerOut struct {
+	DiffID    string `json:"diffID"`
+	Digest    string `json:"digest,omitempty"`
+	Size      int64  `json:"size,omitempty"`
+	MediaType string `json:"mediaType,omitempty"`
+	// UncompressedSize is what a daemon says the layer takes, where the
+	// stored size is not known without reading the layer.
+	UncompressedSize int64  `json:"uncompressedSize,omitempty"`
+	CreatedBy        string `json:"createdBy,omitempty"`
+}
+
+type platformOut struct {
+	OS        string `json:"os"`
+	Arch      string `json:"architecture"`
+	Variant   string `json:"variant,omitempty"`
+	OSVersion string `json:"os.version,omitempty"`
+	Digest    string `json:"digest,omitempty"`
+}
+
 func runInspect(ctx context.Context, args []string) error {
-	fs := newFlags("inspect", "TARGET", `Prints TARGET's config, layers and history as JSON.
+	fs := newFlags("inspect", "TARGET", `Prints TARGET's config, platform, layers (digest and size where the store
+knows them without reading the layer) and history as JSON. For an index in a
+registry or a layout, "platforms" lists the images it holds.
 
 Example:
   imgutil inspect oci:./app`)
@@ -18,7 +46,8 @@ Example:
 		return err
 	}
 	defer s.close()
-	img, done, err := s.read(ts[0])
+	t := ts[0]
+	img, done, err := s.read(t)
 	if err != nil {
 		return err
 	}
@@ -27,35 +56,138 @@ Example:
 	if err != nil {
 		return err
 	}
-	type layerOut struct {
-		DiffID    string `json:"diffID"`
-		Digest    string `json:"digest,omitempty"`
-		Size      int64  `json:"size,omitempty"`
-		MediaType string `json:"mediaType,omitempty"`
-	}
 	out := struct {
-		Name    string       `json:"name"`
-		Config  v1.Config    `json:"config"`
-		OS      string       `json:"os"`
-		Arch    string       `json:"architecture"`
-		Created v1.Time      `json:"created"`
-		Layers  []layerOut   `json:"layers"`
-		History []v1.History `json:"history"`
-	}{Name: ts[0].String(), Config: cfg.Config, OS: cfg.OS, Arch: cfg.Architecture, Created: cfg.Created, History: cfg.History}
-	// Sizes come from the manifest where it is cheap (registry, layout);
-	// a daemon image's would need its layers read.
-	var m *v1.Manifest
-	if ts[0].kind != "docker" {
-		m, _ = img.Manifest()
+		Name      string        `json:"name"`
+		Config    v1.Config     `json:"config"`
+		Platform  platformOut   `json:"platform"`
+		Platforms []platformOut `json:"platforms,omitempty"`
+		OS        string        `json:"os"`
+		Arch      string        `json:"architecture"`
+		Created   v1.Time       `json:"created"`
+		Layers    []layerOut    `json:"layers"`
+		History   []v1.History  `json:"history"`
+	}{Name: t.String(), Config: cfg.Config, OS: cfg.OS, Arch: cfg.Architecture, Created: cfg.Created, History: cfg.History,
+		Platform: platformOut{OS: cfg.OS, Arch: cfg.Architecture, Variant: cfg.Variant, OSVersion: cfg.OSVersion}}
+	for _, d := range cfg.RootFS.DiffIDs {
+		out.Layers = append(out.Layers, layerOut{DiffID: d.String()})
 	}
-	for i, d := range cfg.RootFS.DiffIDs {
-		l := layerOut{DiffID: d.String()}
-		if m != nil && i < len(m.Layers) {
-			l.Digest, l.Size, l.MediaType = m.Layers[i].Digest.String(), m.Layers[i].Size, string(m.Layers[i].MediaType)
+	switch t.kind {
+	case "docker":
+		// The daemon's own history: every step (those that made no
+		// layer too), what made each layer and its size.
+		cli, err := s.docker()
+		if err != nil {
+			return err
 		}
-		out.Layers = append(out.Layers, l)
+		if h, err := cli.ImageHistory(ctx, t.name); err == nil {
+			out.History = daemonHistory(h.Items, out.Layers)
+		}
+	default:
+		// Digests and sizes are in the manifest (registry, layout,
+		// containerd: no layer is read).
+		if m, err := img.Manifest(); err == nil && len(m.Layers) == len(out.Layers) {
+			for i, l := range m.Layers {
+				out.Layers[i].Digest, out.Layers[i].Size, out.Layers[i].MediaType = l.Digest.String(), l.Size, string(l.MediaType)
+			}
+		}
+		if d, err := img.Digest(); err == nil {
+			out.Platform.Digest = d.String()
+		}
+		out.Platforms = indexPlatforms(ctx, t)
+	}
+	// What made each layer, from the history (its entries that made one).
+	i := 0
+	for _, h := range out.History {
+		if h.EmptyLayer || i >= len(out.Layers) {
+			continue
+		}
+		out.Layers[i].CreatedBy = h.CreatedBy
+		i++
 	}
 	enc := json.NewEncoder(os.Stdout)
 	enc.SetIndent("", "  ")
 	return enc.Encode(out)
+}
+
+// daemonHistory is the history a daemon lists (newest first) as a config
+// has it, oldest first, each entry that made no layer marked so; the
+// sizes of the entries that made layers go to layers. A daemon does not
+// say which entries made layers: the entries of non-zero size are taken
+// for them when they are as many as the layers.
+func daemonHistory(items []image.HistoryResponseItem, layers []layerOut) []v1.History {
+	items = slices.Clone(items)
+	slices.Reverse(items)
+	sized := 0
+	for _, it := range items {
+		if it.Size > 0 {
+			sized++
+		}
+	}
+	byLayer := sized == len(layers) || len(items) == len(layers)
+	out := make([]v1.History, 0, len(items))
+	i := 0
+	for _, it := range items {
+		h := v1.History{Created: v1.Time{Time: time.Unix(it.Created, 0).UTC()}, CreatedBy: it.CreatedBy, Comment: it.Comment}
+		makesLayer := len(items) == len(layers) || it.Size > 0
+		if byLayer && makesLayer && i < len(layers) {
+			layers[i].UncompressedSize = it.Size
+			i++
+		} else if byLayer {
+			h.EmptyLayer = true
+		}
+		out = append(out, h)
+	}
+	return out
+}
+
+// indexPlatforms lists the images of t when it is an index (a registry's
+// or a layout's), nil otherwise.
+func indexPlatforms(ctx context.Context, t target) []platformOut {
+	var idx v1.ImageIndex
+	switch t.kind {
+	case "registry":
+		ref, err := name.ParseReference(t.name, name.WeakValidation)
+		if err != nil {
+			return nil
+		}
+		desc, err := remote.Get(ref, remote.WithContext(ctx), remote.WithAuthFromKeychain(authn.DefaultKeychain))
+		if err != nil || !desc.MediaType.IsIndex() {
+			return nil
+		}
+		if idx, err = desc.ImageIndex(); err != nil {
+			return nil
+		}
+	case "oci":
+		p, err := ggcrlayout.FromPath(t.name)
+		if err != nil {
+			return nil
+		}
+		if idx, err = p.ImageIndex(); err != nil {
+			return nil
+		}
+		// index.json lists the layout's images, or holds the index.
+		if m, err := idx.IndexManifest(); err == nil && len(m.Manifests) == 1 && m.Manifests[0].MediaType.IsIndex() {
+			if idx, err = idx.ImageIndex(m.Manifests[0].Digest); err != nil {
+				return nil
+			}
+		}
+	default:
+		return nil
+	}
+	m, err := idx.IndexManifest()
+	if err != nil {
+		return nil
+	}
+	if len(m.Manifests) < 2 {
+		return nil // one image: its platform says it all
+	}
+	var out []platformOut
+	for _, d := range m.Manifests {
+		if d.Platform == nil || !d.MediaType.IsImage() {
+			continue
+		}
+		out = append(out, platformOut{OS: d.Platform.OS, Arch: d.Platform.Architecture, Variant: d.Platform.Variant,
+			OSVersion: d.Platform.OSVersion, Digest: d.Digest.String()})
+	}
+	return out
 }

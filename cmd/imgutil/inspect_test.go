@@ -1,0 +1,152 @@
+package main_test
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	ggcrlayout "github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/moby/moby/client"
+
+	"github.com/imgbridge/imgutil"
+	"github.com/imgbridge/imgutil/testhelpers"
+)
+
+type inspectOut struct {
+	Platform struct {
+		OS   string `json:"os"`
+		Arch string `json:"architecture"`
+	} `json:"platform"`
+	Platforms []struct {
+		Arch   string `json:"architecture"`
+		Digest string `json:"digest"`
+	} `json:"platforms"`
+	Layers []struct {
+		DiffID           string `json:"diffID"`
+		Digest           string `json:"digest"`
+		Size             int64  `json:"size"`
+		UncompressedSize int64  `json:"uncompressedSize"`
+		CreatedBy        string `json:"createdBy"`
+	} `json:"layers"`
+	History []v1.History `json:"history"`
+}
+
+func inspectJSON(t *testing.T, env []string, target string) inspectOut {
+	t.Helper()
+	var out inspectOut
+	if err := json.Unmarshal([]byte(ok(t, env, "inspect", target)), &out); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// withEmptyStep is img with a history step that made no layer (an ENV)
+// between its first layers, as builds write them.
+func withEmptyStep(t *testing.T, img v1.Image) v1.Image {
+	t.Helper()
+	cfg, err := img.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg = cfg.DeepCopy()
+	h := cfg.History
+	cfg.History = append(append(append([]v1.History{}, h[:1]...), v1.History{CreatedBy: "ENV MODE=prod", EmptyLayer: true}), h[1:]...)
+	out, err := mutate.ConfigFile(img, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestInspectEveryStore: inspect shows, for an image in every store, its
+// platform, what made each layer (history with created_by, the steps that
+// made no layer marked), each layer's size (in a daemon, the size it
+// says; elsewhere digest and stored size), and an index's platforms.
+func TestInspectEveryStore(t *testing.T) {
+	dir := t.TempDir()
+	src := withEmptyStep(t, testhelpers.BusyboxImage(t, imgutil.OCITypes))
+	layout := "oci:" + filepath.Join(dir, "src")
+	testhelpers.LayoutPut(t, filepath.Join(dir, "src"), src)
+	want := testhelpers.DiffIDs(t, src)
+	check := func(t *testing.T, out inspectOut, stored bool) {
+		t.Helper()
+		if out.Platform.OS != "linux" || out.Platform.Arch == "" {
+			t.Errorf("platform %+v", out.Platform)
+		}
+		if len(out.Layers) != len(want) {
+			t.Fatalf("layers %+v, want %d", out.Layers, len(want))
+		}
+		for i, l := range out.Layers {
+			if l.DiffID != want[i] || l.CreatedBy == "" {
+				t.Errorf("layer %d: %+v (diffID %s, made by a history step)", i, l, want[i])
+			}
+			if stored && (l.Digest == "" || l.Size == 0) || !stored && l.UncompressedSize == 0 {
+				t.Errorf("layer %d: no size: %+v", i, l)
+			}
+		}
+		var steps []string
+		for _, h := range out.History {
+			steps = append(steps, h.CreatedBy)
+			if strings.HasPrefix(h.CreatedBy, "ENV") != h.EmptyLayer {
+				t.Errorf("history step %q: empty_layer %v", h.CreatedBy, h.EmptyLayer)
+			}
+		}
+		if len(out.History) != len(want)+1 || !strings.Contains(strings.Join(steps, ","), "ENV MODE=prod") {
+			t.Errorf("history %v: want every step, the ENV included", steps)
+		}
+	}
+	t.Run("Layout", func(t *testing.T) { check(t, inspectJSON(t, nil, layout), true) })
+	reg := testhelpers.StartRegistry(t)
+	t.Run("Registry", func(t *testing.T) {
+		ok(t, nil, "copy", layout, reg.Repo("cli/inspected:1"))
+		check(t, inspectJSON(t, nil, reg.Repo("cli/inspected:1")), true)
+	})
+	testhelpers.ForEachDaemon(t, func(t *testing.T, c *client.Client) {
+		env := testhelpers.DaemonEnv(c.DaemonHost())
+		name := "imgutil-cli/inspected:" + strings.ToLower(testhelpers.RandString(8))
+		testhelpers.DockerCleanup(t, c, name)
+		ok(t, env, "copy", layout, "docker://"+name)
+		check(t, inspectJSON(t, env, "docker://"+name), false)
+	})
+	if hosts := os.Getenv("IMGUTIL_CONTAINERD_HOSTS"); hosts != "" {
+		for _, kv := range strings.Split(hosts, ",") {
+			name, sock, _ := strings.Cut(kv, "=")
+			t.Run("containerd-"+name, func(t *testing.T) {
+				env := []string{"CONTAINERD_ADDRESS=" + sock}
+				target := "containerd://imgutil-test/example.com/imgutil-cli/inspected:" + strings.ToLower(testhelpers.RandString(8))
+				ok(t, env, "copy", layout, target)
+				check(t, inspectJSON(t, env, target), true)
+			})
+		}
+	}
+	t.Run("IndexPlatforms", func(t *testing.T) {
+		arm, err := mutate.ConfigFile(src, func() *v1.ConfigFile {
+			cfg, _ := src.ConfigFile()
+			cfg = cfg.DeepCopy()
+			cfg.Architecture = "arm64"
+			return cfg
+		}())
+		if err != nil {
+			t.Fatal(err)
+		}
+		idx := mutate.AppendManifests(empty.Index,
+			mutate.IndexAddendum{Add: src, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "amd64"}}},
+			mutate.IndexAddendum{Add: arm, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "arm64"}}})
+		p, err := ggcrlayout.Write(filepath.Join(dir, "multi"), empty.Index)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.AppendIndex(idx); err != nil {
+			t.Fatal(err)
+		}
+		out := inspectJSON(t, nil, "oci:"+filepath.Join(dir, "multi"))
+		if len(out.Platforms) != 2 || out.Platforms[0].Arch != "amd64" || out.Platforms[1].Arch != "arm64" || out.Platforms[1].Digest == "" {
+			t.Errorf("platforms %+v, want amd64 and arm64 with their digests", out.Platforms)
+		}
+	})
+}
