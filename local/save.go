@@ -61,6 +61,12 @@ func (s *Store) save(ctx context.Context, img *imgutil.CNBImageCore, name string
 	for _, l := range b.Layers {
 		if dl, ok := l.(*daemonLayer); ok {
 			opened = append(opened, dl.image)
+			if dl.image.store != s && s.sameDaemon(dl.image.store) {
+				// Opened by another Store of this daemon (a new base
+				// opened on its own, as a rebase does): the daemon holds
+				// its chains, which need not be read nor sent.
+				s.remember(dl.image.cfg.RootFS.DiffIDs, dl.image.layersAsV1())
+			}
 		}
 	}
 	k, err := s.kindFor(ctx, opened)

@@ -150,3 +150,55 @@ func TestInspectEveryStore(t *testing.T) {
 		}
 	})
 }
+
+// TestRebaseInDaemon: a rebase in each daemon keeps the new base's history
+// for its layers, and reads nothing of the daemon's archives twice.
+func TestRebaseInDaemon(t *testing.T) {
+	dir := t.TempDir()
+	src := testhelpers.BusyboxImage(t, imgutil.OCITypes)
+	testhelpers.LayoutPut(t, filepath.Join(dir, "src"), src)
+	app := filepath.Join(dir, "app")
+	if err := os.MkdirAll(app, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(app, "run.sh"), []byte("echo hi\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	testhelpers.ForEachDaemon(t, func(t *testing.T, c *client.Client) {
+		env := testhelpers.DaemonEnv(c.DaemonHost())
+		repo := "imgutil-cli/rebase-" + strings.ToLower(testhelpers.RandString(8))
+		run1, run2, img := "docker://"+repo+"-run:1", "docker://"+repo+"-run:2", "docker://"+repo+"-app:1"
+		for _, n := range []string{run1, run2, img} {
+			testhelpers.DockerCleanup(t, c, strings.TrimPrefix(n, "docker://"))
+		}
+		ok(t, env, "copy", "oci:"+filepath.Join(dir, "src"), run1)
+		ok(t, env, "append", "--base", run1, "--layer", app, "--prefix", "patch", run2)
+		ok(t, env, "append", "--base", run1, "--layer", app, "--prefix", "workspace", img)
+		_, errOut, code := cli(t, env, "rebase", "--old-base", run1, "--new-base", run2, img)
+		if code != 0 {
+			t.Fatalf("rebase: exit %d: %s", code, errOut)
+		}
+		// What is read of the daemon's archive to find the app's layer
+		// (which, on a new parent, a classic store needs sent) is read
+		// once: no entry twice.
+		seen := map[string]bool{}
+		for _, line := range strings.Split(errOut, "\n") {
+			if f := strings.Fields(line); len(f) > 1 && f[0] == "download" {
+				if seen[f[1]] {
+					t.Errorf("rebase read %s twice: %s", f[1], errOut)
+				}
+				seen[f[1]] = true
+			}
+		}
+		out := inspectJSON(t, env, img)
+		base := inspectJSON(t, env, run2)
+		if len(out.Layers) != len(base.Layers)+1 {
+			t.Fatalf("rebased: %d layers, want the new base's %d and the app's", len(out.Layers), len(base.Layers))
+		}
+		for i, l := range base.Layers {
+			if out.Layers[i].DiffID != l.DiffID || out.Layers[i].CreatedBy != l.CreatedBy || l.CreatedBy == "" {
+				t.Errorf("layer %d: %+v, want the new base's %+v with its history", i, out.Layers[i], l)
+			}
+		}
+	})
+}

@@ -44,7 +44,8 @@ Example:
 	if len(oldCfg.RootFS.DiffIDs) == 0 {
 		return fmt.Errorf("old base %s has no layers", oldT)
 	}
-	nb, doneNew, err := s.existing(newT, imgutil.FromBaseImage(newT.name))
+	// With its history: the rebased image keeps it for the new base's layers.
+	nb, doneNew, err := s.existing(newT, imgutil.FromBaseImage(newT.name), imgutil.WithHistory())
 	if err != nil {
 		return err
 	}
