@@ -369,6 +369,19 @@ func TestMissingBaseIsAnError(t *testing.T) {
 			return err != nil
 		})
 	})
+	if hosts := os.Getenv("IMGUTIL_CONTAINERD_HOSTS"); hosts != "" {
+		for _, kv := range strings.Split(hosts, ",") {
+			name, sock, _ := strings.Cut(kv, "=")
+			t.Run("containerd-"+name, func(t *testing.T) {
+				env := []string{"CONTAINERD_ADDRESS=" + sock}
+				dst := "containerd://imgutil-test/example.com/imgutil-cli/missing-dst:" + strings.ToLower(testhelpers.RandString(8))
+				check(t, env, "containerd://imgutil-test/example.com/imgutil-cli/nope:typo", dst, func() bool {
+					_, errOut, code := cli(t, env, "inspect", dst)
+					return code != 0 && strings.Contains(errOut, "not found")
+				})
+			})
+		}
+	}
 }
 
 // TestDaemonAsTheDockerCLIFindsIt: the CLI reaches each test daemon as the
