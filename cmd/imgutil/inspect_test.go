@@ -2,15 +2,18 @@ package main_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	ggcrlayout "github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/moby/moby/client"
 
 	"github.com/imgbridge/imgutil"
@@ -201,4 +204,66 @@ func TestRebaseInDaemon(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestPrintedDigestIsTheRegistrys: after a save to a registry, the digest
+// the command prints is the one the registry holds (Docker-Content-Digest),
+// for a base from every store: a layout, a registry, each daemon, each
+// containerd; for copy and for append.
+func TestPrintedDigestIsTheRegistrys(t *testing.T) {
+	dir := t.TempDir()
+	src := testhelpers.BusyboxImage(t, imgutil.OCITypes)
+	layoutSrc := "oci:" + filepath.Join(dir, "src")
+	testhelpers.LayoutPut(t, filepath.Join(dir, "src"), src)
+	app := filepath.Join(dir, "app")
+	if err := os.MkdirAll(app, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(app, "f"), []byte("f"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	reg := testhelpers.StartRegistry(t)
+	n := 0
+	check := func(t *testing.T, env []string, base string) {
+		t.Helper()
+		for _, args := range [][]string{{"copy", base}, {"append", "--base", base, "--layer", app}} {
+			n++
+			repo := fmt.Sprintf("cli/digest-%d:1", n)
+			out := ok(t, env, append(args, reg.Repo(repo))...)
+			ref, err := name.ParseReference(reg.Repo(repo))
+			if err != nil {
+				t.Fatal(err)
+			}
+			desc, err := remote.Head(ref)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(out, "@"+desc.Digest.String()+")") {
+				t.Errorf("imgutil %v printed %q; the registry holds %s", args, strings.TrimSpace(out), desc.Digest)
+			}
+		}
+	}
+	t.Run("Layout", func(t *testing.T) { check(t, nil, layoutSrc) })
+	t.Run("Registry", func(t *testing.T) {
+		ok(t, nil, "copy", layoutSrc, reg.Repo("cli/digest-src:1"))
+		check(t, nil, reg.Repo("cli/digest-src:1"))
+	})
+	testhelpers.ForEachDaemon(t, func(t *testing.T, c *client.Client) {
+		env := testhelpers.DaemonEnv(c.DaemonHost())
+		img := "imgutil-cli/digest-src:" + strings.ToLower(testhelpers.RandString(8))
+		testhelpers.DockerCleanup(t, c, img)
+		ok(t, env, "copy", layoutSrc, "docker://"+img)
+		check(t, env, "docker://"+img)
+	})
+	if hosts := os.Getenv("IMGUTIL_CONTAINERD_HOSTS"); hosts != "" {
+		for _, kv := range strings.Split(hosts, ",") {
+			cname, sock, _ := strings.Cut(kv, "=")
+			t.Run("containerd-"+cname, func(t *testing.T) {
+				env := []string{"CONTAINERD_ADDRESS=" + sock}
+				img := "containerd://imgutil-test/example.com/imgutil-cli/digest-src:" + strings.ToLower(testhelpers.RandString(8))
+				ok(t, env, "copy", layoutSrc, img)
+				check(t, env, img)
+			})
+		}
+	}
 }
