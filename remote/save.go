@@ -70,7 +70,7 @@ func (i *Image) SaveAsContext(ctx context.Context, imageName string, additionalN
 	if len(names) == 0 {
 		return imgutil.SaveError{Errors: diags}
 	}
-	img, err := pushable(b, i.sums)
+	img, err := pushable(b, i.sums, i.progress)
 	if err != nil {
 		return imgutil.SaveError{Errors: []imgutil.SaveDiagnostic{{ImageName: imageName, Cause: err}}}
 	}
@@ -114,7 +114,8 @@ func (i *Image) reachable(ctx context.Context, n string) error {
 // which needs the digests, goes last). Layers stored uncompressed (read
 // from a daemon) are pushed gzip-compressed the same way, their digests
 // kept in sums.
-func pushable(b *built.Built, sums *layer.Sums) (v1.Image, error) {
+// With report, each layer uploaded reports its bytes (see reporting).
+func pushable(b *built.Built, sums *layer.Sums, report func(imgutil.Progress)) (v1.Image, error) {
 	layers := make([]v1.Layer, len(b.Layers))
 	lazy := false
 	gzipType := imgutil.MediaTypesOf(b.ManifestType()).LayerType()
@@ -129,6 +130,7 @@ func pushable(b *built.Built, sums *layer.Sums) (v1.Image, error) {
 			}
 			layers[j] = g
 		}
+		layers[j] = reporting(layers[j], report)
 		lazy = lazy || layers[j] != l
 	}
 	if !lazy {
@@ -154,20 +156,6 @@ func (i *Image) push(ctx context.Context, img v1.Image, n string, pushed map[str
 		if tag, isTag := ref.(name.Tag); isTag {
 			return registryError("tagging "+n, remote.Tag(tag, img, opts...))
 		}
-	}
-	if i.progress != nil {
-		updates := make(chan v1.Update, 16)
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			for u := range updates {
-				// go-containerregistry reports the whole push, not
-				// each blob: the item is the image pushed.
-				i.progress(imgutil.Progress{Phase: "push", Item: n, Complete: u.Complete, Total: u.Total})
-			}
-		}()
-		defer func() { <-done }()
-		opts = append(opts, remote.WithProgress(updates))
 	}
 	if err := remote.Write(ref, img, opts...); err != nil {
 		return registryError("pushing "+n, err)

@@ -22,6 +22,7 @@ func newFlags(name, args, help string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(os.Stderr)
 	fs.Duration("timeout", 30*time.Minute, "give up after this long (a hung daemon or registry); 0: never")
+	fs.Bool("quiet", false, "print no progress (errors and the result only)")
 	fs.Usage = func() {
 		fmt.Fprintf(os.Stderr, "Usage: imgutil %s [OPTIONS] %s\n\n%s\n\nOptions:\n", name, args, help)
 		printOptions(fs)
@@ -81,7 +82,7 @@ func parse(ctx context.Context, fs *flag.FlagSet, args []string, n int) (*sessio
 		}
 		ts = append(ts, t)
 	}
-	s := &session{ctx: ctx, cancel: func() {}}
+	s := &session{ctx: ctx, cancel: func() {}, quiet: fs.Lookup("quiet").Value.(flag.Getter).Get().(bool)}
 	if d := fs.Lookup("timeout").Value.(flag.Getter).Get().(time.Duration); d > 0 {
 		s.ctx, s.cancel = context.WithTimeout(ctx, d)
 	}

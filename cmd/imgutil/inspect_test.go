@@ -1,6 +1,7 @@
 package main_test
 
 import (
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -265,5 +266,51 @@ func TestPrintedDigestIsTheRegistrys(t *testing.T) {
 				check(t, env, img)
 			})
 		}
+	}
+}
+
+// TestProgressOfAPush: a push of incompressible files (the compressed layer
+// is bigger than its estimate) prints, without a terminal, one line per
+// blob with the size that went, and with --quiet nothing but the result.
+func TestProgressOfAPush(t *testing.T) {
+	dir := t.TempDir()
+	app := filepath.Join(dir, "app")
+	if err := os.MkdirAll(app, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	noise := make([]byte, 6<<20)
+	if _, err := rand.Read(noise); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(app, "noise.bin"), noise, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	reg := testhelpers.StartRegistry(t)
+	out, errOut, code := cli(t, nil, "append", "--layer", app, reg.Repo("cli/noise:1"))
+	if code != 0 {
+		t.Fatalf("push: exit %d: %s", code, errOut)
+	}
+	var pushes []string
+	for _, line := range strings.Split(strings.TrimSpace(errOut), "\n") {
+		if strings.HasPrefix(line, "push ") {
+			pushes = append(pushes, line)
+		}
+	}
+	if len(pushes) == 0 || len(pushes) > 3 || !strings.Contains(errOut, " 6.0 MiB") {
+		t.Errorf("progress without a terminal: %q, want a line per blob, the layer's with its 6.0 MiB", errOut)
+	}
+	seen := map[string]bool{}
+	for _, l := range pushes {
+		if seen[l] {
+			t.Errorf("line %q printed twice", l)
+		}
+		seen[l] = true
+	}
+	if !strings.Contains(out, "saved ") {
+		t.Errorf("result: %q", out)
+	}
+	out, errOut, code = cli(t, nil, "append", "--quiet", "--layer", app, reg.Repo("cli/noise:2"))
+	if code != 0 || errOut != "" || !strings.Contains(out, "saved ") {
+		t.Errorf("--quiet: exit %d, stderr %q, stdout %q", code, errOut, out)
 	}
 }

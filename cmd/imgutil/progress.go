@@ -47,11 +47,14 @@ func (p *progressPrinter) update(u imgutil.Progress) {
 		p.plain(u, item, done)
 		return
 	}
-	bar := ""
-	if total > 0 {
-		n := min(20, max(0, int(20*u.Complete/total)))
-		bar = "[" + strings.Repeat("=", n) + strings.Repeat(" ", 20-n) + "] "
+	if u.Total == 0 {
+		// Its size is not known yet (a layer compressed as it uploads).
+		_, _ = fmt.Fprintf(p.w, "\r\033[K%-8s %s %s", u.Phase, item, mib(u.Complete))
+		p.drawn = true
+		return
 	}
+	n := min(20, max(0, int(20*u.Complete/total)))
+	bar := "[" + strings.Repeat("=", n) + strings.Repeat(" ", 20-n) + "] "
 	_, _ = fmt.Fprintf(p.w, "\r\033[K%-8s %s %s%s/%s", u.Phase, item, bar, mib(u.Complete), mib(total))
 	p.drawn = true
 }

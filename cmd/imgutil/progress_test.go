@@ -36,3 +36,4 @@ func TestProgressPastItsEstimate(t *testing.T) {
 		t.Errorf("plain output:\n%s\nwant:\n%s", plain.String(), want)
 	}
 }
+

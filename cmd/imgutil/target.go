@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"runtime"
 	"strings"
@@ -113,6 +114,8 @@ type session struct {
 	cli      *client.Client
 	ctrd     *ctrdclient.Client
 	progress *progressPrinter
+	// quiet says no progress is drawn (--quiet).
+	quiet bool
 }
 
 func (s *session) close() {
@@ -175,6 +178,9 @@ func (s *session) docker() (*client.Client, error) {
 func (s *session) open(t target, ops ...imgutil.ImageOption) (imgutil.ContextImage, func(), error) {
 	if s.progress == nil {
 		s.progress = newProgressPrinter(os.Stderr)
+		if s.quiet {
+			s.progress = &progressPrinter{w: io.Discard}
+		}
 	}
 	ops = append(ops, imgutil.WithProgress(s.progress.update))
 	switch t.kind {
