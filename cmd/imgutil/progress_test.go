@@ -36,4 +36,3 @@ func TestProgressPastItsEstimate(t *testing.T) {
 		t.Errorf("plain output:\n%s\nwant:\n%s", plain.String(), want)
 	}
 }
-
