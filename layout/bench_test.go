@@ -8,12 +8,11 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/imgbridge/imgutil/layout"
+	"github.com/imgbridge/imgutil/testhelpers"
 )
 
 // BenchmarkSaveFileMemory exports a 2 GiB image (4 layers of 512 MiB;
@@ -70,13 +69,13 @@ func BenchmarkSaveFileMemory(b *testing.B) {
 	var saves, adds, limits []time.Duration
 	var peak int64
 	export := func(img *layout.Image) time.Duration {
-		resetPeakRSS(b)
+		testhelpers.ResetPeakRSS(b)
 		took := timed(func() string {
 			out, err := img.SaveFile()
 			mustB(b, err)
 			return out
 		})
-		peak = max(peak, peakRSS(b))
+		peak = max(peak, testhelpers.PeakRSS(b))
 		return took
 	}
 	b.ResetTimer()
@@ -141,24 +140,4 @@ func copyAll(b *testing.B, paths []string, out string) string {
 	}
 	mustB(b, w.Close())
 	return out
-}
-
-// resetPeakRSS resets the kernel's peak-RSS mark of this process.
-func resetPeakRSS(b *testing.B) {
-	mustB(b, os.WriteFile("/proc/self/clear_refs", []byte("5"), 0o200))
-}
-
-// peakRSS is the peak resident set size (VmHWM) since the last reset.
-func peakRSS(b *testing.B) int64 {
-	raw, err := os.ReadFile("/proc/self/status")
-	mustB(b, err)
-	for _, line := range strings.Split(string(raw), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			mustB(b, err)
-			return kb << 10
-		}
-	}
-	b.Fatal("no VmHWM in /proc/self/status")
-	return 0
 }
