@@ -70,7 +70,7 @@ func (i *Image) SaveAsContext(ctx context.Context, imageName string, additionalN
 	if len(names) == 0 {
 		return imgutil.SaveError{Errors: diags}
 	}
-	img, err := pushable(b, i.sums, i.progress)
+	img, err := pushable(b, i.sums, serialized(i.progress))
 	if err != nil {
 		return imgutil.SaveError{Errors: []imgutil.SaveDiagnostic{{ImageName: imageName, Cause: err}}}
 	}

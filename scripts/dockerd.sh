@@ -146,6 +146,8 @@ all() {
     install_debian_docker
     if h=$(launch_tls); then
       hosts+=("debian-tls=$h")
+      # The TLS daemon's context lives in a configuration of its own.
+      echo "export DOCKER_CONFIG=$DOCKER_CONFIG_DIR"
     else
       log "no daemon over TLS: the tests will not reach one"
     fi
@@ -156,7 +158,6 @@ all() {
       log "no daemon over ssh: the tests will not reach one"
     fi
   fi
-  echo "export DOCKER_CONFIG=$DOCKER_CONFIG_DIR"
   local IFS=,
   echo "export DOCKER_HOST=$primary"
   echo "export IMGUTIL_DOCKER_HOSTS=${hosts[*]}"
@@ -257,6 +258,8 @@ Host $SSH_ALIAS
   UserKnownHostsFile $d/known_hosts
   StrictHostKeyChecking yes
   BatchMode yes
+# Every other host as the user's own configuration says.
+Include ~/.ssh/config
 CONF
   printf '#!/bin/sh\n# ssh with the test sshd'"'"'s key and host key (scripts/dockerd.sh)\nexec %s -F %s "$@"\n' \
     "$(command -v ssh)" "$d/ssh_config" >"$d/bin/ssh"

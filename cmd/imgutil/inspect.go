@@ -71,6 +71,8 @@ Example:
 	for _, d := range cfg.RootFS.DiffIDs {
 		out.Layers = append(out.Layers, layerOut{DiffID: d.String()})
 	}
+	// attributed says which history steps made the layers is known.
+	attributed := true
 	switch t.kind {
 	case "docker":
 		// The daemon's own history: every step (those that made no
@@ -79,8 +81,8 @@ Example:
 		if err != nil {
 			return err
 		}
-		if h, err := cli.ImageHistory(ctx, t.name); err == nil {
-			out.History = daemonHistory(h.Items, out.Layers)
+		if h, err := cli.ImageHistory(s.ctx, t.name); err == nil {
+			out.History, attributed = daemonHistory(h.Items, out.Layers)
 		}
 	default:
 		// Digests and sizes are in the manifest (registry, layout,
@@ -93,12 +95,12 @@ Example:
 		if d, err := img.Digest(); err == nil {
 			out.Platform.Digest = d.String()
 		}
-		out.Platforms = indexPlatforms(ctx, t)
+		out.Platforms = indexPlatforms(s.ctx, t)
 	}
 	// What made each layer, from the history (its entries that made one).
 	i := 0
 	for _, h := range out.History {
-		if h.EmptyLayer || i >= len(out.Layers) {
+		if !attributed || h.EmptyLayer || i >= len(out.Layers) {
 			continue
 		}
 		out.Layers[i].CreatedBy = h.CreatedBy
@@ -113,8 +115,10 @@ Example:
 // has it, oldest first, each entry that made no layer marked so; the
 // sizes of the entries that made layers go to layers. A daemon does not
 // say which entries made layers: the entries of non-zero size are taken
-// for them when they are as many as the layers.
-func daemonHistory(items []image.HistoryResponseItem, layers []layerOut) []v1.History {
+// for them when they are as many as the layers (every entry, when there
+// are as many entries as layers); else which made which is not known
+// (a layer of 0 bytes), and ok is false.
+func daemonHistory(items []image.HistoryResponseItem, layers []layerOut) (out []v1.History, ok bool) {
 	items = slices.Clone(items)
 	slices.Reverse(items)
 	sized := 0
@@ -124,7 +128,7 @@ func daemonHistory(items []image.HistoryResponseItem, layers []layerOut) []v1.Hi
 		}
 	}
 	byLayer := sized == len(layers) || len(items) == len(layers)
-	out := make([]v1.History, 0, len(items))
+	out = make([]v1.History, 0, len(items))
 	i := 0
 	for _, it := range items {
 		h := v1.History{Created: v1.Time{Time: time.Unix(it.Created, 0).UTC()}, CreatedBy: it.CreatedBy, Comment: it.Comment}
@@ -137,7 +141,7 @@ func daemonHistory(items []image.HistoryResponseItem, layers []layerOut) []v1.Hi
 		}
 		out = append(out, h)
 	}
-	return out
+	return out, byLayer
 }
 
 // indexPlatforms lists the images of t when it is an index (a registry's

@@ -47,14 +47,21 @@ func readmeSection(t *testing.T, heading, lang string) []string {
 }
 
 // privateDaemon is a client of the first daemon the test scripts started
-// (IMGUTIL_DOCKER_HOSTS): the README's names (my-app, run:1) are made
-// and removed there, never in a daemon the tests did not start.
+// (IMGUTIL_DOCKER_HOSTS) on a unix socket (which the README's client.FromEnv
+// reaches with DOCKER_HOST alone): the README's names (my-app, run:1) are
+// made and removed there, never in a daemon the tests did not start.
 func privateDaemon(t *testing.T) *client.Client {
 	t.Helper()
 	if os.Getenv(testhelpers.DaemonsEnv) == "" {
 		t.Skipf("%s is not set: the README's names are only used in the test daemons", testhelpers.DaemonsEnv)
 	}
-	return testhelpers.DockerDaemons(t)[0].Client
+	for _, d := range testhelpers.DockerDaemons(t) {
+		if strings.HasPrefix(d.Client.DaemonHost(), "unix://") {
+			return d.Client
+		}
+	}
+	t.Skipf("no daemon of %s is on a unix socket", testhelpers.DaemonsEnv)
+	return nil
 }
 
 // TestReadmeWalkthrough runs the command line walkthrough of README.md as

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/moby/moby/client"
 )
@@ -42,10 +43,27 @@ func (e Endpoint) ClientDialing(dial func(ctx context.Context) (net.Conn, error)
 }
 
 // Dial makes one connection to the daemon, ready for HTTP: over TLS, the
-// handshake is done; over ssh, it is the ssh process's stdio.
+// handshake is done; over ssh, it is the ssh process's stdio. ctx bounds
+// the dial.
 func (e Endpoint) Dial(ctx context.Context) (net.Conn, error) {
-	if strings.HasPrefix(e.Host, "ssh://") {
+	if err := e.check(); err != nil {
+		return nil, err
+	}
+	scheme, addr, _ := strings.Cut(e.Host, "://")
+	switch {
+	case scheme == "ssh":
 		return dialSSH(ctx, e.Host)
+	case e.TLS != nil && (scheme == "tcp" || scheme == "https"):
+		cfg, err := e.TLS.config()
+		if err != nil {
+			return nil, err
+		}
+		d := &tls.Dialer{NetDialer: &net.Dialer{Timeout: dialTimeout}, Config: cfg}
+		conn, err := d.DialContext(ctx, "tcp", hostOnly(addr))
+		if err != nil {
+			return nil, fmt.Errorf("dialling %s: %w", e, err)
+		}
+		return conn, nil
 	}
 	cli, err := e.Client()
 	if err != nil {
@@ -57,6 +75,15 @@ func (e Endpoint) Dial(ctx context.Context) (net.Conn, error) {
 		return nil, fmt.Errorf("dialling %s: %w", e, err)
 	}
 	return conn, nil
+}
+
+// dialTimeout bounds a TCP dial, as the Docker client's.
+const dialTimeout = 30 * time.Second
+
+// hostOnly is a tcp address without the path it may carry.
+func hostOnly(addr string) string {
+	h, _, _ := strings.Cut(addr, "/")
+	return h
 }
 
 // String names the endpoint as a user would know it.
@@ -93,30 +120,36 @@ func (e Endpoint) options(dial func(context.Context) (net.Conn, error)) ([]clien
 		if err != nil {
 			return nil, err
 		}
-		return append(opts, client.WithHost("ssh://"+t.hostPort()), withDial(dial)), nil
+		return append(opts, client.WithHost("ssh://"+t.hostPort()), ownTransport(dial, nil)), nil
 	}
-	if tlsConfig != nil {
-		tr := &http.Transport{TLSClientConfig: tlsConfig}
-		if dial != nil {
-			// The connection dial gives is past its handshake.
-			tr.DialTLSContext = func(ctx context.Context, _, _ string) (net.Conn, error) { return dial(ctx) }
-		}
-		opts = append(opts, client.WithHTTPClient(&http.Client{Transport: tr, CheckRedirect: client.CheckRedirect}),
-			client.WithHost(e.Host))
-		return opts, nil
+	if tlsConfig != nil && dial == nil {
+		opts = append(opts, client.WithHTTPClient(&http.Client{
+			Transport:     &http.Transport{TLSClientConfig: tlsConfig},
+			CheckRedirect: client.CheckRedirect,
+		}))
 	}
 	opts = append(opts, client.WithHost(e.Host))
 	if dial != nil {
-		opts = append(opts, withDial(dial))
+		opts = append(opts, ownTransport(dial, tlsConfig))
 	}
 	return opts, nil
 }
 
-// withDial makes dial the client's way to a connection.
-func withDial(dial func(context.Context) (net.Conn, error)) client.Opt {
-	return client.WithDialContext(func(ctx context.Context, _, _ string) (net.Conn, error) {
-		return dial(ctx)
-	})
+// ownTransport gives the client a transport whose every connection dial
+// makes (past its TLS handshake when tlsConfig is set), never through a
+// proxy the environment names: the connection is the daemon's already.
+func ownTransport(dial func(context.Context) (net.Conn, error), tlsConfig *tls.Config) client.Opt {
+	tr := &http.Transport{
+		DialContext:        func(ctx context.Context, _, _ string) (net.Conn, error) { return dial(ctx) },
+		MaxIdleConns:       6,
+		IdleConnTimeout:    30 * time.Second,
+		DisableCompression: true,
+	}
+	if tlsConfig != nil {
+		tr.TLSClientConfig = tlsConfig
+		tr.DialTLSContext = tr.DialContext
+	}
+	return client.WithHTTPClient(&http.Client{Transport: tr, CheckRedirect: client.CheckRedirect})
 }
 
 // config is the TLS configuration of t.
@@ -127,7 +160,11 @@ func (t *TLS) config() (*tls.Config, error) {
 		if err != nil {
 			return nil, fmt.Errorf("reading the daemon's CA certificate: %w", err)
 		}
-		pool := x509.NewCertPool()
+		// Added to the system's roots, as the Docker client does.
+		pool, err := x509.SystemCertPool()
+		if err != nil || pool == nil {
+			pool = x509.NewCertPool()
+		}
 		if !pool.AppendCertsFromPEM(pem) {
 			return nil, fmt.Errorf("%s holds no PEM certificate", t.CA)
 		}

@@ -168,6 +168,11 @@ func TestMain(m *testing.M) {
 func fakeSSH(spec string) int {
 	sock, argsFile, _ := strings.Cut(spec, " ")
 	_ = os.WriteFile(argsFile, []byte(strings.Join(os.Args[1:], " ")), 0o600)
+	if sock == "hello" {
+		fmt.Fprintln(os.Stderr, "Warning: Permanently added '[127.0.0.1]:2222' (ED25519) to the list of known hosts.")
+		fmt.Print("hello")
+		return 0
+	}
 	if sock == "refuse" {
 		fmt.Fprintln(os.Stderr, "root@127.0.0.1: Permission denied (publickey).")
 		return 255
@@ -216,6 +221,17 @@ func TestSSH(t *testing.T) {
 	if want := "-o ConnectTimeout=30 -T -l builder -p 2222 -- build-host docker system dial-stdio"; string(args) != want {
 		t.Errorf("ssh ran with %q, want %q", args, want)
 	}
+
+	// A stream that ends as ssh exits well is a plain end, whatever ssh
+	// said on stderr on the way.
+	t.Setenv(fakeSSHEnv, "hello "+argsFile)
+	conn, err := dialSSH(context.Background(), "ssh://h")
+	must(t, err)
+	got, err := io.ReadAll(conn)
+	if string(got) != "hello" || err != nil {
+		t.Errorf("read %q, %v: want hello and a clean end", got, err)
+	}
+	must(t, conn.Close())
 
 	t.Setenv(fakeSSHEnv, "refuse "+argsFile)
 	cli2, err := Endpoint{Host: "ssh://root@127.0.0.1"}.Client()

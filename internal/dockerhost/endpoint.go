@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -44,6 +45,35 @@ func DefaultHost() string {
 	return "unix:///var/run/docker.sock"
 }
 
+// defaultTLSHost is where the Docker CLI looks for a daemon when TLS is
+// asked for and no host is named.
+const defaultTLSHost = "tcp://localhost:2376"
+
+// withDefaultPort gives a tcp:// host without a port the Docker CLI's
+// default, 2375, and one without a host name localhost.
+func withDefaultPort(host string) string {
+	addr, ok := strings.CutPrefix(host, "tcp://")
+	if !ok || addr == "" {
+		return host
+	}
+	hostPort, path, _ := strings.Cut(addr, "/")
+	h, port, err := net.SplitHostPort(hostPort)
+	if err != nil {
+		h, port = strings.Trim(hostPort, "[]"), ""
+	}
+	if h == "" {
+		h = "localhost"
+	}
+	if port == "" {
+		port = "2375"
+	}
+	out := "tcp://" + net.JoinHostPort(h, port)
+	if path != "" {
+		out += "/" + path
+	}
+	return out
+}
+
 // FromEnv is the endpoint the Docker CLI would use in this environment: a
 // DOCKER_HOST wins (with DOCKER_TLS_VERIFY, DOCKER_TLS and DOCKER_CERT_PATH),
 // then DOCKER_CONTEXT, then the current context of the CLI's configuration
@@ -67,11 +97,16 @@ func fromEnv(getenv func(string) string) (Endpoint, error) {
 		return fromContext(configDir(getenv), name)
 	}
 	ep := Endpoint{Host: getenv("DOCKER_HOST"), Context: "default"}
-	if ep.Host == "" {
+	verify := getenv("DOCKER_TLS_VERIFY") != ""
+	useTLS := verify || getenv("DOCKER_TLS") != ""
+	switch {
+	case ep.Host == "" && useTLS:
+		ep.Host = defaultTLSHost // as the Docker CLI: TLS means TCP
+	case ep.Host == "":
 		ep.Host = DefaultHost()
 	}
-	verify := getenv("DOCKER_TLS_VERIFY") != ""
-	if verify || getenv("DOCKER_TLS") != "" {
+	ep.Host = withDefaultPort(ep.Host)
+	if useTLS {
 		dir := getenv("DOCKER_CERT_PATH")
 		if dir == "" {
 			dir = configDir(getenv)
@@ -161,7 +196,7 @@ func fromContext(dir, name string) (Endpoint, error) {
 	if !ok || d.Host == "" {
 		return Endpoint{}, fmt.Errorf("Docker context %q has no docker endpoint (%s)", name, meta)
 	}
-	ep := Endpoint{Host: d.Host, Context: name}
+	ep := Endpoint{Host: withDefaultPort(d.Host), Context: name}
 	tlsDir := filepath.Join(dir, "contexts", "tls", id, "docker")
 	t := &TLS{SkipVerify: d.SkipTLSVerify}
 	for file, field := range map[string]*string{"ca.pem": &t.CA, "cert.pem": &t.Cert, "key.pem": &t.Key} {

@@ -76,6 +76,11 @@ func TestFromEnv(t *testing.T) {
 		{"ssh context", nil, "over-ssh", Endpoint{Host: "ssh://me@build-host:2222", Context: "over-ssh"}},
 		{"DOCKER_CONTEXT=default", map[string]string{"DOCKER_CONTEXT": "default"}, "plain", Endpoint{Host: DefaultHost(), Context: "default"}},
 		{"named pipe", map[string]string{"DOCKER_HOST": "npipe:////./pipe/docker_engine"}, "", Endpoint{Host: "npipe:////./pipe/docker_engine", Context: "default"}},
+		{"TLS and no host: the CLI's TLS default", map[string]string{"DOCKER_TLS_VERIFY": "1", "DOCKER_CERT_PATH": certs}, "",
+			Endpoint{Host: "tcp://localhost:2376", Context: "default", TLS: &TLS{CA: filepath.Join(certs, "ca.pem"), Cert: filepath.Join(certs, "cert.pem"), Key: filepath.Join(certs, "key.pem")}}},
+		{"tcp without a port: 2375", map[string]string{"DOCKER_HOST": "tcp://build-host"}, "", Endpoint{Host: "tcp://build-host:2375", Context: "default"}},
+		{"tcp without a host: localhost", map[string]string{"DOCKER_HOST": "tcp://:2376"}, "", Endpoint{Host: "tcp://localhost:2376", Context: "default"}},
+		{"ssh with the far side's socket", map[string]string{"DOCKER_HOST": "ssh://me@h/run/user/1000/docker.sock"}, "", Endpoint{Host: "ssh://me@h/run/user/1000/docker.sock", Context: "default"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			b, _ := json.Marshal(map[string]string{"currentContext": c.current})
@@ -107,7 +112,7 @@ func TestFromEnvRefuses(t *testing.T) {
 		{"unknown context", map[string]string{"DOCKER_CONTEXT": "nope"}, ErrNoContext},
 		{"unknown scheme", map[string]string{"DOCKER_HOST": "ftp://h"}, nil},
 		{"no address", map[string]string{"DOCKER_HOST": "tcp://"}, nil},
-		{"ssh with a path", map[string]string{"DOCKER_HOST": "ssh://me@h/var/run/docker.sock"}, nil},
+		{"ssh with a query", map[string]string{"DOCKER_HOST": "ssh://me@h?x=1"}, nil},
 		{"ssh with a password", map[string]string{"DOCKER_HOST": "ssh://me:secret@h"}, nil},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -158,10 +163,26 @@ func TestEnvRoundTrip(t *testing.T) {
 }
 
 func TestSSHArgs(t *testing.T) {
+	for host, want := range map[string]string{
+		"ssh://linux":         "linux",
+		"ssh://me@xbox":       "xbox",
+		"ssh://me@h:2222":     "h:2222",
+		"ssh://[::1]":         "[::1]",
+		"ssh://me@[::1]:2222": "[::1]:2222",
+	} {
+		tg, err := parseSSH(host)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := tg.hostPort(); got != want {
+			t.Errorf("host of %s = %q, want %q", host, got, want)
+		}
+	}
 	for host, want := range map[string][]string{
-		"ssh://h":              {"-o", "ConnectTimeout=30", "-T", "--", "h", "docker", "system", "dial-stdio"},
-		"ssh://me@h:2222":      {"-o", "ConnectTimeout=30", "-T", "-l", "me", "-p", "2222", "--", "h", "docker", "system", "dial-stdio"},
-		"ssh://me@[::1]:2222/": {"-o", "ConnectTimeout=30", "-T", "-l", "me", "-p", "2222", "--", "::1", "docker", "system", "dial-stdio"},
+		"ssh://me@h/run/user/1000/docker.sock": {"-o", "ConnectTimeout=30", "-T", "-l", "me", "--", "h", "docker", "--host", "unix:///run/user/1000/docker.sock", "system", "dial-stdio"},
+		"ssh://h":                              {"-o", "ConnectTimeout=30", "-T", "--", "h", "docker", "system", "dial-stdio"},
+		"ssh://me@h:2222":                      {"-o", "ConnectTimeout=30", "-T", "-l", "me", "-p", "2222", "--", "h", "docker", "system", "dial-stdio"},
+		"ssh://me@[::1]:2222/":                 {"-o", "ConnectTimeout=30", "-T", "-l", "me", "-p", "2222", "--", "::1", "docker", "system", "dial-stdio"},
 	} {
 		tg, err := parseSSH(host)
 		if err != nil {

@@ -15,6 +15,8 @@ import (
 // sshTarget is where an ssh:// host points.
 type sshTarget struct {
 	user, host, port string
+	// socket is the daemon's socket on the far side ("": its default).
+	socket string
 }
 
 func parseSSH(host string) (sshTarget, error) {
@@ -25,21 +27,29 @@ func parseSSH(host string) (sshTarget, error) {
 	if u.Scheme != "ssh" || u.Hostname() == "" {
 		return sshTarget{}, fmt.Errorf("Docker host %q: want ssh://[USER@]HOST[:PORT]", host)
 	}
-	if u.Path != "" && u.Path != "/" || u.RawQuery != "" {
-		return sshTarget{}, fmt.Errorf("Docker host %q: nothing may follow the host of an ssh:// address", host)
+	if u.RawQuery != "" || u.Fragment != "" {
+		return sshTarget{}, fmt.Errorf("Docker host %q: an ssh:// address takes no query", host)
 	}
 	if _, ok := u.User.Password(); ok {
 		return sshTarget{}, fmt.Errorf("Docker host %q: a password in the address is not used (use ssh keys or an agent)", host)
 	}
-	return sshTarget{user: u.User.Username(), host: u.Hostname(), port: u.Port()}, nil
+	t := sshTarget{user: u.User.Username(), host: u.Hostname(), port: u.Port()}
+	if u.Path != "" && u.Path != "/" {
+		// The daemon's socket on the far side, as the Docker CLI takes it.
+		t.socket = u.Path
+	}
+	return t, nil
 }
 
 // hostPort is the target's host and port as a URL names them.
 func (t sshTarget) hostPort() string {
-	if t.port == "" {
-		return strings.Trim(net.JoinHostPort(t.host, "x"), ":x")
+	if t.port != "" {
+		return net.JoinHostPort(t.host, t.port)
 	}
-	return net.JoinHostPort(t.host, t.port)
+	if strings.Contains(t.host, ":") {
+		return "[" + t.host + "]" // IPv6
+	}
+	return t.host
 }
 
 // sshArgs are the arguments of the ssh client that connects the far
@@ -52,7 +62,11 @@ func (t sshTarget) sshArgs() []string {
 	if t.port != "" {
 		args = append(args, "-p", t.port)
 	}
-	return append(args, "--", t.host, "docker", "system", "dial-stdio")
+	args = append(args, "--", t.host, "docker")
+	if t.socket != "" {
+		args = append(args, "--host", "unix://"+t.socket)
+	}
+	return append(args, "system", "dial-stdio")
 }
 
 // sshCommand is the ssh client run for a connection (a variable for tests
@@ -71,6 +85,10 @@ func dialSSH(ctx context.Context, host string) (net.Conn, error) {
 		return nil, err
 	}
 	cmd := exec.Command(sshCommand, t.sshArgs()...) //nolint:gosec,noctx // the user's ssh, for the user's host; it outlives ctx on purpose
+	ownSession(cmd)
+	// Close never waits long for ssh's stderr (a master connection it
+	// started may keep it open).
+	cmd.WaitDelay = 2 * time.Second
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		return nil, err
@@ -79,11 +97,15 @@ func dialSSH(ctx context.Context, host string) (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &sshConn{cmd: cmd, in: stdin, out: stdout, host: host}
+	c := &sshConn{cmd: cmd, in: stdin, out: stdout, host: host, exited: make(chan struct{})}
 	cmd.Stderr = &c.stderr
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("connecting to %s: starting ssh: %w", host, err)
 	}
+	go func() {
+		c.waitErr = cmd.Wait()
+		close(c.exited)
+	}()
 	return c, nil
 }
 
@@ -95,16 +117,33 @@ type sshConn struct {
 	host   string
 	stderr tail
 	once   sync.Once
+	// exited is closed once ssh has ended, waitErr then says how.
+	exited  chan struct{}
+	waitErr error
 }
 
 func (c *sshConn) Read(p []byte) (int, error) {
 	n, err := c.out.Read(p)
-	if err != nil && c.stderr.String() != "" {
-		// ssh's own words say why the stream ended (refused, no
-		// docker on the far side, ...).
-		err = fmt.Errorf("ssh to %s: %s: %w", c.host, c.stderr.String(), err)
+	if err != nil {
+		err = c.why(err)
 	}
 	return n, err
+}
+
+// why is err, the end of ssh's output, with ssh's own words when ssh
+// failed (refused, no docker on the far side, ...). A stream that ended
+// as ssh exited well stays a plain io.EOF, whatever ssh said on the way
+// (a warning about known hosts).
+func (c *sshConn) why(err error) error {
+	select {
+	case <-c.exited:
+	case <-time.After(time.Second):
+		return err
+	}
+	if c.waitErr == nil || c.stderr.String() == "" {
+		return err
+	}
+	return fmt.Errorf("ssh to %s: %s: %w", c.host, c.stderr.String(), err)
 }
 
 func (c *sshConn) Write(p []byte) (int, error) { return c.in.Write(p) }
@@ -114,7 +153,7 @@ func (c *sshConn) Close() error {
 	c.once.Do(func() {
 		_ = c.in.Close()
 		_ = c.cmd.Process.Kill()
-		_ = c.cmd.Wait()
+		<-c.exited
 	})
 	return nil
 }

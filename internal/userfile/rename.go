@@ -35,7 +35,14 @@ func Place(src, dst string) error {
 }
 
 func place(src, dst string, rename func(string, string) error, busy func(error) bool, patience time.Duration) error {
-	err := replace(src, dst, rename, busy, patience)
+	err := rename(src, dst)
+	if err != nil && busy(err) {
+		// Busy: most likely another writer's copy, being read.
+		if _, serr := os.Lstat(dst); serr == nil {
+			return os.Remove(src)
+		}
+		err = replace(src, dst, rename, busy, patience)
+	}
 	if err == nil {
 		return nil
 	}
