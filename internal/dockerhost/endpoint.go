@@ -178,7 +178,7 @@ func fromContext(dir, name string) (Endpoint, error) {
 	meta := filepath.Join(dir, "contexts", "meta", id, "meta.json")
 	b, err := os.ReadFile(meta)
 	if errors.Is(err, fs.ErrNotExist) {
-		return Endpoint{}, fmt.Errorf("Docker context %q (%s): %w", name, meta, ErrNoContext)
+		return Endpoint{}, fmt.Errorf("docker context %q (%s): %w", name, meta, ErrNoContext)
 	}
 	if err != nil {
 		return Endpoint{}, fmt.Errorf("reading Docker context %q: %w", name, err)
@@ -194,7 +194,7 @@ func fromContext(dir, name string) (Endpoint, error) {
 	}
 	d, ok := m.Endpoints["docker"]
 	if !ok || d.Host == "" {
-		return Endpoint{}, fmt.Errorf("Docker context %q has no docker endpoint (%s)", name, meta)
+		return Endpoint{}, fmt.Errorf("docker context %q has no docker endpoint (%s)", name, meta)
 	}
 	ep := Endpoint{Host: withDefaultPort(d.Host), Context: name}
 	tlsDir := filepath.Join(dir, "contexts", "tls", id, "docker")
@@ -219,7 +219,7 @@ func exists(path string) bool {
 func (e Endpoint) check() error {
 	scheme, rest, ok := strings.Cut(e.Host, "://")
 	if !ok || rest == "" {
-		return fmt.Errorf("Docker host %q: want unix://, npipe://, tcp:// or ssh:// and an address", e.Host)
+		return fmt.Errorf("docker host %q: want unix://, npipe://, tcp:// or ssh:// and an address", e.Host)
 	}
 	switch scheme {
 	case "unix", "npipe", "tcp", "http", "https":
@@ -228,7 +228,7 @@ func (e Endpoint) check() error {
 		_, err := parseSSH(e.Host)
 		return err
 	}
-	return fmt.Errorf("Docker host %q: unknown scheme %q (want unix, npipe, tcp or ssh)", e.Host, scheme)
+	return fmt.Errorf("docker host %q: unknown scheme %q (want unix, npipe, tcp or ssh)", e.Host, scheme)
 }
 
 // Env is the environment a child process needs to reach the same daemon

@@ -22,16 +22,16 @@ type sshTarget struct {
 func parseSSH(host string) (sshTarget, error) {
 	u, err := url.Parse(host)
 	if err != nil {
-		return sshTarget{}, fmt.Errorf("Docker host %q: %w", host, err)
+		return sshTarget{}, fmt.Errorf("docker host %q: %w", host, err)
 	}
 	if u.Scheme != "ssh" || u.Hostname() == "" {
-		return sshTarget{}, fmt.Errorf("Docker host %q: want ssh://[USER@]HOST[:PORT]", host)
+		return sshTarget{}, fmt.Errorf("docker host %q: want ssh://[USER@]HOST[:PORT]", host)
 	}
 	if u.RawQuery != "" || u.Fragment != "" {
-		return sshTarget{}, fmt.Errorf("Docker host %q: an ssh:// address takes no query", host)
+		return sshTarget{}, fmt.Errorf("docker host %q: an ssh:// address takes no query", host)
 	}
 	if _, ok := u.User.Password(); ok {
-		return sshTarget{}, fmt.Errorf("Docker host %q: a password in the address is not used (use ssh keys or an agent)", host)
+		return sshTarget{}, fmt.Errorf("docker host %q: a password in the address is not used (use ssh keys or an agent)", host)
 	}
 	t := sshTarget{user: u.User.Username(), host: u.Hostname(), port: u.Port()}
 	if u.Path != "" && u.Path != "/" {
