@@ -229,6 +229,8 @@ launch_ssh() {
   [ -s "$d/client_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -f "$d/client_ed25519" >/dev/null
   cp "$d/client_ed25519.pub" "$d/authorized_keys"
   echo "[127.0.0.1]:$SSH_PORT $(cut -d' ' -f1,2 "$d/host_ed25519.pub")" >"$d/known_hosts"
+  local running=""
+  [ -f "$d/sshd_config" ] && cp "$d/sshd_config" "$d/sshd_config.running"
   cat >"$d/sshd_config" <<CONF
 Port $SSH_PORT
 ListenAddress 127.0.0.1
@@ -264,8 +266,17 @@ CONF
   printf '#!/bin/sh\n# ssh with the test sshd'"'"'s key and host key (scripts/dockerd.sh)\nexec %s -F %s "$@"\n' \
     "$(command -v ssh)" "$d/ssh_config" >"$d/bin/ssh"
   chmod +x "$d/bin/ssh"
-  stop_daemon "$d" sshd.pid
-  /usr/sbin/sshd -f "$d/sshd_config" -E "$d/sshd.log" || { log "sshd did not start; see $d/sshd.log"; return 1; }
+  # A running sshd of the same configuration is kept (tests may be using
+  # it); another is restarted.
+  if [ -f "$d/sshd.pid" ] && kill -0 "$(cat "$d/sshd.pid")" 2>/dev/null &&
+    cmp -s "$d/sshd_config" "$d/sshd_config.running"; then
+    running=1
+  fi
+  rm -f "$d/sshd_config.running"
+  if [ -z "$running" ]; then
+    stop_daemon "$d" sshd.pid
+    /usr/sbin/sshd -f "$d/sshd_config" -E "$d/sshd.log" || { log "sshd did not start; see $d/sshd.log"; return 1; }
+  fi
   for _ in $(seq 1 40); do
     if PATH="$d/bin:$PATH" timeout 10 docker -H "ssh://$SSH_ALIAS" version >/dev/null 2>&1; then
       echo "ssh://$SSH_ALIAS"
