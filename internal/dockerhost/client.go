@@ -16,20 +16,12 @@ import (
 
 // Client is a client of the daemon at e, with opts after those e needs.
 func (e Endpoint) Client(opts ...client.Opt) (*client.Client, error) {
-	base, err := e.options(nil)
-	if err != nil {
-		return nil, err
-	}
-	cli, err := client.New(append(base, opts...)...)
-	if err != nil {
-		return nil, fmt.Errorf("client of %s: %w", e, err)
-	}
-	return cli, nil
+	return e.ClientDialing(nil, opts...)
 }
 
 // ClientDialing is a client of the daemon at e whose every connection is
-// made by dial; dial must give a connection ready for HTTP (over TLS, the
-// handshake done: see Dial).
+// made by dial (nil: as e says); dial must give a connection ready for
+// HTTP (over TLS, the handshake done: see Dial).
 func (e Endpoint) ClientDialing(dial func(ctx context.Context) (net.Conn, error), opts ...client.Opt) (*client.Client, error) {
 	base, err := e.options(dial)
 	if err != nil {
