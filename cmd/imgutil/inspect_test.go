@@ -127,17 +127,11 @@ func TestInspectEveryStore(t *testing.T) {
 		ok(t, env, "copy", layout, "docker://"+name)
 		check(t, inspectJSON(t, env, "docker://"+name), false)
 	})
-	if hosts := os.Getenv("IMGUTIL_CONTAINERD_HOSTS"); hosts != "" {
-		for _, kv := range strings.Split(hosts, ",") {
-			name, sock, _ := strings.Cut(kv, "=")
-			t.Run("containerd-"+name, func(t *testing.T) {
-				env := []string{"CONTAINERD_ADDRESS=" + sock}
-				target := "containerd://imgutil-test/example.com/imgutil-cli/inspected:" + strings.ToLower(testhelpers.RandString(8))
-				ok(t, env, "copy", layout, target)
-				check(t, inspectJSON(t, env, target), true)
-			})
-		}
-	}
+	forEachContainerd(t, func(t *testing.T, env []string) {
+		target := "containerd://imgutil-test/example.com/imgutil-cli/inspected:" + strings.ToLower(testhelpers.RandString(8))
+		ok(t, env, "copy", layout, target)
+		check(t, inspectJSON(t, env, target), true)
+	})
 	t.Run("IndexPlatforms", func(t *testing.T) {
 		arm, err := mutate.ConfigFile(src, func() *v1.ConfigFile {
 			cfg, _ := src.ConfigFile()
@@ -171,13 +165,7 @@ func TestRebaseInDaemon(t *testing.T) {
 	dir := t.TempDir()
 	src := testhelpers.BusyboxImage(t, imgutil.OCITypes)
 	testhelpers.LayoutPut(t, filepath.Join(dir, "src"), src)
-	app := filepath.Join(dir, "app")
-	if err := os.MkdirAll(app, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(app, "run.sh"), []byte("echo hi\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	app := fileDir(t, dir, "app", "run.sh", []byte("echo hi\n"))
 	testhelpers.ForEachDaemon(t, func(t *testing.T, c *client.Client) {
 		env := testhelpers.DaemonEnv(c.DaemonHost())
 		repo := "imgutil-cli/rebase-" + strings.ToLower(testhelpers.RandString(8))
@@ -226,13 +214,7 @@ func TestPrintedDigestIsTheRegistrys(t *testing.T) {
 	src := testhelpers.BusyboxImage(t, imgutil.OCITypes)
 	layoutSrc := "oci:" + filepath.Join(dir, "src")
 	testhelpers.LayoutPut(t, filepath.Join(dir, "src"), src)
-	app := filepath.Join(dir, "app")
-	if err := os.MkdirAll(app, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(app, "f"), []byte("f"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	app := fileDir(t, dir, "app", "f", []byte("f"))
 	reg := testhelpers.StartRegistry(t)
 	n := 0
 	check := func(t *testing.T, env []string, base string) {
@@ -266,17 +248,11 @@ func TestPrintedDigestIsTheRegistrys(t *testing.T) {
 		ok(t, env, "copy", layoutSrc, "docker://"+img)
 		check(t, env, "docker://"+img)
 	})
-	if hosts := os.Getenv("IMGUTIL_CONTAINERD_HOSTS"); hosts != "" {
-		for _, kv := range strings.Split(hosts, ",") {
-			cname, sock, _ := strings.Cut(kv, "=")
-			t.Run("containerd-"+cname, func(t *testing.T) {
-				env := []string{"CONTAINERD_ADDRESS=" + sock}
-				img := "containerd://imgutil-test/example.com/imgutil-cli/digest-src:" + strings.ToLower(testhelpers.RandString(8))
-				ok(t, env, "copy", layoutSrc, img)
-				check(t, env, img)
-			})
-		}
-	}
+	forEachContainerd(t, func(t *testing.T, env []string) {
+		img := "containerd://imgutil-test/example.com/imgutil-cli/digest-src:" + strings.ToLower(testhelpers.RandString(8))
+		ok(t, env, "copy", layoutSrc, img)
+		check(t, env, img)
+	})
 }
 
 // TestProgressOfAPush: a push of incompressible files (the compressed layer
@@ -284,17 +260,11 @@ func TestPrintedDigestIsTheRegistrys(t *testing.T) {
 // blob with the size that went, and with --quiet nothing but the result.
 func TestProgressOfAPush(t *testing.T) {
 	dir := t.TempDir()
-	app := filepath.Join(dir, "app")
-	if err := os.MkdirAll(app, 0o755); err != nil {
-		t.Fatal(err)
-	}
 	noise := make([]byte, 6<<20)
 	if _, err := rand.Read(noise); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(app, "noise.bin"), noise, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	app := fileDir(t, dir, "app", "noise.bin", noise)
 	reg := testhelpers.StartRegistry(t)
 	out, errOut, code := cli(t, nil, "append", "--layer", app, reg.Repo("cli/noise:1"))
 	if code != 0 {
@@ -323,4 +293,31 @@ func TestProgressOfAPush(t *testing.T) {
 	if code != 0 || errOut != "" || !strings.Contains(out, "saved ") {
 		t.Errorf("--quiet: exit %d, stderr %q, stdout %q", code, errOut, out)
 	}
+}
+
+// forEachContainerd runs f as a subtest for each containerd
+// IMGUTIL_CONTAINERD_HOSTS lists, with the environment that reaches it.
+func forEachContainerd(t *testing.T, f func(t *testing.T, env []string)) {
+	t.Helper()
+	hosts := os.Getenv("IMGUTIL_CONTAINERD_HOSTS")
+	if hosts == "" {
+		return
+	}
+	for _, kv := range strings.Split(hosts, ",") {
+		name, sock, _ := strings.Cut(kv, "=")
+		t.Run("containerd-"+name, func(t *testing.T) { f(t, []string{"CONTAINERD_ADDRESS=" + sock}) })
+	}
+}
+
+// fileDir makes dir/name holding one file of content, and returns it.
+func fileDir(t *testing.T, dir, name, file string, content []byte) string {
+	t.Helper()
+	d := filepath.Join(dir, name)
+	if err := os.MkdirAll(d, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(d, file), content, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return d
 }

@@ -322,13 +322,7 @@ func TestTimeoutOnAHungRegistry(t *testing.T) {
 // daemon and a registry; without --base, append starts from scratch.
 func TestMissingBaseIsAnError(t *testing.T) {
 	dir := t.TempDir()
-	layer := filepath.Join(dir, "layer")
-	if err := os.MkdirAll(layer, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(layer, "f"), []byte("f"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	layer := fileDir(t, dir, "layer", "f", []byte("f"))
 	reg := testhelpers.StartRegistry(t)
 	check := func(t *testing.T, env []string, missing, dst string, absent func() bool) {
 		t.Helper()
@@ -369,19 +363,13 @@ func TestMissingBaseIsAnError(t *testing.T) {
 			return err != nil
 		})
 	})
-	if hosts := os.Getenv("IMGUTIL_CONTAINERD_HOSTS"); hosts != "" {
-		for _, kv := range strings.Split(hosts, ",") {
-			name, sock, _ := strings.Cut(kv, "=")
-			t.Run("containerd-"+name, func(t *testing.T) {
-				env := []string{"CONTAINERD_ADDRESS=" + sock}
-				dst := "containerd://imgutil-test/example.com/imgutil-cli/missing-dst:" + strings.ToLower(testhelpers.RandString(8))
-				check(t, env, "containerd://imgutil-test/example.com/imgutil-cli/nope:typo", dst, func() bool {
-					_, errOut, code := cli(t, env, "inspect", dst)
-					return code != 0 && strings.Contains(errOut, "not found")
-				})
-			})
-		}
-	}
+	forEachContainerd(t, func(t *testing.T, env []string) {
+		dst := "containerd://imgutil-test/example.com/imgutil-cli/missing-dst:" + strings.ToLower(testhelpers.RandString(8))
+		check(t, env, "containerd://imgutil-test/example.com/imgutil-cli/nope:typo", dst, func() bool {
+			_, errOut, code := cli(t, env, "inspect", dst)
+			return code != 0 && strings.Contains(errOut, "not found")
+		})
+	})
 }
 
 // TestDaemonAsTheDockerCLIFindsIt: the CLI reaches each test daemon as the
