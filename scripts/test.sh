@@ -18,7 +18,10 @@ go test $flags $(go list ./... | grep -v '/local$') || rc=1
 # shellcheck disable=SC2086
 go test $flags -v ./local/ >"$log" 2>&1 || rc=1
 if [ $rc -ne 0 ] && ! grep -q '^ok' "$log"; then
-  grep -v '^=== ' "$log" | tail -n 300
+  # What each failing test said (file:line messages), then the end.
+  echo "test: local test messages:"
+  grep -E '\.go:[0-9]+: |--- FAIL|^panic|^fatal' "$log" | head -n 400
+  grep -v '^=== ' "$log" | tail -n 100
 fi
 # The containerd backend and the command line are modules of their own.
 echo "test: containerds: ${IMGUTIL_CONTAINERD_HOSTS:-none}"

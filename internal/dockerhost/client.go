@@ -102,9 +102,14 @@ func (e Endpoint) options(dial func(context.Context) (net.Conn, error)) ([]clien
 	}
 	opts := []client.Opt{client.WithAPIVersionFromEnv()}
 	if strings.HasPrefix(e.Host, "ssh://") {
+		// An ssh connection of ours left idle for 30 s is closed (its
+		// processes end), as the Docker client's are; the caller's are
+		// the caller's (see below).
+		idle := time.Duration(0)
 		if dial == nil {
 			host := e.Host
 			dial = func(ctx context.Context) (net.Conn, error) { return dialSSH(ctx, host) }
+			idle = 30 * time.Second
 		}
 		// The client's host says where it goes (its DaemonHost); its
 		// connections come from ssh, never from a lookup of that name.
@@ -112,7 +117,7 @@ func (e Endpoint) options(dial func(context.Context) (net.Conn, error)) ([]clien
 		if err != nil {
 			return nil, err
 		}
-		return append(opts, client.WithHost("ssh://"+t.hostPort()), ownTransport(dial, nil)), nil
+		return append(opts, client.WithHost("ssh://"+t.hostPort()), ownTransport(dial, nil, idle)), nil
 	}
 	if tlsConfig != nil && dial == nil {
 		opts = append(opts, client.WithHTTPClient(&http.Client{
@@ -122,19 +127,23 @@ func (e Endpoint) options(dial func(context.Context) (net.Conn, error)) ([]clien
 	}
 	opts = append(opts, client.WithHost(e.Host))
 	if dial != nil {
-		opts = append(opts, ownTransport(dial, tlsConfig))
+		// The caller's connections are the caller's to close: one it
+		// hands out again and again (lifecycle's one connection) must
+		// not be dropped for being idle.
+		opts = append(opts, ownTransport(dial, tlsConfig, 0))
 	}
 	return opts, nil
 }
 
 // ownTransport gives the client a transport whose every connection dial
 // makes (past its TLS handshake when tlsConfig is set), never through a
-// proxy the environment names: the connection is the daemon's already.
-func ownTransport(dial func(context.Context) (net.Conn, error), tlsConfig *tls.Config) client.Opt {
+// proxy the environment names (the connection is the daemon's already),
+// closed once idle that long (0: never).
+func ownTransport(dial func(context.Context) (net.Conn, error), tlsConfig *tls.Config, idle time.Duration) client.Opt {
 	tr := &http.Transport{
 		DialContext:        func(ctx context.Context, _, _ string) (net.Conn, error) { return dial(ctx) },
 		MaxIdleConns:       6,
-		IdleConnTimeout:    30 * time.Second,
+		IdleConnTimeout:    idle,
 		DisableCompression: true,
 	}
 	if tlsConfig != nil {
