@@ -1,6 +1,7 @@
 package imgutil
 
 import (
+	"fmt"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -49,6 +50,18 @@ type ContainerdOptions struct {
 	Snapshotter string
 	// SkipUnpack saves the image's content and record without unpacking it.
 	SkipUnpack bool
+}
+
+// RefuseContainerdOptions returns an error matching ErrInvalidArgument when
+// o carries an option only the containerd backend reads (its WithNamespace,
+// WithSnapshotter, WithoutUnpack): given to another backend, backend, it
+// would be ignored without a word.
+func (o *ImageOptions) RefuseContainerdOptions(backend string) error {
+	if o.ContainerdOptions == (ContainerdOptions{}) {
+		return nil
+	}
+	return fmt.Errorf("%s image: an option of the containerd backend (namespace %q, snapshotter %q, skip unpack %v) does not apply: %w",
+		backend, o.Namespace, o.Snapshotter, o.SkipUnpack, ErrInvalidArgument)
 }
 
 // RemoteOptions are the options only the remote backend reads.

@@ -59,7 +59,9 @@ var (
 
 // WithNamespace sets the containerd namespace of the image, its base and
 // previous images (default "default"; "k8s.io" for the CRI plugin, "moby"
-// for Docker with the containerd image store).
+// for Docker with the containerd image store). The local, remote and
+// layout backends refuse it (ErrInvalidArgument), as every option of this
+// backend.
 func WithNamespace(ns string) imgutil.ImageOption {
 	return func(o *imgutil.ImageOptions) { o.Namespace = ns }
 }

@@ -47,6 +47,9 @@ func NewImage(path string, ops ...imgutil.ImageOption) (*Image, error) {
 	if path == "" {
 		return nil, fmt.Errorf("layout path is empty: %w", imgutil.ErrInvalidArgument)
 	}
+	if err := o.RefuseContainerdOptions("layout"); err != nil {
+		return nil, err
+	}
 	// Blobs found to match their digests, for this image's reads, writes
 	// and exports.
 	records := verified.FromEnv()

@@ -89,6 +89,9 @@ func NewImageInStore(ctx context.Context, store *Store, repoName string, ops ...
 }
 
 func newImage(ctx context.Context, store *Store, repoName string, o imgutil.ImageOptions) (*Image, error) {
+	if err := o.RefuseContainerdOptions("local"); err != nil {
+		return nil, err
+	}
 	if _, err := name.ParseReference(repoName, name.WeakValidation); err != nil {
 		return nil, fmt.Errorf("image name %q: %w: %w", repoName, imgutil.ErrInvalidArgument, err)
 	}

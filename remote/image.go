@@ -64,6 +64,9 @@ func NewImageContext(ctx context.Context, repoName string, keychain authn.Keycha
 	for _, op := range ops {
 		op(&o)
 	}
+	if err := o.RefuseContainerdOptions("remote"); err != nil {
+		return nil, err
+	}
 	a := newAccess(keychain, o.RegistrySettings)
 	if _, err := a.ref(repoName); err != nil {
 		return nil, err
