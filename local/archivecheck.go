@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"path"
 	"strings"
@@ -51,13 +52,33 @@ type archiveChecker struct {
 	entries map[string]archiveEntry
 }
 
-// check reads the archive r to its end.
+// hashingReader is a reader that can hash the next n bytes read from it,
+// however they are read (Read or Seek), straight from its own memory.
+type hashingReader interface {
+	io.Reader
+	hashNext(w io.Writer, n int64)
+	// hashLeft is how many of those bytes are still to come.
+	hashLeft() int64
+}
+
+// check reads the archive r to its end. When r is a hashingReader, the
+// content of a large entry is hashed where r holds it as the tar reader
+// skips it: read once, never copied.
 func (c *archiveChecker) check(r io.Reader) error {
 	c.entries = map[string]archiveEntry{}
+	hr, _ := r.(hashingReader)
 	tr := tar.NewReader(r)
 	buf := make([]byte, 1<<20)
+	// pending is the large entry whose content r hashes as it is skipped.
+	var pending *pendingEntry
 	for {
 		hdr, err := tr.Next()
+		if pending != nil && err == nil || errors.Is(err, io.EOF) {
+			if err := c.finish(pending, hr); err != nil {
+				return err
+			}
+			pending = nil
+		}
 		if errors.Is(err, io.EOF) {
 			break
 		}
@@ -83,10 +104,19 @@ func (c *archiveChecker) check(r io.Reader) error {
 			c.entries[name] = archiveEntry{link: target}
 			continue
 		case tar.TypeReg:
+			if sparse(hdr) {
+				return fmt.Errorf("entry %q is a sparse file: %w", hdr.Name, errBadArchive)
+			}
 		default:
 			return fmt.Errorf("entry %q is of type %q: %w", hdr.Name, hdr.Typeflag, errBadArchive)
 		}
 		h := sha256.New()
+		if hr != nil && hdr.Size > maxMetadataSize {
+			// Hashed as the next Next skips it.
+			hr.hashNext(h, hdr.Size)
+			pending = &pendingEntry{name: name, hash: h, size: hdr.Size}
+			continue
+		}
 		var small bytes.Buffer
 		w := io.Writer(h)
 		if hdr.Size <= maxMetadataSize {
@@ -100,12 +130,51 @@ func (c *archiveChecker) check(r io.Reader) error {
 		if b := small.Bytes(); len(b) > 0 && (b[0] == '{' || b[0] == '[') {
 			e.data = b // JSON: metadata (layers are tars)
 		}
-		if hexName, named := blobName(name); named && e.digest.Hex != hexName {
-			return fmt.Errorf("%s of the daemon's archive holds content of digest %s: %w", name, e.digest, errBadArchive)
+		if err := c.add(name, e); err != nil {
+			return err
 		}
-		c.entries[name] = e
 	}
 	return c.holdsImage()
+}
+
+// pendingEntry is an entry whose content a hashingReader hashes.
+type pendingEntry struct {
+	name string
+	hash hash.Hash
+	size int64
+}
+
+// finish records the pending entry p once its content went by.
+func (c *archiveChecker) finish(p *pendingEntry, hr hashingReader) error {
+	if p == nil {
+		return nil
+	}
+	if left := hr.hashLeft(); left != 0 {
+		return fmt.Errorf("reading %s of the daemon's archive: %d of its bytes were not read: %w: %w", p.name, left, errBadArchive, io.ErrUnexpectedEOF)
+	}
+	hr.hashNext(nil, 0)
+	return c.add(p.name, archiveEntry{digest: v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(p.hash.Sum(nil))}, size: p.size})
+}
+
+// add records the regular entry e, whose name, if it names a digest, must
+// be e's.
+func (c *archiveChecker) add(name string, e archiveEntry) error {
+	if hexName, named := blobName(name); named && e.digest.Hex != hexName {
+		return fmt.Errorf("%s of the daemon's archive holds content of digest %s: %w", name, e.digest, errBadArchive)
+	}
+	c.entries[name] = e
+	return nil
+}
+
+// sparse reports whether hdr is a sparse file in PAX form (a regular
+// entry whose stored bytes are fewer than its size).
+func sparse(hdr *tar.Header) bool {
+	for k := range hdr.PAXRecords {
+		if strings.HasPrefix(k, "GNU.sparse.") {
+			return true
+		}
+	}
+	return false
 }
 
 // inArchive cleans name, relative to dir of the archive, and reports
@@ -293,15 +362,22 @@ func checkedCopy(w io.Writer, r io.Reader, c *archiveChecker) error {
 const checkAhead = 16
 
 // chunkReader reads the chunks a copy hands over, returning each to free
-// once read.
+// once read. It is a hashingReader, and seeks forward (as tar.Reader does
+// to skip an entry) by taking chunks without copying them.
 type chunkReader struct {
 	chunks <-chan []byte
 	free   chan<- []byte
 	cur    []byte
 	whole  []byte
+	// pos is how many bytes were taken.
+	pos int64
+	// sink receives the next sinkLeft bytes taken.
+	sink     io.Writer
+	sinkLeft int64
 }
 
-func (c *chunkReader) Read(p []byte) (int, error) {
+// next makes cur hold unread bytes; false at the end of the chunks.
+func (c *chunkReader) next() bool {
 	for len(c.cur) == 0 {
 		if c.whole != nil {
 			select {
@@ -312,11 +388,50 @@ func (c *chunkReader) Read(p []byte) (int, error) {
 		}
 		b, ok := <-c.chunks
 		if !ok {
-			return 0, io.EOF
+			return false
 		}
 		c.cur, c.whole = b, b
 	}
-	n := copy(p, c.cur)
+	return true
+}
+
+// take consumes n bytes of cur, handing those due to the sink.
+func (c *chunkReader) take(n int) {
+	if c.sinkLeft > 0 {
+		k := min(int64(n), c.sinkLeft)
+		_, _ = c.sink.Write(c.cur[:k]) // a hash: never fails
+		c.sinkLeft -= k
+	}
 	c.cur = c.cur[n:]
+	c.pos += int64(n)
+}
+
+func (c *chunkReader) Read(p []byte) (int, error) {
+	if !c.next() {
+		return 0, io.EOF
+	}
+	n := copy(p, c.cur)
+	c.take(n)
 	return n, nil
 }
+
+// Seek moves forward only (whence io.SeekCurrent, offset ≥ 0), taking the
+// bytes skipped.
+func (c *chunkReader) Seek(offset int64, whence int) (int64, error) {
+	if whence != io.SeekCurrent || offset < 0 {
+		return c.pos, errors.New("chunkReader: only forward seeks")
+	}
+	for offset > 0 {
+		if !c.next() {
+			return c.pos, io.ErrUnexpectedEOF
+		}
+		n := int(min(offset, int64(len(c.cur))))
+		c.take(n)
+		offset -= int64(n)
+	}
+	return c.pos, nil
+}
+
+func (c *chunkReader) hashNext(w io.Writer, n int64) { c.sink, c.sinkLeft = w, n }
+
+func (c *chunkReader) hashLeft() int64 { return c.sinkLeft }
