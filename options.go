@@ -23,7 +23,9 @@ type ImageOptions struct {
 	PreserveHistory       bool
 	LayoutOptions
 	RemoteOptions
-	ContainerdOptions
+	// BackendOptions are options only one backend reads (see
+	// BackendOption), in the order given.
+	BackendOptions []BackendOption
 	// Progress receives progress updates (WithProgress); nil for none.
 	Progress func(Progress)
 
@@ -38,30 +40,28 @@ type LayoutOptions struct {
 	WithoutLayers  bool
 }
 
-// ContainerdOptions are the options only the containerd backend reads
-// (module github.com/imgbridge/imgutil/containerd).
-type ContainerdOptions struct {
-	// Namespace is the containerd namespace of the image, its base and
-	// previous images ("default" when empty; "k8s.io" for the CRI plugin,
-	// "moby" for Docker with the containerd image store).
-	Namespace string
-	// Snapshotter is the snapshotter a save unpacks the image for
-	// ("overlayfs" when empty).
-	Snapshotter string
-	// SkipUnpack saves the image's content and record without unpacking it.
-	SkipUnpack bool
+// BackendOption is an option that only one backend reads, carried by the
+// core without its fields (the containerd module's namespace, snapshotter,
+// compression): the backend named reads Value; every other one refuses it
+// (RefuseOtherBackends), where it would be ignored without a word.
+type BackendOption struct {
+	// Backend is the Kind of the backend that reads it ("containerd").
+	Backend string
+	// Name says what it sets, for errors (`namespace "k8s.io"`).
+	Name string
+	// Value is what that backend reads; its type is the backend's own.
+	Value any
 }
 
-// RefuseContainerdOptions returns an error matching ErrInvalidArgument when
-// o carries an option only the containerd backend reads (its WithNamespace,
-// WithSnapshotter, WithoutUnpack): given to another backend, backend, it
-// would be ignored without a word.
-func (o *ImageOptions) RefuseContainerdOptions(backend string) error {
-	if o.ContainerdOptions == (ContainerdOptions{}) {
-		return nil
+// RefuseOtherBackends returns an error matching ErrInvalidArgument, naming
+// the option, when o carries an option of a backend other than backend.
+func (o *ImageOptions) RefuseOtherBackends(backend string) error {
+	for _, b := range o.BackendOptions {
+		if b.Backend != backend {
+			return fmt.Errorf("%s image: an option of the %s backend (%s) does not apply: %w", backend, b.Backend, b.Name, ErrInvalidArgument)
+		}
 	}
-	return fmt.Errorf("%s image: an option of the containerd backend (namespace %q, snapshotter %q, skip unpack %v) does not apply: %w",
-		backend, o.Namespace, o.Snapshotter, o.SkipUnpack, ErrInvalidArgument)
+	return nil
 }
 
 // RemoteOptions are the options only the remote backend reads.

@@ -2,6 +2,7 @@ package imgutil_test
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/imgbridge/imgutil"
@@ -13,8 +14,14 @@ import (
 // An option of the containerd backend given to another backend is an
 // error (it was ignored), before anything is read or made.
 func TestContainerdOptionsElsewhere(t *testing.T) {
-	namespace := func(o *imgutil.ImageOptions) { o.Namespace = "k8s.io" }
-	snapshotter := func(o *imgutil.ImageOptions) { o.Snapshotter = "native" }
+	// As the containerd module's options are made (its own tests give
+	// them to every backend).
+	namespace := func(o *imgutil.ImageOptions) {
+		o.BackendOptions = append(o.BackendOptions, imgutil.BackendOption{Backend: "containerd", Name: `namespace "k8s.io"`, Value: "k8s.io"})
+	}
+	snapshotter := func(o *imgutil.ImageOptions) {
+		o.BackendOptions = append(o.BackendOptions, imgutil.BackendOption{Backend: "containerd", Name: `snapshotter "native"`})
+	}
 	dir := t.TempDir()
 	for name, open := range map[string]func(imgutil.ImageOption) error{
 		"local": func(op imgutil.ImageOption) error {
@@ -31,8 +38,8 @@ func TestContainerdOptionsElsewhere(t *testing.T) {
 		},
 	} {
 		for _, op := range []imgutil.ImageOption{namespace, snapshotter} {
-			if err := open(op); !errors.Is(err, imgutil.ErrInvalidArgument) {
-				t.Errorf("%s with a containerd option: %v, want ErrInvalidArgument", name, err)
+			if err := open(op); !errors.Is(err, imgutil.ErrInvalidArgument) || !strings.Contains(err.Error(), "containerd backend") {
+				t.Errorf("%s with a containerd option: %v, want ErrInvalidArgument naming it", name, err)
 			}
 		}
 	}

@@ -243,10 +243,17 @@ func testIntoAnotherNamespace(t *testing.T, c *client.Client) {
 }
 
 // testAbsoluteNames: a layer as build tools write it (absolute names, a
-// hard link and a symbolic link by absolute path) goes into the store byte
-// for byte (its blob is the file: digest = diffID), reads back byte for
-// byte, and unpacks so that a container sees its files through both links.
+// hard link and a symbolic link by absolute path) goes into the store
+// compressed (by default: gzip; zstd on request) or byte for byte (its blob
+// is the file: digest = diffID), reads back byte for byte, and unpacks so
+// that a container sees its files through both links.
 func testAbsoluteNames(t *testing.T, d daemon) {
+	for name, c := range map[string]containerd.Compression{"default": "", "zstd": containerd.Zstd, "uncompressed": containerd.Uncompressed} {
+		t.Run(name, func(t *testing.T) { testAbsoluteNamesIn(t, d, c) })
+	}
+}
+
+func testAbsoluteNamesIn(t *testing.T, d daemon, compression containerd.Compression) {
 	const ns = "k8s.io"
 	word := strings.ToLower(rand.Text()[:10])
 	p, diffID := testhelpers.BuildToolLayerFile(t, word)
@@ -256,16 +263,35 @@ func testAbsoluteNames(t *testing.T, d daemon) {
 	base := freshName(t, d.client, ns)
 	put(t, d.client, ns, base, testhelpers.BusyboxImage(t, imgutil.OCITypes))
 	name := freshName(t, d.client, ns)
-	img, err := containerd.NewImage(name, d.client, containerd.WithNamespace(ns), imgutil.FromBaseImage(base))
+	// The base is imported as a Docker image (ctr import): OCI types, so
+	// that zstd layers may be.
+	ops := []imgutil.ImageOption{containerd.WithNamespace(ns), imgutil.FromBaseImage(base), imgutil.WithMediaTypes(imgutil.OCITypes)}
+	if compression != "" {
+		ops = append(ops, containerd.WithCompression(compression))
+	}
+	img, err := containerd.NewImage(name, d.client, ops...)
 	must(t, err)
 	must(t, img.AddLayerWithDiffID(p, diffID))
 	must(t, img.SetCmd("/bin/cat", "/layers/bp/hard", "/layers/bp/soft"))
 	must(t, img.Save())
 
-	info, err := d.client.ContentStore().Info(nsCtx(ns), digest.Digest(diffID))
+	m := storedManifest(t, d.client, ns, name)
+	top := m.Layers[len(m.Layers)-1]
+	want := map[containerd.Compression]string{
+		"":                      "application/vnd.oci.image.layer.v1.tar+gzip",
+		containerd.Zstd:         "application/vnd.oci.image.layer.v1.tar+zstd",
+		containerd.Uncompressed: "application/vnd.oci.image.layer.v1.tar",
+	}[compression]
+	if string(top.MediaType) != want {
+		t.Errorf("the new layer is stored as %s, want %s", top.MediaType, want)
+	}
+	info, err := d.client.ContentStore().Info(nsCtx(ns), digest.Digest(top.Digest.String()))
 	must(t, err)
-	if info.Size != fi.Size() {
-		t.Errorf("the layer's blob is %d bytes, the file %d", info.Size, fi.Size())
+	if info.Size != top.Size {
+		t.Errorf("the layer's blob is %d bytes, its descriptor says %d", info.Size, top.Size)
+	}
+	if compression == containerd.Uncompressed && (top.Digest.String() != diffID || info.Size != fi.Size()) {
+		t.Errorf("uncompressed, the layer's blob is %s (%d bytes), the file %s (%d bytes)", top.Digest, info.Size, diffID, fi.Size())
 	}
 	reopened, err := containerd.NewImage(name, d.client, containerd.WithNamespace(ns), imgutil.FromBaseImage(name))
 	must(t, err)
@@ -281,4 +307,16 @@ func testAbsoluteNames(t *testing.T, d daemon) {
 	if got := string(out); got != word+word {
 		t.Errorf("through the hard and the symbolic link the container read %q, want %q", got, word+word)
 	}
+}
+
+// storedManifest reads the manifest the record name points at.
+func storedManifest(t *testing.T, c *client.Client, ns, name string) *v1.Manifest {
+	t.Helper()
+	rec, err := c.ImageService().Get(nsCtx(ns), name)
+	must(t, err)
+	raw, err := content.ReadBlob(nsCtx(ns), c.ContentStore(), rec.Target)
+	must(t, err)
+	m, err := v1.ParseManifest(bytes.NewReader(raw))
+	must(t, err)
+	return m
 }

@@ -186,5 +186,7 @@ func TestContainerd(t *testing.T) {
 		t.Run("PlatformOfAnIndex", func(t *testing.T) { testPlatformOfAnIndex(t, d.client) })
 		t.Run("IntoAnotherNamespace", func(t *testing.T) { testIntoAnotherNamespace(t, d.client) })
 		t.Run("AbsoluteNames", func(t *testing.T) { testAbsoluteNames(t, d) })
+		t.Run("SnapshotterFromNamespace", func(t *testing.T) { testSnapshotterFromNamespace(t, d) })
+		t.Run("RebuildCompressesNothingTwice", func(t *testing.T) { testRebuildCompressesNothingTwice(t, d) })
 	})
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/imgbridge/imgutil"
 	"github.com/imgbridge/imgutil/internal/archive"
 	"github.com/imgbridge/imgutil/internal/built"
+	"github.com/imgbridge/imgutil/internal/layer"
 )
 
 // Defaults of the options.
@@ -37,15 +38,18 @@ type Image struct {
 	namespace   string
 	snapshotter string
 	skipUnpack  bool
-	platform    imgutil.Platform
-	progress    func(imgutil.Progress)
+	compression Compression
+	// sums are the gzip digests of layers compressed before.
+	sums     *layer.Sums
+	platform imgutil.Platform
+	progress func(imgutil.Progress)
 
 	// opened are the manifests of the images opened from the namespace
 	// (base, previous), and blobs the blobs they list.
 	opened []v1.Hash
 	blobs  map[v1.Hash]bool
 
-	// mu guards name and saved.
+	// mu guards name, saved and snapshotter once set.
 	mu   sync.Mutex
 	name string
 	// saved is the manifest digest of the last save.
@@ -57,25 +61,64 @@ var (
 	_ v1.Image             = (*Image)(nil)
 )
 
+// options are what this backend's options set. They travel in the core's
+// ImageOptions as imgutil.BackendOption values of backend "containerd"
+// (see option); other backends refuse them.
+type options struct {
+	namespace   string
+	snapshotter string
+	skipUnpack  bool
+	compression Compression
+}
+
+// option makes an imgutil.ImageOption of this backend, described by name
+// in errors, that sets what f sets.
+func option(name string, f func(*options)) imgutil.ImageOption {
+	return func(o *imgutil.ImageOptions) {
+		o.BackendOptions = append(o.BackendOptions, imgutil.BackendOption{Backend: kind, Name: name, Value: f})
+	}
+}
+
+// kind is this backend's Kind.
+const kind = "containerd"
+
+// ownOptions reads this backend's options of o, refusing another
+// backend's.
+func ownOptions(o *imgutil.ImageOptions) (options, error) {
+	var own options
+	if err := o.RefuseOtherBackends(kind); err != nil {
+		return own, err
+	}
+	for _, b := range o.BackendOptions {
+		f, ok := b.Value.(func(*options))
+		if !ok {
+			return own, fmt.Errorf("containerd image: option %s was not made by this module: %w", b.Name, imgutil.ErrInvalidArgument)
+		}
+		f(&own)
+	}
+	return own, nil
+}
+
 // WithNamespace sets the containerd namespace of the image, its base and
 // previous images (default "default"; "k8s.io" for the CRI plugin, "moby"
 // for Docker with the containerd image store). The local, remote and
 // layout backends refuse it (ErrInvalidArgument), as every option of this
 // backend.
 func WithNamespace(ns string) imgutil.ImageOption {
-	return func(o *imgutil.ImageOptions) { o.Namespace = ns }
+	return option(fmt.Sprintf("namespace %q", ns), func(o *options) { o.namespace = ns })
 }
 
 // WithSnapshotter sets the snapshotter a save unpacks the image for
-// (default "overlayfs").
+// (default: the namespace's default, its label
+// containerd.io/defaults/snapshotter, else containerd's, overlayfs).
 func WithSnapshotter(name string) imgutil.ImageOption {
-	return func(o *imgutil.ImageOptions) { o.Snapshotter = name }
+	return option(fmt.Sprintf("snapshotter %q", name), func(o *options) { o.snapshotter = name })
 }
 
 // WithoutUnpack saves the image's content and record only: nothing is
 // unpacked until a runtime asks.
 func WithoutUnpack() imgutil.ImageOption {
-	return func(o *imgutil.ImageOptions) { o.SkipUnpack = true }
+	return option("without unpack", func(o *options) { o.skipUnpack = true })
 }
 
 // NewImage returns an image named name in the containerd c talks to. With
@@ -111,16 +154,29 @@ func NewImageContext(ctx context.Context, name string, c *client.Client, ops ...
 	for _, op := range ops {
 		op(&o)
 	}
+	own, err := ownOptions(&o)
+	if err != nil {
+		return nil, err
+	}
+	// The core reads none of them.
+	o.BackendOptions = nil
 	if _, err := normalize(name); err != nil {
 		return nil, err
 	}
-	img := &Image{client: c, namespace: o.Namespace, snapshotter: o.Snapshotter, skipUnpack: o.SkipUnpack,
-		platform: o.Platform, progress: o.Progress, name: name}
+	img := &Image{client: c, namespace: own.namespace, snapshotter: own.snapshotter, skipUnpack: own.skipUnpack,
+		compression: own.compression, platform: o.Platform, progress: o.Progress, name: name}
+	switch img.compression {
+	case "":
+		img.compression = Gzip
+	case Gzip, Zstd, Uncompressed:
+	default:
+		return nil, fmt.Errorf("compression %q (gzip, zstd or uncompressed): %w", img.compression, imgutil.ErrInvalidArgument)
+	}
+	if img.compression == Gzip {
+		img.sums = layer.SumsFromEnv()
+	}
 	if img.namespace == "" {
 		img.namespace = DefaultNamespace
-	}
-	if img.snapshotter == "" {
-		img.snapshotter = DefaultSnapshotter
 	}
 	// Base and previous are read at once. Reads of their layers, later,
 	// need the namespace and no deadline of ours.
@@ -203,6 +259,30 @@ func normalize(name string) (string, error) {
 	}
 	return reference.TagNameOnly(named).String(), nil
 }
+
+// snapshotterName is the snapshotter a save unpacks for: WithSnapshotter's,
+// else the namespace's default (its label containerd.io/defaults/snapshotter,
+// as ctr and nerdctl read it), else DefaultSnapshotter. Looked up once.
+func (i *Image) snapshotterName(ctx context.Context) (string, error) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if i.snapshotter != "" {
+		return i.snapshotter, nil
+	}
+	labels, err := i.client.NamespaceService().Labels(i.nsContext(ctx), i.namespace)
+	if err != nil && !cerrdefs.IsNotFound(err) {
+		return "", fmt.Errorf("reading the labels of namespace %s: %w", i.namespace, storeError(err))
+	}
+	i.snapshotter = DefaultSnapshotter
+	if l := labels[defaultSnapshotterLabel]; l != "" {
+		i.snapshotter = l
+	}
+	return i.snapshotter, nil
+}
+
+// defaultSnapshotterLabel is the namespace label naming its default
+// snapshotter.
+const defaultSnapshotterLabel = "containerd.io/defaults/snapshotter"
 
 // nsContext is ctx in the image's namespace.
 func (i *Image) nsContext(ctx context.Context) context.Context {

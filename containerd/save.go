@@ -101,6 +101,12 @@ func (i *Image) SaveAsContext(ctx context.Context, name string, additionalNames 
 // manifest's descriptor.
 func (i *Image) write(lctx context.Context, b *built.Built) (ocispec.Descriptor, error) {
 	var err error
+	var snapshotter string
+	if !i.skipUnpack {
+		if snapshotter, err = i.snapshotterName(lctx); err != nil {
+			return ocispec.Descriptor{}, err
+		}
+	}
 	// Every blob's descriptor is known before anything is written (a new
 	// layer's digest is its diffID), so the manifest need not wait.
 	docker := b.ManifestType() == types.DockerManifestSchema2
@@ -109,6 +115,32 @@ func (i *Image) write(lctx context.Context, b *built.Built) (ocispec.Descriptor,
 	for j, l := range b.Layers {
 		if descs[j], opens[j], err = layer.AsBlob(l, docker); err != nil {
 			return ocispec.Descriptor{}, fmt.Errorf("layer %d: %w", j, err)
+		}
+	}
+	// New layers are compressed first (unless asked not to): their
+	// digests go in the manifest. One whose gzip digest is known is only
+	// described; it is written below if the store lacks it.
+	written := make([]bool, len(b.Layers))
+	if i.compression != Uncompressed {
+		cg, cctx := errgroup.WithContext(lctx)
+		cg.SetLimit(parallelWrites)
+		for j, l := range b.Layers {
+			if !uncompressedType(descs[j].MediaType) || i.openedHas(descs[j].Digest) {
+				continue
+			}
+			plain := descs[j]
+			cg.Go(func() error {
+				cb, err := i.compress(cctx, l, plain, docker)
+				if err != nil {
+					return fmt.Errorf("layer %d: %w", j, err)
+				}
+				descs[j], written[j] = cb.desc, cb.written
+				opens[j] = func() (io.ReadCloser, error) { return i.openCompressed(l) }
+				return nil
+			})
+		}
+		if err := cg.Wait(); err != nil {
+			return ocispec.Descriptor{}, err
 		}
 	}
 	diffIDs := make([]digest.Digest, len(b.Config.RootFS.DiffIDs))
@@ -147,13 +179,16 @@ func (i *Image) write(lctx context.Context, b *built.Built) (ocispec.Descriptor,
 		}
 	}
 	for j, l := range b.Layers {
+		if written[j] {
+			continue
+		}
 		g.Go(func() error { return i.writeLayer(gctx, l, descs[j], opens[j], report) })
 	}
 	g.Go(func() error {
 		var labels map[string]string
 		if !i.skipUnpack && len(diffIDs) > 0 {
 			// The image's snapshots, made below, live as long as its config.
-			labels = map[string]string{snapshotLabel(i.snapshotter): topChain(diffIDs).String()}
+			labels = map[string]string{snapshotLabel(snapshotter): topChain(diffIDs).String()}
 		}
 		if err := writeBytes(gctx, i.client.ContentStore(), toOCI(cfg), b.RawConfig, labels); err != nil {
 			return fmt.Errorf("writing config: %w", err)
@@ -179,8 +214,8 @@ func (i *Image) write(lctx context.Context, b *built.Built) (ocispec.Descriptor,
 		for j, d := range descs {
 			layers[j] = toOCI(d)
 		}
-		if err := i.unpack(lctx, layers, diffIDs); err != nil {
-			return ocispec.Descriptor{}, fmt.Errorf("unpacking for %s: %w", i.snapshotter, err)
+		if err := i.unpack(lctx, snapshotter, layers, diffIDs); err != nil {
+			return ocispec.Descriptor{}, fmt.Errorf("unpacking for %s: %w", snapshotter, err)
 		}
 	}
 	return md, nil

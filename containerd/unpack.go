@@ -23,14 +23,14 @@ func snapshotLabel(snapshotter string) string { return "containerd.io/gc.ref.sna
 func topChain(diffIDs []digest.Digest) digest.Digest { return identity.ChainID(slices.Clone(diffIDs)) }
 
 // unpack makes the snapshots of the layers descs (whose diffIDs are
-// diffIDs) for the image's snapshotter, as containerd's unpacker does but
+// diffIDs) for snapshotter, as containerd's unpacker does but
 // asking only what a rebuild needs: the snapshots of the lower layers are
 // found from the top down (those of the base and previous images exist),
 // and only the layers above them are applied, each checked against its
 // diffID. Snapshots made under ctx's lease are held until the config's
 // snapshot label (written with the config) holds them.
-func (i *Image) unpack(ctx context.Context, descs []ocispec.Descriptor, diffIDs []digest.Digest) error {
-	sn := i.client.SnapshotService(i.snapshotter)
+func (i *Image) unpack(ctx context.Context, snapshotter string, descs []ocispec.Descriptor, diffIDs []digest.Digest) error {
+	sn := i.client.SnapshotService(snapshotter)
 	// ChainIDs writes the chain IDs over its argument.
 	chains := identity.ChainIDs(slices.Clone(diffIDs))
 	have := len(chains)

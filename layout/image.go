@@ -47,7 +47,7 @@ func NewImage(path string, ops ...imgutil.ImageOption) (*Image, error) {
 	if path == "" {
 		return nil, fmt.Errorf("layout path is empty: %w", imgutil.ErrInvalidArgument)
 	}
-	if err := o.RefuseContainerdOptions("layout"); err != nil {
+	if err := o.RefuseOtherBackends("layout"); err != nil {
 		return nil, err
 	}
 	// Blobs found to match their digests, for this image's reads, writes

@@ -314,12 +314,17 @@ func (c *archiveChecker) storedManifestNames(cfg v1.Hash, layers []string) bool 
 }
 
 // checkedCopy copies the archive r into w while c checks it on another
-// goroutine, up to checkAhead chunks behind the copy, so that hashing
+// goroutine, up to checkAhead bytes behind the copy, so that hashing
 // overlaps the transfer; it reads r to its end whatever the check finds,
 // and returns the copy's failure or else the check's.
+//
+// Each read is written as soon as it comes, in chunks of at most
+// chunkSize: a chunk smaller than the socket's buffer lets the daemon go
+// on writing while the chunk goes to w (with reads of 1 MiB, the daemon
+// waited on each write: a bare copy of 1 GiB took 1.25x as long).
 func checkedCopy(w io.Writer, r io.Reader, c *archiveChecker) error {
-	chunks := make(chan []byte, checkAhead)
-	free := make(chan []byte, checkAhead+2)
+	chunks := make(chan []byte, checkAhead/chunkSize)
+	free := make(chan []byte, checkAhead/chunkSize+2)
 	checked := make(chan error, 1)
 	go func() {
 		cr := &chunkReader{chunks: chunks, free: free}
@@ -334,16 +339,21 @@ func checkedCopy(w io.Writer, r io.Reader, c *archiveChecker) error {
 		select {
 		case buf = <-free:
 		default:
-			buf = make([]byte, 1<<20)
+			buf = make([]byte, chunkSize)
 		}
-		n, rerr := io.ReadFull(r, buf)
+		n, rerr := r.Read(buf)
 		if n > 0 {
 			if _, werr := w.Write(buf[:n]); werr != nil && err == nil {
 				err = werr
 			}
 			chunks <- buf[:n]
+		} else {
+			select {
+			case free <- buf:
+			default:
+			}
 		}
-		if errors.Is(rerr, io.EOF) || errors.Is(rerr, io.ErrUnexpectedEOF) {
+		if errors.Is(rerr, io.EOF) {
 			break
 		}
 		if rerr != nil {
@@ -358,8 +368,12 @@ func checkedCopy(w io.Writer, r io.Reader, c *archiveChecker) error {
 	return err
 }
 
-// checkAhead is how many chunks of 1 MiB the check may lag the copy.
-const checkAhead = 16
+const (
+	// checkAhead is how many bytes the check may lag the copy.
+	checkAhead = 16 << 20
+	// chunkSize is the size of the buffers reads go to (one read each).
+	chunkSize = 64 << 10
+)
 
 // chunkReader reads the chunks a copy hands over, returning each to free
 // once read. It is a hashingReader, and seeks forward (as tar.Reader does

@@ -290,8 +290,10 @@ func exportImage(b *testing.B) (path, name string) {
 // (opened as its own base, not edited, as `imgutil export` does: the
 // daemon's own archive, checked as it streams) against a bare ImageSave
 // streamed to a file, per daemon (goal: ≤ 1.1×). Each round runs both,
-// in turns first, each ending with its file synced to disk; it reports the
-// medians and the peak RSS of the process during ours (goal: < 100 MB).
+// in turns first, each starting with the machine's dirty pages flushed
+// (the daemon's temp files of the run before included) and ending with its
+// file synced to disk; it reports the medians and the peak RSS of the
+// process during ours (goal: < 100 MB).
 func BenchmarkSaveFile(b *testing.B) {
 	path, name := exportImage(b)
 	for _, d := range testhelpers.DockerDaemons(b) {
@@ -310,6 +312,7 @@ func benchSaveFile(b *testing.B, cli *client.Client, image string) {
 		// is the export's.
 		debug.FreeOSMemory()
 		testhelpers.ResetPeakRSS(b)
+		syncAll()
 		start := time.Now()
 		img, err := local.NewImage(image, cli, local.FromBaseImage(image))
 		must2(b, err)
@@ -322,6 +325,7 @@ func benchSaveFile(b *testing.B, cli *client.Client, image string) {
 		must2(b, os.Remove(out))
 	}
 	runBare := func() {
+		syncAll()
 		start := time.Now()
 		f, err := os.CreateTemp("", "bare-save-*.tar")
 		must2(b, err)

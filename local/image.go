@@ -89,7 +89,7 @@ func NewImageInStore(ctx context.Context, store *Store, repoName string, ops ...
 }
 
 func newImage(ctx context.Context, store *Store, repoName string, o imgutil.ImageOptions) (*Image, error) {
-	if err := o.RefuseContainerdOptions("local"); err != nil {
+	if err := o.RefuseOtherBackends("local"); err != nil {
 		return nil, err
 	}
 	if _, err := name.ParseReference(repoName, name.WeakValidation); err != nil {

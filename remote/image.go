@@ -64,7 +64,7 @@ func NewImageContext(ctx context.Context, repoName string, keychain authn.Keycha
 	for _, op := range ops {
 		op(&o)
 	}
-	if err := o.RefuseContainerdOptions("remote"); err != nil {
+	if err := o.RefuseOtherBackends("remote"); err != nil {
 		return nil, err
 	}
 	a := newAccess(keychain, o.RegistrySettings)

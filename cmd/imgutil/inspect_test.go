@@ -128,7 +128,7 @@ func TestInspectEveryStore(t *testing.T) {
 		check(t, inspectJSON(t, env, "docker://"+name), false)
 	})
 	forEachContainerd(t, func(t *testing.T, env []string) {
-		target := "containerd://imgutil-test/example.com/imgutil-cli/inspected:" + strings.ToLower(testhelpers.RandString(8))
+		target := "containerd://imgutil-test//example.com/imgutil-cli/inspected:" + strings.ToLower(testhelpers.RandString(8))
 		ok(t, env, "copy", layout, target)
 		check(t, inspectJSON(t, env, target), true)
 	})
@@ -249,7 +249,7 @@ func TestPrintedDigestIsTheRegistrys(t *testing.T) {
 		check(t, env, "docker://"+img)
 	})
 	forEachContainerd(t, func(t *testing.T, env []string) {
-		img := "containerd://imgutil-test/example.com/imgutil-cli/digest-src:" + strings.ToLower(testhelpers.RandString(8))
+		img := "containerd://imgutil-test//example.com/imgutil-cli/digest-src:" + strings.ToLower(testhelpers.RandString(8))
 		ok(t, env, "copy", layoutSrc, img)
 		check(t, env, img)
 	})

@@ -1,7 +1,7 @@
 // Command imgutil is a thin command line over the imgutil library: append a
 // layer, mutate the config, inspect, export, rebase and copy images in a
 // Docker daemon (docker://name:tag), a containerd namespace
-// (containerd://[namespace/]name:tag), an OCI layout (oci:path) or a
+// (containerd://[namespace//]name:tag), an OCI layout (oci:path) or a
 // registry (registry/name:tag).
 package main
 
@@ -87,11 +87,11 @@ Targets:
                          finds it: DOCKER_HOST (unix://, npipe://, tcp:// with
                          DOCKER_TLS_VERIFY and DOCKER_CERT_PATH, ssh://USER@HOST),
                          else DOCKER_CONTEXT or the current Docker context
-  containerd://[NS/]NAME:TAG
+  containerd://[NS//]NAME:TAG
                          an image in a containerd namespace (CONTAINERD_ADDRESS;
                          NS: k8s.io, moby, ... default CONTAINERD_NAMESPACE or
-                         "default"; a name whose first part has no dot, as
-                         myorg/app:1, needs its namespace: containerd://default/myorg/app:1)
+                         "default"); NAME as ctr and nerdctl name it: myorg/app:1
+                         is docker.io/myorg/app:1 (containerd://k8s.io//myorg/app:1)
   oci:PATH               an OCI image layout directory
   REGISTRY/NAME:TAG      an image in a registry (credentials: docker config)
 

@@ -364,8 +364,8 @@ func TestMissingBaseIsAnError(t *testing.T) {
 		})
 	})
 	forEachContainerd(t, func(t *testing.T, env []string) {
-		dst := "containerd://imgutil-test/example.com/imgutil-cli/missing-dst:" + strings.ToLower(testhelpers.RandString(8))
-		check(t, env, "containerd://imgutil-test/example.com/imgutil-cli/nope:typo", dst, func() bool {
+		dst := "containerd://imgutil-test//example.com/imgutil-cli/missing-dst:" + strings.ToLower(testhelpers.RandString(8))
+		check(t, env, "containerd://imgutil-test//example.com/imgutil-cli/nope:typo", dst, func() bool {
 			_, errOut, code := cli(t, env, "inspect", dst)
 			return code != 0 && strings.Contains(errOut, "not found")
 		})

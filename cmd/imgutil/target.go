@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	ctrdclient "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/pkg/identifiers"
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -33,19 +34,21 @@ type target struct {
 // namespace).
 func (t target) sameStore(u target) bool { return t.kind == u.kind && t.ns == u.ns }
 
-// splitNamespace splits containerd://[NAMESPACE/]NAME: the first path
-// segment is the namespace when a name follows it and it is k8s.io or has
-// no dot or colon (a registry host has one). The namespace defaults to
-// CONTAINERD_NAMESPACE, else "default".
-func splitNamespace(s string) (ns, rest string) {
-	first, after, ok := strings.Cut(s, "/")
-	if ok && after != "" && (first == "k8s.io" || !strings.ContainsAny(first, ".:")) && first != "localhost" {
-		return first, after
+// splitNamespace splits containerd://[NAMESPACE//]NAME: the namespace is
+// what comes before "//" (no image reference holds one, so that no
+// registry host or Docker Hub organisation is taken for a namespace), else
+// CONTAINERD_NAMESPACE, else "default", as ctr and nerdctl take it.
+func splitNamespace(s string) (ns, rest string, err error) {
+	if ns, rest, ok := strings.Cut(s, "//"); ok {
+		if err := identifiers.Validate(ns); err != nil {
+			return "", "", usageError{fmt.Sprintf("containerd namespace %q (in containerd://%s): %v", ns, s, err)}
+		}
+		return ns, rest, nil
 	}
 	if ns = os.Getenv("CONTAINERD_NAMESPACE"); ns == "" {
 		ns = containerd.DefaultNamespace
 	}
-	return ns, s
+	return ns, s, nil
 }
 
 func parseTarget(s string) (target, error) {
@@ -58,7 +61,10 @@ func parseTarget(s string) (target, error) {
 	case strings.HasPrefix(s, "oci:"):
 		t = target{kind: "oci", name: strings.TrimPrefix(s, "oci:")}
 	case strings.HasPrefix(s, "containerd://"):
-		ns, n := splitNamespace(strings.TrimPrefix(s, "containerd://"))
+		ns, n, err := splitNamespace(strings.TrimPrefix(s, "containerd://"))
+		if err != nil {
+			return target{}, err
+		}
 		t = target{kind: "containerd", ns: ns, name: n}
 	default:
 		t = target{kind: "registry", name: s}
@@ -101,7 +107,7 @@ func (t target) String() string {
 	case "oci":
 		return "oci:" + t.name
 	case "containerd":
-		return "containerd://" + t.ns + "/" + t.name
+		return "containerd://" + t.ns + "//" + t.name
 	}
 	return t.name
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"sync"
 
@@ -22,8 +23,29 @@ import (
 const GzipCacheEnv = "IMGUTIL_LAYER_CACHE"
 
 // compressor names the compressor and level whose output the cache
-// describes: another one gives other bytes, so other entries.
-const compressor = "klauspost-gzip-1.19.2-bestspeed"
+// describes: another one gives other bytes, so other entries. The version
+// is the one this program was built with (a module that requires a newer
+// klauspost/compress, as the containerd module does, builds with that
+// one): two builds sharing the cache directory never take each other's
+// sums.
+var compressor = "klauspost-gzip-" + compressVersion() + "-bestspeed"
+
+// compressVersion is the version of klauspost/compress in this build.
+func compressVersion() string {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, m := range bi.Deps {
+			if m.Path == "github.com/klauspost/compress" {
+				if m.Replace != nil {
+					m = m.Replace
+				}
+				if m.Version != "" && m.Version != "(devel)" {
+					return m.Version
+				}
+			}
+		}
+	}
+	return "unknown"
+}
 
 // Sums map a layer's diffID to the digest and size of its compressed
 // form (a pure function of the content for a fixed compressor), so that a
@@ -72,6 +94,19 @@ func SumsFromEnv() *Sums {
 		c.dir = filepath.Join(dir, compressor)
 	}
 	return c
+}
+
+// Get returns the digest and size of the gzip form (Gzip's) of the layer
+// diffID, when known.
+func (c *Sums) Get(diffID v1.Hash) (v1.Hash, int64, bool) {
+	s, ok := c.get(diffID)
+	return s.digest, s.size, ok
+}
+
+// Put records the digest and size of the gzip form (Gzip's) of the layer
+// diffID, learnt from the bytes themselves.
+func (c *Sums) Put(diffID, digest v1.Hash, size int64) {
+	c.put(diffID, gzipSum{digest: digest, size: size})
 }
 
 func (c *Sums) get(diffID v1.Hash) (gzipSum, bool) {

@@ -1,0 +1,180 @@
+package containerd
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"hash"
+	"io"
+
+	"github.com/containerd/containerd/v2/core/content"
+	cerrdefs "github.com/containerd/errdefs"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/klauspost/compress/zstd"
+	"github.com/opencontainers/go-digest"
+
+	"github.com/imgbridge/imgutil"
+	"github.com/imgbridge/imgutil/internal/layer"
+)
+
+// Compression is how a save stores the layers it adds (those of base and
+// previous images, and layers from a registry or a layout, keep the form
+// they are stored in).
+type Compression string
+
+// Compressions.
+const (
+	// Gzip is the default: what `ctr images push` and `nerdctl push`
+	// send is then what registries expect. A layer's gzip digest is kept
+	// (the user cache, as the remote backend keeps it), so a layer saved
+	// again in a later build is not compressed again.
+	Gzip Compression = "gzip"
+	// Zstd needs an OCI image (a Docker manifest has no zstd layers).
+	Zstd Compression = "zstd"
+	// Uncompressed stores the layer as it was added: nothing is
+	// compressed, its digest is its diffID.
+	Uncompressed Compression = "uncompressed"
+)
+
+// WithCompression sets how a save stores the layers it adds (default
+// Gzip).
+func WithCompression(c Compression) imgutil.ImageOption {
+	return option(fmt.Sprintf("compression %q", c), func(o *options) { o.compression = c })
+}
+
+// compressedType is the media type of a layer in compression c, in a
+// Docker manifest (docker) or an OCI one.
+func compressedType(c Compression, docker bool) (types.MediaType, error) {
+	switch {
+	case c == Gzip && docker:
+		return types.DockerLayer, nil
+	case c == Gzip:
+		return types.OCILayer, nil
+	case c == Zstd && !docker:
+		return types.OCILayerZStd, nil
+	case c == Zstd:
+		return "", fmt.Errorf("zstd layers need an OCI image; this one has a Docker manifest (imgutil.WithMediaTypes(imgutil.OCITypes)): %w", imgutil.ErrInvalidArgument)
+	}
+	return "", fmt.Errorf("compression %q: %w", c, imgutil.ErrInvalidArgument)
+}
+
+// uncompressedType reports whether mt is a plain tar layer.
+func uncompressedType(mt types.MediaType) bool {
+	return mt == types.OCIUncompressedLayer || mt == types.DockerUncompressedLayer
+}
+
+// compressedBlob is a layer to store compressed: its descriptor, and
+// written, whether it is in the content store already (compressed there
+// to learn its digest).
+type compressedBlob struct {
+	desc    v1.Descriptor
+	written bool
+}
+
+// compress makes the compressed blob of the new layer l (plain descriptor
+// plain): when its gzip digest is known it is only described (written
+// later, if the store lacks it); else it is compressed once, straight into
+// the content store under ctx's lease, and its digest remembered.
+func (i *Image) compress(ctx context.Context, l v1.Layer, plain v1.Descriptor, docker bool) (compressedBlob, error) {
+	mt, err := compressedType(i.compression, docker)
+	if err != nil {
+		return compressedBlob{}, err
+	}
+	if i.compression == Gzip {
+		if d, n, ok := i.sums.Get(plain.Digest); ok {
+			return compressedBlob{desc: v1.Descriptor{MediaType: mt, Digest: d, Size: n}}, nil
+		}
+	}
+	cs := i.client.ContentStore()
+	ref := "imgutil-" + string(i.compression) + "-" + plain.Digest.Hex
+	w, err := content.OpenWriter(ctx, cs, content.WithRef(ref))
+	if err != nil {
+		return compressedBlob{}, fmt.Errorf("writing layer %s: %w", plain.Digest, storeError(err))
+	}
+	committed := false
+	defer func() {
+		_ = w.Close()
+		if !committed {
+			_ = cs.Abort(context.WithoutCancel(ctx), ref)
+		}
+	}()
+	// An ingest left by a writer that died is started over.
+	if err := w.Truncate(0); err != nil {
+		return compressedBlob{}, fmt.Errorf("writing layer %s: %w", plain.Digest, storeError(err))
+	}
+	rc, err := l.Uncompressed()
+	if err != nil {
+		return compressedBlob{}, fmt.Errorf("opening layer %s: %w", plain.Digest, err)
+	}
+	defer rc.Close()
+	h := &countingHash{h: sha256.New()}
+	out := io.MultiWriter(w, h)
+	if i.compression == Gzip {
+		zr := layer.Gzip(io.NopCloser(rc))
+		_, err = io.Copy(out, zr)
+		_ = zr.Close()
+	} else {
+		err = writeZstd(out, rc)
+	}
+	if err != nil {
+		return compressedBlob{}, fmt.Errorf("compressing layer %s: %w", plain.Digest, err)
+	}
+	d := v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(h.h.Sum(nil))}
+	switch err := w.Commit(ctx, h.n, digest.Digest(d.String())); {
+	case err == nil:
+		committed = true
+	case cerrdefs.IsAlreadyExists(err):
+		// Stored already (by another save): held by this save's lease.
+		if err := i.lease(ctx, d.String()); err != nil {
+			return compressedBlob{}, err
+		}
+	default:
+		return compressedBlob{}, fmt.Errorf("writing layer %s: %w", plain.Digest, commitError(err))
+	}
+	if i.compression == Gzip {
+		i.sums.Put(plain.Digest, d, h.n)
+	}
+	return compressedBlob{desc: v1.Descriptor{MediaType: mt, Digest: d, Size: h.n}, written: true}, nil
+}
+
+// openCompressed opens the compressed form of l, as compress made it.
+func (i *Image) openCompressed(l v1.Layer) (io.ReadCloser, error) {
+	rc, err := l.Uncompressed()
+	if err != nil {
+		return nil, err
+	}
+	// Only gzip forms are described without being written (see compress).
+	return layer.Gzip(rc), nil
+}
+
+// writeZstd writes r compressed with zstd (klauspost/compress, default
+// level, one goroutine: the same bytes for the same input) to w.
+func writeZstd(w io.Writer, r io.Reader) error {
+	bw := bufio.NewWriterSize(w, 256<<10)
+	zw, err := zstd.NewWriter(bw, zstd.WithEncoderConcurrency(1))
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(zw, r); err != nil {
+		_ = zw.Close()
+		return err
+	}
+	if err := zw.Close(); err != nil {
+		return err
+	}
+	return bw.Flush()
+}
+
+// countingHash hashes what is written and counts it.
+type countingHash struct {
+	h hash.Hash
+	n int64
+}
+
+func (c *countingHash) Write(p []byte) (int, error) {
+	c.n += int64(len(p))
+	return c.h.Write(p)
+}

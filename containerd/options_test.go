@@ -1,0 +1,149 @@
+package containerd_test
+
+import (
+	"errors"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/containerd/containerd/v2/core/images"
+	"github.com/opencontainers/image-spec/identity"
+
+	"github.com/imgbridge/imgutil"
+	"github.com/imgbridge/imgutil/containerd"
+	"github.com/imgbridge/imgutil/layout"
+	"github.com/imgbridge/imgutil/local"
+	"github.com/imgbridge/imgutil/remote"
+	"github.com/imgbridge/imgutil/testhelpers"
+)
+
+// Options belong to their backend: this module's options, given to local,
+// remote or layout, are an error naming them (they were ignored), and an
+// option of another backend given here is one too. Nothing is read first.
+func TestOptionsBelongToTheBackend(t *testing.T) {
+	dir := t.TempDir()
+	opens := map[string]func(imgutil.ImageOption) error{
+		"local": func(op imgutil.ImageOption) error {
+			_, err := local.NewImage("example.com/app:1", nil, op)
+			return err
+		},
+		"remote": func(op imgutil.ImageOption) error {
+			_, err := remote.NewImage("example.com/app:1", nil, op)
+			return err
+		},
+		"layout": func(op imgutil.ImageOption) error {
+			_, err := layout.NewImage(dir, op)
+			return err
+		},
+	}
+	ops := map[string]imgutil.ImageOption{
+		`namespace "k8s.io"`:   containerd.WithNamespace("k8s.io"),
+		`snapshotter "native"`: containerd.WithSnapshotter("native"),
+		"without unpack":       containerd.WithoutUnpack(),
+		`compression "zstd"`:   containerd.WithCompression(containerd.Zstd),
+	}
+	for backend, open := range opens {
+		for name, op := range ops {
+			err := open(op)
+			if !errors.Is(err, imgutil.ErrInvalidArgument) || !strings.Contains(err.Error(), name) {
+				t.Errorf("%s given containerd's %s: %v, want ErrInvalidArgument naming it", backend, name, err)
+			}
+		}
+	}
+	foreign := func(o *imgutil.ImageOptions) {
+		o.BackendOptions = append(o.BackendOptions, imgutil.BackendOption{Backend: "example", Name: "something"})
+	}
+	if _, err := containerd.NewImage("example.com/app:1", nil, foreign); !errors.Is(err, imgutil.ErrInvalidArgument) {
+		t.Errorf("containerd given another backend's option: %v", err)
+	}
+}
+
+// The snapshotter a save unpacks for is the namespace's default (its label
+// containerd.io/defaults/snapshotter, as ctr and nerdctl read it) unless
+// WithSnapshotter names one; the image's config keeps its snapshots by
+// that snapshotter's label.
+func testSnapshotterFromNamespace(t *testing.T, d daemon) {
+	c := d.client
+	ns := "imgutil-snap-" + strings.ToLower(testhelpers.RandString(8))
+	must(t, c.NamespaceService().Create(nsCtx(ns), ns, map[string]string{"containerd.io/defaults/snapshotter": "native"}))
+	t.Cleanup(func() { removeNamespace(t, d, ns) })
+	base := freshName(t, c, ns)
+	put(t, c, ns, base, testhelpers.BusyboxImage(t, imgutil.OCITypes))
+	for _, tc := range []struct {
+		ops  []imgutil.ImageOption
+		want string
+	}{
+		{nil, "native"},
+		{[]imgutil.ImageOption{containerd.WithSnapshotter("overlayfs")}, "overlayfs"},
+	} {
+		name := freshName(t, c, ns)
+		img, err := containerd.NewImage(name, c, append([]imgutil.ImageOption{containerd.WithNamespace(ns), imgutil.FromBaseImage(base)}, tc.ops...)...)
+		must(t, err)
+		p, _ := testhelpers.LayerFile(t, map[string]string{"snap.txt": tc.want})
+		must(t, img.AddLayer(p))
+		must(t, img.Save())
+		rec, err := c.ImageService().Get(nsCtx(ns), name)
+		must(t, err)
+		cfg, err := images.Config(nsCtx(ns), c.ContentStore(), rec.Target, nil)
+		must(t, err)
+		info, err := c.ContentStore().Info(nsCtx(ns), cfg.Digest)
+		must(t, err)
+		diffIDs, err := images.RootFS(nsCtx(ns), c.ContentStore(), cfg)
+		must(t, err)
+		top := identity.ChainID(diffIDs).String()
+		if got := info.Labels["containerd.io/gc.ref.snapshot."+tc.want]; got != top {
+			t.Errorf("config labels %v: want the snapshot %s of %s", info.Labels, top, tc.want)
+		}
+		if _, err := c.SnapshotService(tc.want).Stat(nsCtx(ns), top); err != nil {
+			t.Errorf("no snapshot %s in %s: %v", top, tc.want, err)
+		}
+	}
+}
+
+// removeNamespace removes the namespace ns a test made, once its images are
+// gone and garbage collection took what they held.
+func removeNamespace(t *testing.T, d daemon, ns string) {
+	c := d.client
+	list, _ := c.ImageService().List(nsCtx(ns))
+	for i, img := range list {
+		var opts []images.DeleteOpt
+		if i == len(list)-1 {
+			opts = append(opts, images.SynchronousDelete())
+		}
+		_ = c.ImageService().Delete(nsCtx(ns), img.Name, opts...)
+	}
+	if err := c.NamespaceService().Delete(nsCtx(ns), ns); err != nil {
+		t.Logf("namespace %s stays: %v", ns, err)
+	}
+}
+
+// A layer saved once (gzip, the default) is not compressed again, nor read,
+// when a later build adds it again (the lifecycle re-adds unchanged
+// layers): its gzip digest is kept, the store has the blob. Shown by
+// removing the layer file before the second save.
+func testRebuildCompressesNothingTwice(t *testing.T, d daemon) {
+	t.Setenv("IMGUTIL_LAYER_CACHE", t.TempDir())
+	c := d.client
+	base := freshName(t, c, testNamespace)
+	put(t, c, testNamespace, base, testhelpers.BusyboxImage(t, imgutil.OCITypes))
+	p, diffID := testhelpers.LayerFile(t, map[string]string{"app/big": strings.Repeat("compress me ", 1<<16)})
+	var layers []string
+	for round := range 2 {
+		name := freshName(t, c, testNamespace)
+		img := newImage(t, c, name, imgutil.FromBaseImage(base))
+		must(t, img.AddLayerWithDiffID(p, diffID))
+		if round == 1 {
+			must(t, os.Remove(p))
+		}
+		must(t, img.Save())
+		m := storedManifest(t, c, testNamespace, name)
+		top := m.Layers[len(m.Layers)-1]
+		if top.MediaType != "application/vnd.docker.image.rootfs.diff.tar.gzip" || top.Size >= 1<<16 {
+			t.Errorf("round %d: the layer is stored as %s of %d bytes, want gzip", round, top.MediaType, top.Size)
+		}
+		layers = append(layers, top.Digest.String())
+	}
+	if layers[0] != layers[1] {
+		t.Errorf("the same layer was stored as %s, then %s", layers[0], layers[1])
+	}
+}
