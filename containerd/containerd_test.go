@@ -188,5 +188,6 @@ func TestContainerd(t *testing.T) {
 		t.Run("AbsoluteNames", func(t *testing.T) { testAbsoluteNames(t, d) })
 		t.Run("SnapshotterFromNamespace", func(t *testing.T) { testSnapshotterFromNamespace(t, d) })
 		t.Run("RebuildCompressesNothingTwice", func(t *testing.T) { testRebuildCompressesNothingTwice(t, d) })
+		t.Run("BaseRemovedBeforeSave", func(t *testing.T) { testBaseRemovedBeforeSave(t, d) })
 	})
 }

@@ -7,6 +7,10 @@ import (
 	"testing"
 
 	"github.com/containerd/containerd/v2/core/images"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/opencontainers/go-digest"
 	"github.com/opencontainers/image-spec/identity"
 
 	"github.com/imgbridge/imgutil"
@@ -145,5 +149,52 @@ func testRebuildCompressesNothingTwice(t *testing.T, d daemon) {
 	}
 	if layers[0] != layers[1] {
 		t.Errorf("the same layer was stored as %s, then %s", layers[0], layers[1])
+	}
+}
+
+// A save holds every blob of the base it names before it checks it is
+// there: with the base removed and garbage collected between open and
+// save, the save fails naming the blob (ErrNotFound) and names nothing,
+// unpacked or not.
+func testBaseRemovedBeforeSave(t *testing.T, d daemon) {
+	c := d.client
+	for _, unpack := range []bool{true, false} {
+		// A base of its own (busybox and a random layer), so that its
+		// blobs go when it does.
+		top, err := random.Layer(1<<10, types.DockerLayer)
+		must(t, err)
+		base, err := mutate.AppendLayers(testhelpers.BusyboxImage(t, imgutil.DockerTypes), top)
+		must(t, err)
+		topDigest, err := top.Digest()
+		must(t, err)
+		baseName := freshName(t, c, testNamespace)
+		put(t, c, testNamespace, baseName, base)
+		name := freshName(t, c, testNamespace)
+		var ops []imgutil.ImageOption
+		if !unpack {
+			ops = append(ops, containerd.WithoutUnpack())
+		}
+		img := newImage(t, c, name, append(ops, imgutil.FromBaseImage(baseName))...)
+		p, _ := testhelpers.LayerFile(t, map[string]string{"app": "x"})
+		must(t, img.AddLayer(p))
+		must(t, c.ImageService().Delete(nsCtx(testNamespace), baseName, images.SynchronousDelete()))
+		if _, err := c.ContentStore().Info(nsCtx(testNamespace), digest.Digest(topDigest.String())); err == nil {
+			t.Fatalf("the base's top layer %s is still stored after its image was removed and collected", topDigest)
+		}
+		err = img.Save()
+		layers, lerr := base.Layers()
+		must(t, lerr)
+		named := false
+		for _, l := range layers {
+			d, derr := l.Digest()
+			must(t, derr)
+			named = named || err != nil && strings.Contains(err.Error(), d.String())
+		}
+		if !errors.Is(err, imgutil.ErrNotFound) || !named {
+			t.Errorf("unpack %v: a save on a base collected since it was opened: %v, want ErrNotFound naming a layer of it", unpack, err)
+		}
+		if _, err := c.ImageService().Get(nsCtx(testNamespace), name); err == nil {
+			t.Errorf("unpack %v: the failed save named %s", unpack, name)
+		}
 	}
 }

@@ -225,20 +225,38 @@ func (i *Image) write(lctx context.Context, b *built.Built) (ocispec.Descriptor,
 const parallelWrites = 8
 
 // writeLayer writes the layer l as the blob d. A blob an image opened from
-// the namespace lists is held by that image's manifest, and not written.
+// the namespace lists is held and checked (see holdStored), not written.
 // Any other the store has already is taken by the content store without a
 // byte sent, and held by the save's lease (containerd adds an existing
 // blob to the lease of a writer that asks for it); the layer is opened only
 // when its bytes are read.
 func (i *Image) writeLayer(ctx context.Context, l v1.Layer, d v1.Descriptor, open func() (io.ReadCloser, error), report func(string, int64, int64)) error {
 	if i.openedHas(d.Digest) {
-		return nil
+		return i.holdStored(ctx, d.Digest)
 	}
 	rc := &lazyReader{open: func() (io.ReadCloser, error) { return openAsIs(l, d, open) }}
 	defer func() { _ = rc.Close() }()
 	r := archive.ReportingReader(rc, d.Digest.String(), d.Size, report)
 	if err := content.WriteBlob(ctx, i.client.ContentStore(), "imgutil-"+d.Digest.String(), r, toOCI(d)); err != nil {
 		return fmt.Errorf("writing layer %s: %w", d.Digest, commitError(err))
+	}
+	return nil
+}
+
+// holdStored adds the blob d, listed by an image opened from the
+// namespace, to the save's lease, then checks that it is still there: an
+// image removed since it was opened, and garbage collection, may have
+// taken it. Held first, it cannot go between the check and the save's end.
+func (i *Image) holdStored(ctx context.Context, d v1.Hash) error {
+	if err := i.lease(ctx, d.String()); err != nil {
+		return err
+	}
+	if _, err := i.client.ContentStore().Info(ctx, digest.Digest(d.String())); err != nil {
+		if cerrdefs.IsNotFound(err) {
+			return fmt.Errorf("layer %s of the base or previous image is no longer in namespace %s (the image was removed, and garbage collected, since it was opened): %w",
+				d, i.namespace, imgutil.ErrNotFound)
+		}
+		return fmt.Errorf("looking up layer %s: %w", d, storeError(err))
 	}
 	return nil
 }
