@@ -27,6 +27,7 @@ import (
 
 	"github.com/imgbridge/imgutil"
 	"github.com/imgbridge/imgutil/containerd"
+	ilayer "github.com/imgbridge/imgutil/internal/layer"
 	"github.com/imgbridge/imgutil/testhelpers"
 )
 
@@ -114,13 +115,13 @@ func benchRebuild(b *testing.B, c *client.Client, base v1.Image) {
 	must(b, first.Save())
 	docker := dockerForImport(b)
 
-	var ours, limits, imports []time.Duration
-	for i := 0; i < b.N; i++ {
+	var ours, plains, limits, gzLimits, imports []time.Duration
+	rebuild := func(i int, ops ...imgutil.ImageOption) (*containerd.Image, time.Duration) {
 		b.StopTimer()
 		p, id := testhelpers.RandomLayerFile(b, benchNewLayer)
 		b.StartTimer()
 		start := time.Now()
-		img, err := containerd.NewImage(prev, c, containerd.WithNamespace(testNamespace), imgutil.FromBaseImage(baseName), imgutil.WithPreviousImage(prev))
+		img, err := containerd.NewImage(prev, c, append([]imgutil.ImageOption{containerd.WithNamespace(testNamespace), imgutil.FromBaseImage(baseName), imgutil.WithPreviousImage(prev)}, ops...)...)
 		must(b, err)
 		for _, reused := range ids {
 			must(b, img.ReuseLayer(reused))
@@ -128,23 +129,35 @@ func benchRebuild(b *testing.B, c *client.Client, base v1.Image) {
 		must(b, img.AddLayerWithDiffID(p, id))
 		must(b, img.SetLabel("round", fmt.Sprint(i)))
 		must(b, img.Save())
-		ours = append(ours, time.Since(start))
+		return img, time.Since(start)
+	}
+	for i := 0; i < b.N; i++ {
+		// The default: the new layer stored gzip-compressed.
+		img, took := rebuild(i)
+		ours = append(ours, took)
+		_, took = rebuild(i, containerd.WithCompression(containerd.Uncompressed))
+		plains = append(plains, took)
 		b.StopTimer()
-		// The limit writes and applies a layer of its own, as new to the
-		// store as ours was.
+		// The limits write and apply a layer of their own, as new to the
+		// store as ours was: as it is, and gzip-compressed by the client.
 		lp, lid := testhelpers.RandomLayerFile(b, benchNewLayer)
-		limits = append(limits, applyOneLayer(b, c, ctx, img, lp, lid))
+		limits = append(limits, applyOneLayer(b, c, ctx, img, lp, lid, false))
+		lp, lid = testhelpers.RandomLayerFile(b, benchNewLayer)
+		gzLimits = append(gzLimits, applyOneLayer(b, c, ctx, img, lp, lid, true))
 		if docker != nil {
 			imports = append(imports, saveAndImport(b, c, docker, img))
 		}
 		b.StartTimer()
 	}
 	b.StopTimer()
-	o, l := median(ours), median(limits)
+	o, gl, pl, l := median(ours), median(gzLimits), median(plains), median(limits)
 	b.ReportMetric(o.Seconds(), "rebuild-s")
-	b.ReportMetric(float64(o)/float64(l), "ratio")
+	b.ReportMetric(float64(o)/float64(gl), "ratio")
+	b.ReportMetric(float64(pl)/float64(l), "uncompressed-ratio")
 	b.ReportMetric(0, "ns/op")
-	line := fmt.Sprintf("BENCH containerd-rebuild %-26s ours=%v limit=%v (%.2fx)", b.Name(), o.Round(time.Millisecond), l.Round(time.Millisecond), float64(o)/float64(l))
+	line := fmt.Sprintf("BENCH containerd-rebuild %-26s gzip: ours=%v limit=%v (%.2fx); uncompressed: ours=%v limit=%v (%.2fx)", b.Name(),
+		o.Round(time.Millisecond), gl.Round(time.Millisecond), float64(o)/float64(gl),
+		pl.Round(time.Millisecond), l.Round(time.Millisecond), float64(pl)/float64(l))
 	if len(imports) > 0 {
 		m := median(imports)
 		line += fmt.Sprintf(" docker-save|import=%v (ours %.1fx faster)", m.Round(time.Millisecond), float64(m)/float64(o))
@@ -153,9 +166,10 @@ func benchRebuild(b *testing.B, c *client.Client, base v1.Image) {
 }
 
 // applyOneLayer is the physical limit of a rebuild: the new layer written
-// into the content store and applied onto the snapshot of the layers under
-// it, with the client alone, under a lease; removed after.
-func applyOneLayer(b *testing.B, c *client.Client, ctx context.Context, img *containerd.Image, path, diffID string) time.Duration {
+// into the content store (gzip-compressed by the client on the way, with
+// the compressor saves use, when gz) and applied onto the snapshot of the
+// layers under it, with the client alone, under a lease; removed after.
+func applyOneLayer(b *testing.B, c *client.Client, ctx context.Context, img *containerd.Image, path, diffID string, gz bool) time.Duration {
 	cfg, err := img.ConfigFile()
 	must(b, err)
 	var parents []digest.Digest
@@ -172,12 +186,24 @@ func applyOneLayer(b *testing.B, c *client.Client, ctx context.Context, img *con
 	must(b, err)
 	f, err := os.Open(path)
 	must(b, err)
-	fi, err := f.Stat()
-	must(b, err)
-	desc := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageLayer, Digest: digest.Digest(diffID), Size: fi.Size()}
-	err = content.WriteBlob(lctx, c.ContentStore(), key, f, desc)
-	f.Close()
-	must(b, err)
+	var desc ocispec.Descriptor
+	if gz {
+		w, err := content.OpenWriter(lctx, c.ContentStore(), content.WithRef(key))
+		must(b, err)
+		zr := ilayer.Gzip(f)
+		n, err := io.Copy(w, zr)
+		must(b, err)
+		must(b, w.Commit(lctx, n, ""))
+		desc = ocispec.Descriptor{MediaType: ocispec.MediaTypeImageLayerGzip, Digest: w.Digest(), Size: n}
+		_ = w.Close()
+		_ = zr.Close()
+	} else {
+		fi, err := f.Stat()
+		must(b, err)
+		desc = ocispec.Descriptor{MediaType: ocispec.MediaTypeImageLayer, Digest: digest.Digest(diffID), Size: fi.Size()}
+		must(b, content.WriteBlob(lctx, c.ContentStore(), key, f, desc))
+		f.Close()
+	}
 	mounts, err := sn.Prepare(lctx, key, identity.ChainID(parents).String())
 	must(b, err)
 	_, err = c.DiffService().Apply(lctx, desc, mounts)

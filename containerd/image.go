@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/images"
@@ -44,10 +45,9 @@ type Image struct {
 	platform imgutil.Platform
 	progress func(imgutil.Progress)
 
-	// opened are the manifests of the images opened from the namespace
-	// (base, previous), and blobs the blobs they list.
-	opened []v1.Hash
-	blobs  map[v1.Hash]bool
+	// blobs are the blobs the images opened from the namespace (base,
+	// previous) list.
+	blobs map[v1.Hash]bool
 
 	// mu guards name, saved and snapshotter once set.
 	mu   sync.Mutex
@@ -230,16 +230,11 @@ func NewImageContext(ctx context.Context, name string, c *client.Client, ops ...
 	return img, nil
 }
 
-// remember records the manifest of s and the blobs it lists.
+// remember records the blobs the manifest of s lists.
 func (i *Image) remember(s *storedImage) {
 	if i.blobs == nil {
 		i.blobs = map[v1.Hash]bool{}
 	}
-	d, err := v1.NewHash(s.desc.Digest.String())
-	if err != nil {
-		return
-	}
-	i.opened = append(i.opened, d)
 	i.blobs[s.manifest.Config.Digest] = true
 	for _, l := range s.manifest.Layers {
 		i.blobs[l.Digest] = true
@@ -269,6 +264,11 @@ func (i *Image) snapshotterName(ctx context.Context) (string, error) {
 	if i.snapshotter != "" {
 		return i.snapshotter, nil
 	}
+	key := nsKey{client: i.client, namespace: i.namespace}
+	if v, ok := nsSnapshotters.Load(key); ok && time.Since(v.(nsSnapshotter).at) < nsLabelTTL {
+		i.snapshotter = v.(nsSnapshotter).name
+		return i.snapshotter, nil
+	}
 	labels, err := i.client.NamespaceService().Labels(i.nsContext(ctx), i.namespace)
 	if err != nil && !cerrdefs.IsNotFound(err) {
 		return "", fmt.Errorf("reading the labels of namespace %s: %w", i.namespace, storeError(err))
@@ -277,7 +277,25 @@ func (i *Image) snapshotterName(ctx context.Context) (string, error) {
 	if l := labels[defaultSnapshotterLabel]; l != "" {
 		i.snapshotter = l
 	}
+	nsSnapshotters.Store(key, nsSnapshotter{name: i.snapshotter, at: time.Now()})
 	return i.snapshotter, nil
+}
+
+// nsSnapshotters remember, per client and namespace, the default
+// snapshotter read from the namespace's label, for nsLabelTTL: a build
+// tool making an Image per build asks once a minute, not once a save.
+var nsSnapshotters sync.Map // nsKey -> nsSnapshotter
+
+const nsLabelTTL = time.Minute
+
+type nsKey struct {
+	client    *client.Client
+	namespace string
+}
+
+type nsSnapshotter struct {
+	name string
+	at   time.Time
 }
 
 // defaultSnapshotterLabel is the namespace label naming its default

@@ -160,11 +160,11 @@ func (i *Image) write(lctx context.Context, b *built.Built) (ocispec.Descriptor,
 	// store lacks, the config, the manifest.
 	g, gctx := errgroup.WithContext(lctx)
 	g.SetLimit(parallelWrites)
-	for _, om := range i.opened {
-		// Their manifests hold what they reference (garbage collection
-		// follows their labels): those blobs stay while the save runs,
-		// whatever happens to those images meanwhile.
-		g.Go(func() error { return i.lease(gctx, om.String()) })
+	var reused []v1.Hash
+	for _, d := range descs {
+		if i.openedHas(d.Digest) {
+			reused = append(reused, d.Digest)
+		}
 	}
 	report := archive.Reporter(i.progress, "save")
 	if report != nil {
@@ -204,7 +204,8 @@ func (i *Image) write(lctx context.Context, b *built.Built) (ocispec.Descriptor,
 		if err := writeBytes(gctx, i.client.ContentStore(), md, raw, refs); err != nil {
 			return fmt.Errorf("writing manifest: %w", err)
 		}
-		return nil
+		// Held by the manifest from now on: check they are there.
+		return i.checkReused(gctx, reused)
 	})
 	if err := g.Wait(); err != nil {
 		return ocispec.Descriptor{}, err
@@ -225,14 +226,14 @@ func (i *Image) write(lctx context.Context, b *built.Built) (ocispec.Descriptor,
 const parallelWrites = 8
 
 // writeLayer writes the layer l as the blob d. A blob an image opened from
-// the namespace lists is held and checked (see holdStored), not written.
+// the namespace lists is held and checked (see checkReused), not written.
 // Any other the store has already is taken by the content store without a
 // byte sent, and held by the save's lease (containerd adds an existing
 // blob to the lease of a writer that asks for it); the layer is opened only
 // when its bytes are read.
 func (i *Image) writeLayer(ctx context.Context, l v1.Layer, d v1.Descriptor, open func() (io.ReadCloser, error), report func(string, int64, int64)) error {
 	if i.openedHas(d.Digest) {
-		return i.holdStored(ctx, d.Digest)
+		return nil // see checkReused
 	}
 	rc := &lazyReader{open: func() (io.ReadCloser, error) { return openAsIs(l, d, open) }}
 	defer func() { _ = rc.Close() }()
@@ -243,20 +244,34 @@ func (i *Image) writeLayer(ctx context.Context, l v1.Layer, d v1.Descriptor, ope
 	return nil
 }
 
-// holdStored adds the blob d, listed by an image opened from the
-// namespace, to the save's lease, then checks that it is still there: an
-// image removed since it was opened, and garbage collection, may have
-// taken it. Held first, it cannot go between the check and the save's end.
-func (i *Image) holdStored(ctx context.Context, d v1.Hash) error {
-	if err := i.lease(ctx, d.String()); err != nil {
-		return err
+// checkReused checks that the blobs reused (listed by the images opened
+// from the namespace, not written) are still stored: an image removed
+// since it was opened, and garbage collection, may have taken them. It is
+// called once the save's manifest is in the store under the save's lease:
+// garbage collection follows the manifest's labels to every blob it lists,
+// so none can go between the check and the save's end (holding them one by
+// one would cost a transaction each). The check is one listing.
+func (i *Image) checkReused(ctx context.Context, reused []v1.Hash) error {
+	if len(reused) == 0 {
+		return nil
 	}
-	if _, err := i.client.ContentStore().Info(ctx, digest.Digest(d.String())); err != nil {
-		if cerrdefs.IsNotFound(err) {
+	filters := make([]string, len(reused))
+	for j, d := range reused {
+		filters[j] = "digest==" + d.String()
+	}
+	found := map[string]bool{}
+	err := i.client.ContentStore().Walk(ctx, func(info content.Info) error {
+		found[info.Digest.String()] = true
+		return nil
+	}, filters...)
+	if err != nil {
+		return fmt.Errorf("looking up the layers of the base and previous images: %w", storeError(err))
+	}
+	for _, d := range reused {
+		if !found[d.String()] {
 			return fmt.Errorf("layer %s of the base or previous image is no longer in namespace %s (the image was removed, and garbage collected, since it was opened): %w",
 				d, i.namespace, imgutil.ErrNotFound)
 		}
-		return fmt.Errorf("looking up layer %s: %w", d, storeError(err))
 	}
 	return nil
 }
