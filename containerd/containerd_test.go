@@ -189,5 +189,6 @@ func TestContainerd(t *testing.T) {
 		t.Run("SnapshotterFromNamespace", func(t *testing.T) { testSnapshotterFromNamespace(t, d) })
 		t.Run("RebuildCompressesNothingTwice", func(t *testing.T) { testRebuildCompressesNothingTwice(t, d) })
 		t.Run("BaseRemovedBeforeSave", func(t *testing.T) { testBaseRemovedBeforeSave(t, d) })
+		t.Run("PushedByCtr", func(t *testing.T) { testPushedByCtr(t, d) })
 	})
 }

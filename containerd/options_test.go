@@ -3,6 +3,7 @@ package containerd_test
 import (
 	"errors"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 
@@ -195,6 +196,40 @@ func testBaseRemovedBeforeSave(t *testing.T, d daemon) {
 		}
 		if _, err := c.ImageService().Get(nsCtx(testNamespace), name); err == nil {
 			t.Errorf("unpack %v: the failed save named %s", unpack, name)
+		}
+	}
+}
+
+// testPushedByCtr: an image saved here (new layers gzip by default, zstd on
+// request) is pushed by containerd's own `ctr images push` to a registry,
+// and pulled back whole: every layer's digest and size match its bytes,
+// and its diffID its content.
+func testPushedByCtr(t *testing.T, d daemon) {
+	ctr, err := exec.LookPath("ctr")
+	must(t, err)
+	reg := testhelpers.StartRegistry(t)
+	c := d.client
+	base := freshName(t, c, testNamespace)
+	put(t, c, testNamespace, base, testhelpers.BusyboxImage(t, imgutil.OCITypes))
+	for _, compression := range []containerd.Compression{containerd.Gzip, containerd.Zstd} {
+		repo := "pushed/" + string(compression) + ":" + d.name
+		ref := reg.Repo(repo)
+		img := newImage(t, c, ref, imgutil.FromBaseImage(base), imgutil.WithMediaTypes(imgutil.OCITypes), containerd.WithCompression(compression))
+		p, _ := testhelpers.LayerFile(t, map[string]string{"app/data": strings.Repeat("pushed ", 1<<14)})
+		must(t, img.AddLayer(p))
+		must(t, img.Save())
+		t.Cleanup(func() { _ = c.ImageService().Delete(nsCtx(testNamespace), ref) })
+		out, err := exec.Command(ctr, "--address", d.socket, "-n", testNamespace, "images", "push", "--plain-http", ref).CombinedOutput()
+		if err != nil {
+			t.Fatalf("ctr images push %s: %v\n%s", ref, err, out)
+		}
+		pulled := reg.Get(t, repo)
+		testhelpers.CheckImage(t, pulled)
+		m, err := pulled.Manifest()
+		must(t, err)
+		want := map[containerd.Compression]types.MediaType{containerd.Gzip: types.OCILayer, containerd.Zstd: types.OCILayerZStd}[compression]
+		if got := m.Layers[len(m.Layers)-1].MediaType; got != want {
+			t.Errorf("%s: the new layer was pushed as %s, want %s", compression, got, want)
 		}
 	}
 }

@@ -318,10 +318,12 @@ func (c *archiveChecker) storedManifestNames(cfg v1.Hash, layers []string) bool 
 // overlaps the transfer; it reads r to its end whatever the check finds,
 // and returns the copy's failure or else the check's.
 //
-// Each read is written as soon as it comes, in chunks of at most
-// chunkSize: a chunk smaller than the socket's buffer lets the daemon go
-// on writing while the chunk goes to w (with reads of 1 MiB, the daemon
-// waited on each write: a bare copy of 1 GiB took 1.25x as long).
+// Each read is written as soon as it comes, at most readSize bytes: a
+// read smaller than the socket's buffer lets the daemon go on writing
+// while the bytes go to w (with reads of 1 MiB, the daemon waited on each
+// write: a bare copy of 1 GiB took 1.25x as long). Reads fill a chunk of
+// chunkSize, handed to the check once full, so that the check wakes once
+// a chunk, not once a read.
 func checkedCopy(w io.Writer, r io.Reader, c *archiveChecker) error {
 	chunks := make(chan []byte, checkAhead/chunkSize)
 	free := make(chan []byte, checkAhead/chunkSize+2)
@@ -334,23 +336,26 @@ func checkedCopy(w io.Writer, r io.Reader, c *archiveChecker) error {
 		checked <- err
 	}()
 	var err error
+	var buf []byte
+	filled := 0
 	for {
-		var buf []byte
-		select {
-		case buf = <-free:
-		default:
-			buf = make([]byte, chunkSize)
+		if buf == nil {
+			select {
+			case buf = <-free:
+			default:
+				buf = make([]byte, chunkSize)
+			}
+			filled = 0
 		}
-		n, rerr := r.Read(buf)
+		n, rerr := r.Read(buf[filled:min(filled+readSize, len(buf))])
 		if n > 0 {
-			if _, werr := w.Write(buf[:n]); werr != nil && err == nil {
+			if _, werr := w.Write(buf[filled : filled+n]); werr != nil && err == nil {
 				err = werr
 			}
-			chunks <- buf[:n]
-		} else {
-			select {
-			case free <- buf:
-			default:
+			filled += n
+			if len(buf)-filled < readSize/4 {
+				chunks <- buf[:filled]
+				buf = nil
 			}
 		}
 		if errors.Is(rerr, io.EOF) {
@@ -360,6 +365,9 @@ func checkedCopy(w io.Writer, r io.Reader, c *archiveChecker) error {
 			err = rerr
 			break
 		}
+	}
+	if filled > 0 && buf != nil {
+		chunks <- buf[:filled]
 	}
 	close(chunks)
 	if cerr := <-checked; err == nil {
@@ -371,8 +379,10 @@ func checkedCopy(w io.Writer, r io.Reader, c *archiveChecker) error {
 const (
 	// checkAhead is how many bytes the check may lag the copy.
 	checkAhead = 16 << 20
-	// chunkSize is the size of the buffers reads go to (one read each).
-	chunkSize = 64 << 10
+	// chunkSize is the size of the chunks handed to the check; readSize
+	// the most one read takes.
+	chunkSize = 1 << 20
+	readSize  = 64 << 10
 )
 
 // chunkReader reads the chunks a copy hands over, returning each to free

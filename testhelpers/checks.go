@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/google/go-containerregistry/pkg/v1/validate"
+	"github.com/klauspost/compress/zstd"
 )
 
 // emptyBlob is the digest of zero bytes: a layer described by it is a
@@ -24,8 +25,8 @@ const emptyBlob = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca49599
 // stored hashes to its descriptor's digest and size, and (uncompressed as
 // its media type says) to the config's diffID; no descriptor is the empty
 // blob; and validate.Image passes (on a view of the image whose
-// uncompressed layers are shown gzipped, as validate.Image gunzips every
-// layer).
+// uncompressed and zstd layers are shown gzipped, as validate.Image
+// gunzips every layer).
 func CheckImage(t testing.TB, img v1.Image) {
 	t.Helper()
 	m, err := img.Manifest()
@@ -48,14 +49,14 @@ func CheckImage(t testing.TB, img v1.Image) {
 		if d.Digest.String() == emptyBlob {
 			t.Fatalf("layer %d is described by the empty blob %s", i, emptyBlob)
 		}
-		digest, size, diffID := blobSums(t, layers[i], isPlain(d.MediaType))
+		digest, size, diffID := blobSums(t, layers[i], d.MediaType)
 		if digest != d.Digest || size != d.Size {
 			t.Fatalf("layer %d blob is %s (%d bytes), descriptor says %s (%d bytes)", i, digest, size, d.Digest, d.Size)
 		}
 		if diffID != cfg.RootFS.DiffIDs[i] {
 			t.Fatalf("layer %d content has diffID %s, config says %s", i, diffID, cfg.RootFS.DiffIDs[i])
 		}
-		plain = plain || isPlain(d.MediaType)
+		plain = plain || isPlain(d.MediaType) || d.MediaType == types.OCILayerZStd
 	}
 	if plain {
 		img = gzippedView(t, img, m, cfg, layers)
@@ -69,8 +70,9 @@ func isPlain(mt types.MediaType) bool {
 	return mt == types.DockerUncompressedLayer || mt == types.OCIUncompressedLayer
 }
 
-// blobSums hashes a layer's stored blob and its uncompressed content.
-func blobSums(t testing.TB, l v1.Layer, plain bool) (digest v1.Hash, size int64, diffID v1.Hash) {
+// blobSums hashes a layer's stored blob and its uncompressed content
+// (a plain tar, gzip or zstd as its media type mt says).
+func blobSums(t testing.TB, l v1.Layer, mt types.MediaType) (digest v1.Hash, size int64, diffID v1.Hash) {
 	t.Helper()
 	rc, err := l.Compressed()
 	if err != nil {
@@ -82,7 +84,17 @@ func blobSums(t testing.TB, l v1.Layer, plain bool) (digest v1.Hash, size int64,
 	done := make(chan error, 1)
 	go func() {
 		var r io.Reader = pr
-		if !plain {
+		switch {
+		case mt == types.OCILayerZStd:
+			zr, err := zstd.NewReader(pr)
+			if err != nil {
+				pr.CloseWithError(err)
+				done <- err
+				return
+			}
+			defer zr.Close()
+			r = zr
+		case !isPlain(mt):
 			zr, err := gzip.NewReader(pr)
 			if err != nil {
 				pr.CloseWithError(err)
@@ -114,8 +126,8 @@ func gzippedView(t testing.TB, img v1.Image, m *v1.Manifest, cfg *v1.ConfigFile,
 	out := mutate.ConfigMediaType(mutate.MediaType(empty.Image, m.MediaType), m.Config.MediaType)
 	var adds []mutate.Addendum
 	for i, l := range layers {
-		if isPlain(m.Layers[i].MediaType) {
-			gl, err := partial.UncompressedToLayer(storedTar{Layer: l, diffID: cfg.RootFS.DiffIDs[i]})
+		if mt := m.Layers[i].MediaType; isPlain(mt) || mt == types.OCILayerZStd {
+			gl, err := partial.UncompressedToLayer(storedTar{Layer: l, diffID: cfg.RootFS.DiffIDs[i], zstd: mt == types.OCILayerZStd})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -133,14 +145,35 @@ func gzippedView(t testing.TB, img v1.Image, m *v1.Manifest, cfg *v1.ConfigFile,
 	return out
 }
 
-// storedTar is an uncompressed layer blob seen as a partial.UncompressedLayer.
+// storedTar is an uncompressed (or zstd) layer blob seen as a
+// partial.UncompressedLayer.
 type storedTar struct {
 	v1.Layer
 	diffID v1.Hash
+	zstd   bool
 }
 
-func (s storedTar) DiffID() (v1.Hash, error)             { return s.diffID, nil }
-func (s storedTar) Uncompressed() (io.ReadCloser, error) { return s.Compressed() }
+func (s storedTar) DiffID() (v1.Hash, error) { return s.diffID, nil }
+func (s storedTar) Uncompressed() (io.ReadCloser, error) {
+	rc, err := s.Compressed()
+	if err != nil || !s.zstd {
+		return rc, err
+	}
+	zr, err := zstd.NewReader(rc)
+	if err != nil {
+		rc.Close()
+		return nil, err
+	}
+	return struct {
+		io.Reader
+		io.Closer
+	}{zr, closeFunc(func() error { zr.Close(); return rc.Close() })}, nil
+}
+
+// closeFunc is a func as an io.Closer.
+type closeFunc func() error
+
+func (f closeFunc) Close() error { return f() }
 func (s storedTar) MediaType() (types.MediaType, error)  { return types.DockerLayer, nil }
 
 // DiffIDs returns the diffIDs of img's config as strings.
