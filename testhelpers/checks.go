@@ -173,8 +173,8 @@ func (s storedTar) Uncompressed() (io.ReadCloser, error) {
 // closeFunc is a func as an io.Closer.
 type closeFunc func() error
 
-func (f closeFunc) Close() error { return f() }
-func (s storedTar) MediaType() (types.MediaType, error)  { return types.DockerLayer, nil }
+func (f closeFunc) Close() error                        { return f() }
+func (s storedTar) MediaType() (types.MediaType, error) { return types.DockerLayer, nil }
 
 // DiffIDs returns the diffIDs of img's config as strings.
 func DiffIDs(t testing.TB, img v1.Image) []string {
