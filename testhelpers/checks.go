@@ -153,7 +153,8 @@ type storedTar struct {
 	zstd   bool
 }
 
-func (s storedTar) DiffID() (v1.Hash, error) { return s.diffID, nil }
+func (s storedTar) DiffID() (v1.Hash, error)            { return s.diffID, nil }
+func (s storedTar) MediaType() (types.MediaType, error) { return types.DockerLayer, nil }
 func (s storedTar) Uncompressed() (io.ReadCloser, error) {
 	rc, err := s.Compressed()
 	if err != nil || !s.zstd {
@@ -173,8 +174,7 @@ func (s storedTar) Uncompressed() (io.ReadCloser, error) {
 // closeFunc is a func as an io.Closer.
 type closeFunc func() error
 
-func (f closeFunc) Close() error                        { return f() }
-func (s storedTar) MediaType() (types.MediaType, error) { return types.DockerLayer, nil }
+func (f closeFunc) Close() error { return f() }
 
 // DiffIDs returns the diffIDs of img's config as strings.
 func DiffIDs(t testing.TB, img v1.Image) []string {
