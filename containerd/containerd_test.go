@@ -190,5 +190,6 @@ func TestContainerd(t *testing.T) {
 		t.Run("RebuildCompressesNothingTwice", func(t *testing.T) { testRebuildCompressesNothingTwice(t, d) })
 		t.Run("BaseRemovedBeforeSave", func(t *testing.T) { testBaseRemovedBeforeSave(t, d) })
 		t.Run("PushedByCtr", func(t *testing.T) { testPushedByCtr(t, d) })
+		t.Run("KilledSavesLeasesSwept", func(t *testing.T) { testKilledSavesLeasesSwept(t, d) })
 	})
 }

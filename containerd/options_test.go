@@ -6,8 +6,10 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/containerd/containerd/v2/core/images"
+	"github.com/containerd/containerd/v2/core/leases"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/types"
@@ -16,6 +18,7 @@ import (
 
 	"github.com/imgbridge/imgutil"
 	"github.com/imgbridge/imgutil/containerd"
+	"github.com/imgbridge/imgutil/internal/owner"
 	"github.com/imgbridge/imgutil/layout"
 	"github.com/imgbridge/imgutil/local"
 	"github.com/imgbridge/imgutil/remote"
@@ -231,5 +234,41 @@ func testPushedByCtr(t *testing.T, d daemon) {
 		if got := m.Layers[len(m.Layers)-1].MediaType; got != want {
 			t.Errorf("%s: the new layer was pushed as %s, want %s", compression, got, want)
 		}
+	}
+}
+
+// A save removes, first, the leases of saves whose process is gone (one
+// killed half-way), so that what they held is collected now rather than
+// when the lease expires; a live process's lease stays.
+func testKilledSavesLeasesSwept(t *testing.T, d daemon) {
+	c := d.client
+	ns := "imgutil-lease-" + strings.ToLower(testhelpers.RandString(8))
+	t.Cleanup(func() { removeNamespace(t, d, ns) })
+	gone := exec.Command("true")
+	must(t, gone.Run())
+	ctx := nsCtx(ns)
+	dead, err := c.LeasesService().Create(ctx, leases.WithID("imgutil-save-"+owner.TokenFor(gone.Process.Pid, time.Now())), leases.WithExpiration(time.Hour))
+	must(t, err)
+	live, err := c.LeasesService().Create(ctx, leases.WithID("imgutil-save-"+owner.Token()), leases.WithExpiration(time.Hour))
+	must(t, err)
+	t.Cleanup(func() { _ = c.LeasesService().Delete(ctx, live) })
+
+	img, err := containerd.NewImage(freshName(t, c, ns), c, containerd.WithNamespace(ns))
+	must(t, err)
+	p, _ := testhelpers.LayerFile(t, map[string]string{"x": "y"})
+	must(t, img.AddLayer(p))
+	must(t, img.Save())
+
+	left := map[string]bool{}
+	list, err := c.LeasesService().List(ctx)
+	must(t, err)
+	for _, l := range list {
+		left[l.ID] = true
+	}
+	if left[dead.ID] {
+		t.Errorf("the lease of a save whose process is gone (%s) is still there", dead.ID)
+	}
+	if !left[live.ID] {
+		t.Errorf("the lease of a live process (%s) was removed", live.ID)
 	}
 }

@@ -26,11 +26,18 @@ import (
 	"github.com/imgbridge/imgutil/internal/archive"
 	"github.com/imgbridge/imgutil/internal/built"
 	"github.com/imgbridge/imgutil/internal/layer"
+	"github.com/imgbridge/imgutil/internal/owner"
 )
 
 // leaseExpiry bounds how long the blobs of a save killed half-way are
-// kept from containerd's garbage collection.
-const leaseExpiry = time.Hour
+// kept from containerd's garbage collection when no later save on the
+// machine removes its lease first (see sweepLeases). It is also how long a
+// save may last: containerd cannot extend a lease, and a save's writes
+// are tied to it.
+const leaseExpiry = owner.FileLimit
+
+// leasePrefix starts the ID of a save's lease; the owner's token follows.
+const leasePrefix = "imgutil-save-"
 
 // Save saves the image under its name and each of additionalNames.
 func (i *Image) Save(additionalNames ...string) error {
@@ -70,7 +77,8 @@ func (i *Image) SaveAsContext(ctx context.Context, name string, additionalNames 
 	}
 	// The lease keeps what the save writes until a record references it
 	// (released only after the names point at the image).
-	lctx, done, err := i.client.WithLease(i.nsContext(ctx), leases.WithRandomID(), leases.WithExpiration(leaseExpiry))
+	i.sweepLeases(i.nsContext(ctx))
+	lctx, done, err := i.client.WithLease(i.nsContext(ctx), leases.WithID(leasePrefix+owner.Token()), leases.WithExpiration(leaseExpiry))
 	if err != nil {
 		return allFailed(fmt.Errorf("taking a lease: %w", err))
 	}
@@ -322,6 +330,31 @@ func commitError(err error) error {
 	}
 	return storeError(err)
 }
+
+// sweepLeases removes, once per process, client and namespace, the
+// leases of saves whose process is gone (killed half-way: see
+// internal/owner; a lease of another pid space goes when it expires), so
+// that what they held goes with the next garbage collection. Failures
+// only leave them to their expiry.
+func (i *Image) sweepLeases(ctx context.Context) {
+	if _, done := sweptLeases.LoadOrStore(nsKey{client: i.client, namespace: i.namespace}, true); done {
+		return
+	}
+	ls := i.client.LeasesService()
+	list, err := ls.List(ctx, `id~="^`+leasePrefix+`"`)
+	if err != nil {
+		return
+	}
+	for _, l := range list {
+		token, ok := strings.CutPrefix(l.ID, leasePrefix)
+		if ok && owner.Stale(token, time.Time{}, leaseExpiry) {
+			_ = ls.Delete(ctx, l)
+		}
+	}
+}
+
+// sweptLeases are the client and namespace pairs sweepLeases looked at.
+var sweptLeases sync.Map // nsKey -> true
 
 // lease adds the blob dgst to the save's lease.
 func (i *Image) lease(ctx context.Context, dgst string) error {
