@@ -96,10 +96,12 @@ func (i *Image) compress(ctx context.Context, l v1.Layer, plain v1.Descriptor, d
 	}
 	committed := false
 	defer func() {
-		_ = w.Close()
+		// Aborted before the ref is let go: another save of the layer,
+		// waiting for the ref, then starts an ingest of its own.
 		if !committed {
 			_ = cs.Abort(context.WithoutCancel(ctx), ref)
 		}
+		_ = w.Close()
 	}()
 	// An ingest left by a writer that died is started over.
 	if err := w.Truncate(0); err != nil {
@@ -108,6 +110,12 @@ func (i *Image) compress(ctx context.Context, l v1.Layer, plain v1.Descriptor, d
 	rc, err := l.Uncompressed()
 	if err != nil {
 		return compressedBlob{}, fmt.Errorf("opening layer %s: %w", plain.Digest, err)
+	}
+	if _, ok := l.(*layer.File); !ok {
+		// A layer file checks its diffID as it is read; another layer (of
+		// a daemon image) is checked here: its compressed digest is
+		// remembered under its diffID.
+		rc = layer.Verifying(rc, plain.Digest, plain.Size, "layer "+plain.Digest.String(), "diff ID", nil)
 	}
 	defer rc.Close()
 	h := &countingHash{h: sha256.New()}

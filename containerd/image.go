@@ -264,7 +264,7 @@ func (i *Image) snapshotterName(ctx context.Context) (string, error) {
 	if i.snapshotter != "" {
 		return i.snapshotter, nil
 	}
-	key := nsKey{client: i.client, namespace: i.namespace}
+	key := i.nsKey()
 	if v, ok := nsSnapshotters.Load(key); ok && time.Since(v.(nsSnapshotter).at) < nsLabelTTL {
 		i.snapshotter = v.(nsSnapshotter).name
 		return i.snapshotter, nil
@@ -281,16 +281,27 @@ func (i *Image) snapshotterName(ctx context.Context) (string, error) {
 	return i.snapshotter, nil
 }
 
-// nsSnapshotters remember, per client and namespace, the default
+// nsSnapshotters remember, per containerd and namespace, the default
 // snapshotter read from the namespace's label, for nsLabelTTL: a build
 // tool making an Image per build asks once a minute, not once a save.
 var nsSnapshotters sync.Map // nsKey -> nsSnapshotter
 
 const nsLabelTTL = time.Minute
 
+// nsKey names a namespace of a containerd: its address (as the gRPC
+// client dialled it), so that a process making a client per build keeps
+// one entry, and no closed client stays referenced.
 type nsKey struct {
-	client    *client.Client
+	address   string
 	namespace string
+}
+
+func (i *Image) nsKey() nsKey {
+	address := fmt.Sprintf("%p", i.client) // no address known: the client
+	if c, ok := i.client.Conn().(interface{ Target() string }); ok {
+		address = c.Target()
+	}
+	return nsKey{address: address, namespace: i.namespace}
 }
 
 type nsSnapshotter struct {

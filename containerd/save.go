@@ -198,7 +198,7 @@ func (i *Image) write(lctx context.Context, b *built.Built) (ocispec.Descriptor,
 			// The image's snapshots, made below, live as long as its config.
 			labels = map[string]string{snapshotLabel(snapshotter): topChain(diffIDs).String()}
 		}
-		if err := writeBytes(gctx, i.client.ContentStore(), toOCI(cfg), b.RawConfig, labels); err != nil {
+		if err := i.writeBytes(gctx, toOCI(cfg), b.RawConfig, labels); err != nil {
 			return fmt.Errorf("writing config: %w", err)
 		}
 		return nil
@@ -209,7 +209,7 @@ func (i *Image) write(lctx context.Context, b *built.Built) (ocispec.Descriptor,
 		for j, d := range descs {
 			refs["containerd.io/gc.ref.content.l."+strconv.Itoa(j)] = d.Digest.String()
 		}
-		if err := writeBytes(gctx, i.client.ContentStore(), md, raw, refs); err != nil {
+		if err := i.writeBytes(gctx, md, raw, refs); err != nil {
 			return fmt.Errorf("writing manifest: %w", err)
 		}
 		// Held by the manifest from now on: check they are there.
@@ -246,8 +246,8 @@ func (i *Image) writeLayer(ctx context.Context, l v1.Layer, d v1.Descriptor, ope
 	rc := &lazyReader{open: func() (io.ReadCloser, error) { return openAsIs(l, d, open) }}
 	defer func() { _ = rc.Close() }()
 	r := archive.ReportingReader(rc, d.Digest.String(), d.Size, report)
-	if err := content.WriteBlob(ctx, i.client.ContentStore(), "imgutil-"+d.Digest.String(), r, toOCI(d)); err != nil {
-		return fmt.Errorf("writing layer %s: %w", d.Digest, commitError(err))
+	if err := i.writeBlob(ctx, toOCI(d), r); err != nil && !cerrdefs.IsAlreadyExists(err) {
+		return fmt.Errorf("writing layer %s: %w", d.Digest, err)
 	}
 	return nil
 }
@@ -258,30 +258,24 @@ func (i *Image) writeLayer(ctx context.Context, l v1.Layer, d v1.Descriptor, ope
 // called once the save's manifest is in the store under the save's lease:
 // garbage collection follows the manifest's labels to every blob it lists,
 // so none can go between the check and the save's end (holding them one by
-// one would cost a transaction each). The check is one listing.
+// one would cost a transaction each). The lookups are read-only, at once.
 func (i *Image) checkReused(ctx context.Context, reused []v1.Hash) error {
-	if len(reused) == 0 {
-		return nil
-	}
-	filters := make([]string, len(reused))
-	for j, d := range reused {
-		filters[j] = "digest==" + d.String()
-	}
-	found := map[string]bool{}
-	err := i.client.ContentStore().Walk(ctx, func(info content.Info) error {
-		found[info.Digest.String()] = true
-		return nil
-	}, filters...)
-	if err != nil {
-		return fmt.Errorf("looking up the layers of the base and previous images: %w", storeError(err))
-	}
+	var g errgroup.Group
+	g.SetLimit(parallelWrites)
 	for _, d := range reused {
-		if !found[d.String()] {
-			return fmt.Errorf("layer %s of the base or previous image is no longer in namespace %s (the image was removed, and garbage collected, since it was opened): %w",
-				d, i.namespace, imgutil.ErrNotFound)
-		}
+		g.Go(func() error {
+			_, err := i.client.ContentStore().Info(ctx, digest.Digest(d.String()))
+			switch {
+			case cerrdefs.IsNotFound(err):
+				return fmt.Errorf("layer %s of the base or previous image is no longer in namespace %s (the image was removed, and garbage collected, since it was opened): %w",
+					d, i.namespace, imgutil.ErrNotFound)
+			case err != nil:
+				return fmt.Errorf("looking up layer %s: %w", d, storeError(err))
+			}
+			return nil
+		})
 	}
-	return nil
+	return g.Wait()
 }
 
 // lazyReader opens its source at its first read.
@@ -331,13 +325,14 @@ func commitError(err error) error {
 	return storeError(err)
 }
 
-// sweepLeases removes, once per process, client and namespace, the
+// sweepLeases removes, once per process, containerd and namespace, the
 // leases of saves whose process is gone (killed half-way: see
 // internal/owner; a lease of another pid space goes when it expires), so
 // that what they held goes with the next garbage collection. Failures
 // only leave them to their expiry.
 func (i *Image) sweepLeases(ctx context.Context) {
-	if _, done := sweptLeases.LoadOrStore(nsKey{client: i.client, namespace: i.namespace}, true); done {
+	key := i.nsKey()
+	if _, done := sweptLeases.Load(key); done {
 		return
 	}
 	ls := i.client.LeasesService()
@@ -345,6 +340,7 @@ func (i *Image) sweepLeases(ctx context.Context) {
 	if err != nil {
 		return
 	}
+	sweptLeases.Store(key, true)
 	for _, l := range list {
 		token, ok := strings.CutPrefix(l.ID, leasePrefix)
 		if ok && owner.Stale(token, time.Time{}, leaseExpiry) {
@@ -353,7 +349,7 @@ func (i *Image) sweepLeases(ctx context.Context) {
 	}
 }
 
-// sweptLeases are the client and namespace pairs sweepLeases looked at.
+// sweptLeases are the containerd and namespace pairs sweepLeases looked at.
 var sweptLeases sync.Map // nsKey -> true
 
 // lease adds the blob dgst to the save's lease.
@@ -363,36 +359,61 @@ func (i *Image) lease(ctx context.Context, dgst string) error {
 		return nil
 	}
 	if err := i.client.LeasesService().AddResource(ctx, leases.Lease{ID: id}, leases.Resource{ID: dgst, Type: "content"}); err != nil {
-		return fmt.Errorf("holding blob %s: %w", dgst, err)
+		return fmt.Errorf("holding blob %s: %w", dgst, storeError(err))
 	}
 	return nil
 }
 
-// writeBytes writes b as the blob od, with labels (content.Copy resumes an
-// ingest of the same ref, as one shared with another namespace); a blob
-// the store has already gets the labels.
-func writeBytes(ctx context.Context, cs content.Store, od ocispec.Descriptor, b []byte, labels map[string]string) error {
-	w, err := content.OpenWriter(ctx, cs, content.WithRef("imgutil-"+od.Digest.String()), content.WithDescriptor(od))
-	if err == nil {
-		defer w.Close()
-		err = content.Copy(ctx, w, bytes.NewReader(b), od.Size, od.Digest, content.WithLabels(labels))
+// writeBytes writes b as the blob od, with labels; a blob the store has
+// already gets the labels.
+func (i *Image) writeBytes(ctx context.Context, od ocispec.Descriptor, b []byte, labels map[string]string) error {
+	err := i.writeBlob(ctx, od, bytes.NewReader(b), content.WithLabels(labels))
+	if !cerrdefs.IsAlreadyExists(err) {
+		return err
 	}
-	switch {
-	case cerrdefs.IsAlreadyExists(err):
-		if len(labels) == 0 {
-			return nil
-		}
-		info := content.Info{Digest: od.Digest, Labels: labels}
-		var fields []string
-		for k := range labels {
-			fields = append(fields, "labels."+k)
-		}
-		_, err = cs.Update(ctx, info, fields...)
-		return storeError(err)
-	case err != nil:
+	if len(labels) == 0 {
+		return nil
+	}
+	info := content.Info{Digest: od.Digest, Labels: labels}
+	var fields []string
+	for k := range labels {
+		fields = append(fields, "labels."+k)
+	}
+	_, err = i.client.ContentStore().Update(ctx, info, fields...)
+	return storeError(err)
+}
+
+// writeBlob writes the blob od from r under the save's lease (ctx's),
+// unless the store has it; then it returns an error matching
+// AlreadyExists, and the blob is held by the lease all the same:
+// containerd adds a blob found when the writer opens to the writer's
+// lease, and one committed by another writer meanwhile (found at the
+// commit) is added here. A commit whose bytes are not od's digest fails
+// with imgutil.ErrDiffIDMismatch (see commitError).
+func (i *Image) writeBlob(ctx context.Context, od ocispec.Descriptor, r io.Reader, opts ...content.Opt) error {
+	cs := i.client.ContentStore()
+	ref := "imgutil-" + od.Digest.String()
+	w, err := content.OpenWriter(ctx, cs, content.WithRef(ref), content.WithDescriptor(od))
+	if err != nil {
 		return commitError(err)
 	}
-	return nil
+	defer w.Close()
+	// An ingest left by a writer that died is started over.
+	if err := w.Truncate(0); err != nil {
+		return storeError(err)
+	}
+	if _, err := io.Copy(w, r); err != nil {
+		return err
+	}
+	err = w.Commit(ctx, od.Size, od.Digest, opts...)
+	if cerrdefs.IsAlreadyExists(err) {
+		// Committed by another writer between our open and our commit.
+		if lerr := i.lease(ctx, od.Digest.String()); lerr != nil {
+			return lerr
+		}
+		return err
+	}
+	return commitError(err)
 }
 
 // point makes the record name point at desc: created, or updated keeping

@@ -272,7 +272,8 @@ func (c *archiveChecker) layersAre(names []string, diffIDs []v1.Hash) error {
 
 // storedManifestNames reports whether the manifest of digest c.id (or one
 // of the index of that digest) names the config cfg and the layer blobs
-// listed, every one of which the archive holds (hashed to its name).
+// listed, every one of which the archive holds (hashed to its digest, a
+// link followed).
 func (c *archiveChecker) storedManifestNames(cfg v1.Hash, layers []string) bool {
 	id, err := v1.NewHash(c.id)
 	if err != nil {
@@ -301,7 +302,8 @@ func (c *archiveChecker) storedManifestNames(cfg v1.Hash, layers []string) bool 
 				all = false
 				break
 			}
-			if _, ok := c.entries[blobPath(l.Digest)]; !ok {
+			// A link named by the digest is followed to what it holds.
+			if e, ok := c.resolve(blobPath(l.Digest)); !ok || e.digest != l.Digest {
 				all = false
 				break
 			}
@@ -350,7 +352,8 @@ func checkedCopy(w io.Writer, r io.Reader, c *archiveChecker) error {
 		n, rerr := r.Read(buf[filled:min(filled+readSize, len(buf))])
 		if n > 0 {
 			if _, werr := w.Write(buf[filled : filled+n]); werr != nil && err == nil {
-				err = werr
+				// The rest is still read (and checked), not written.
+				err, w = werr, io.Discard
 			}
 			filled += n
 			if len(buf)-filled < readSize/4 {

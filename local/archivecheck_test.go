@@ -193,3 +193,61 @@ func TestArchiveCheckSparse(t *testing.T) {
 		}
 	}
 }
+
+// In a containerd store's archive (the ID is the manifest's digest), a
+// layer blob that is a link is followed: a link named by one digest to
+// content of another does not pass.
+func TestArchiveCheckLinkedBlob(t *testing.T) {
+	a, b := randomBytes(3000, 7), randomBytes(3000, 8)
+	digestOf := func(data []byte) v1.Hash {
+		sum := sha256.Sum256(data)
+		return v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(sum[:])}
+	}
+	da, db := digestOf(a), digestOf(b)
+	cfg := []byte(`{"os":"linux","rootfs":{"type":"layers","diff_ids":["` + da.String() + `","` + db.String() + `"]}}`)
+	dc := digestOf(cfg)
+	m, err := json.Marshal(v1.Manifest{SchemaVersion: 2, MediaType: "application/vnd.oci.image.manifest.v1+json",
+		Config: v1.Descriptor{Digest: dc, Size: int64(len(cfg))},
+		Layers: []v1.Descriptor{{Digest: da, Size: int64(len(a))}, {Digest: db, Size: int64(len(b))}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := digestOf(m).String()
+	build := func(linkB bool) []byte {
+		var out bytes.Buffer
+		tw := tar.NewWriter(&out)
+		put := func(name string, data []byte) {
+			if err := tw.WriteHeader(&tar.Header{Name: name, Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(len(data))}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := tw.Write(data); err != nil {
+				t.Fatal(err)
+			}
+		}
+		put("blobs/sha256/"+da.Hex, a)
+		if linkB {
+			if err := tw.WriteHeader(&tar.Header{Name: "blobs/sha256/" + db.Hex, Typeflag: tar.TypeSymlink, Linkname: da.Hex}); err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			put("blobs/sha256/"+db.Hex, b)
+		}
+		put("blobs/sha256/"+dc.Hex, cfg)
+		put("blobs/sha256/"+digestOf(m).Hex, m)
+		mf, err := json.Marshal([]archive.DockerManifest{{Config: "blobs/sha256/" + dc.Hex, Layers: []string{"blobs/sha256/" + da.Hex, "blobs/sha256/" + db.Hex}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		put("manifest.json", mf)
+		if err := tw.Close(); err != nil {
+			t.Fatal(err)
+		}
+		return out.Bytes()
+	}
+	if err := (&archiveChecker{id: id}).check(bytes.NewReader(build(false))); err != nil {
+		t.Fatalf("the archive as the store writes it: %v", err)
+	}
+	if err := (&archiveChecker{id: id}).check(bytes.NewReader(build(true))); !errors.Is(err, errBadArchive) {
+		t.Fatalf("a layer blob linked to another's content: %v", err)
+	}
+}

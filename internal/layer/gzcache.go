@@ -1,13 +1,14 @@
 package layer
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"runtime/debug"
 	"strings"
 	"sync"
 
@@ -22,30 +23,36 @@ import (
 // Default: the user cache directory.
 const GzipCacheEnv = "IMGUTIL_LAYER_CACHE"
 
-// compressor names the compressor and level whose output the cache
-// describes: another one gives other bytes, so other entries. The version
-// is the one this program was built with (a module that requires a newer
-// klauspost/compress, as the containerd module does, builds with that
-// one): two builds sharing the cache directory never take each other's
-// sums.
-var compressor = "klauspost-gzip-" + compressVersion() + "-bestspeed"
-
-// compressVersion is the version of klauspost/compress in this build.
-func compressVersion() string {
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		for _, m := range bi.Deps {
-			if m.Path == "github.com/klauspost/compress" {
-				if m.Replace != nil {
-					m = m.Replace
-				}
-				if m.Version != "" && m.Version != "(devel)" {
-					return m.Version
-				}
+// compressor names the compressor whose output the cache describes: the
+// digest of what Gzip makes of a fixed sample. Another compressor (another
+// version of klauspost/compress, a fork put in by a replace directive,
+// another level) makes other bytes of it, so its sums go elsewhere: two
+// programs sharing the cache directory never take each other's sums. A
+// module version would not do: test binaries and some builds carry none.
+var compressor = sync.OnceValue(func() string {
+	rng := rand.New(rand.NewPCG(1, 2))
+	var sample bytes.Buffer
+	words := []string{"layer ", "image ", "buildpack ", "/workspace/", "\n", "0123 "}
+	for sample.Len() < 256<<10 {
+		if rng.IntN(4) == 0 {
+			var b [64]byte
+			for j := range b {
+				b[j] = byte(rng.Uint32())
 			}
+			sample.Write(b[:])
+			continue
 		}
+		sample.WriteString(words[rng.IntN(len(words))])
 	}
-	return "unknown"
-}
+	h := sha256.New()
+	zr := Gzip(io.NopCloser(&sample))
+	_, err := io.Copy(h, zr)
+	_ = zr.Close()
+	if err != nil {
+		return "" // sums then kept in memory only
+	}
+	return "klauspost-gzip-" + hex.EncodeToString(h.Sum(nil))[:16]
+})
 
 // Sums map a layer's diffID to the digest and size of its compressed
 // form (a pure function of the content for a fixed compressor), so that a
@@ -84,14 +91,14 @@ func CachesFromEnv() Caches {
 // says now (default: the user cache directory; "off": memory only).
 func SumsFromEnv() *Sums {
 	c := &Sums{mem: map[v1.Hash]gzipSum{}}
-	switch dir := os.Getenv(GzipCacheEnv); dir {
-	case "off":
-	case "":
+	switch dir := os.Getenv(GzipCacheEnv); {
+	case dir == "off" || compressor() == "":
+	case dir == "":
 		if base, err := os.UserCacheDir(); err == nil {
-			c.dir = filepath.Join(base, "imgutil", compressor)
+			c.dir = filepath.Join(base, "imgutil", compressor())
 		}
 	default:
-		c.dir = filepath.Join(dir, compressor)
+		c.dir = filepath.Join(dir, compressor())
 	}
 	return c
 }
