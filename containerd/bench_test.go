@@ -53,13 +53,21 @@ func benchSize(n int) int {
 // save` piped into containerd's import, then unpacked (as `ctr images
 // import` does).
 func BenchmarkRebuild(b *testing.B) {
+	ds := benchDaemons(b)
+	base := benchBase(b)
+	for _, d := range ds {
+		b.Run(d.name, func(b *testing.B) { benchRebuild(b, d.client, base) })
+	}
+}
+
+// benchDaemons are the containerds IMGUTIL_CONTAINERD_HOSTS lists; none:
+// the benchmark skips.
+func benchDaemons(b *testing.B) []daemon {
 	var ds []daemon
 	for _, kv := range strings.Split(os.Getenv("IMGUTIL_CONTAINERD_HOSTS"), ",") {
 		if name, sock, ok := strings.Cut(kv, "="); ok {
 			c, err := client.New(sock)
-			if err != nil {
-				b.Fatal(err)
-			}
+			must(b, err)
 			b.Cleanup(func() { c.Close() })
 			ds = append(ds, daemon{name: name, socket: sock, client: c})
 		}
@@ -67,10 +75,7 @@ func BenchmarkRebuild(b *testing.B) {
 	if len(ds) == 0 {
 		b.Skip("no containerd (scripts/containerd.sh)")
 	}
-	base := benchBase(b)
-	for _, d := range ds {
-		b.Run(d.name, func(b *testing.B) { benchRebuild(b, d.client, base) })
-	}
+	return ds
 }
 
 // benchBase is an image of three random layers.

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"testing"
 	"time"
 
@@ -43,18 +42,7 @@ var lifecycleAppLayer = benchSize(8 << 20)
 // under a lease.
 func BenchmarkLifecycleExport(b *testing.B) {
 	b.Setenv("IMGUTIL_LAYER_CACHE", "off")
-	var ds []daemon
-	for _, kv := range strings.Split(os.Getenv("IMGUTIL_CONTAINERD_HOSTS"), ",") {
-		if name, sock, ok := strings.Cut(kv, "="); ok {
-			c, err := client.New(sock)
-			must(b, err)
-			b.Cleanup(func() { c.Close() })
-			ds = append(ds, daemon{name: name, socket: sock, client: c})
-		}
-	}
-	if len(ds) == 0 {
-		b.Skip("no containerd (scripts/containerd.sh)")
-	}
+	ds := benchDaemons(b)
 	// Three random layers of 50 MB, as BenchmarkRebuild's base.
 	run := benchBase(b)
 	for _, d := range ds {

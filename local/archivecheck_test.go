@@ -28,14 +28,7 @@ func classicArchive(t *testing.T, layers ...[]byte) ([]byte, string, []v1.Hash) 
 	var names []string
 	var out bytes.Buffer
 	tw := tar.NewWriter(&out)
-	put := func(name string, data []byte) {
-		if err := tw.WriteHeader(&tar.Header{Name: name, Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(len(data))}); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := tw.Write(data); err != nil {
-			t.Fatal(err)
-		}
-	}
+	put := func(name string, data []byte) { putFile(t, tw, name, data) }
 	for _, l := range layers {
 		sum := sha256.Sum256(l)
 		h := v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(sum[:])}
@@ -59,6 +52,17 @@ func classicArchive(t *testing.T, layers ...[]byte) ([]byte, string, []v1.Hash) 
 		t.Fatal(err)
 	}
 	return out.Bytes(), "sha256:" + hex.EncodeToString(sum[:]), diffIDs
+}
+
+// putFile writes a regular entry name holding data to tw.
+func putFile(t *testing.T, tw *tar.Writer, name string, data []byte) {
+	t.Helper()
+	if err := tw.WriteHeader(&tar.Header{Name: name, Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(len(data))}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tw.Write(data); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func randomBytes(n int, seed uint64) []byte {
@@ -216,14 +220,7 @@ func TestArchiveCheckLinkedBlob(t *testing.T) {
 	build := func(linkB bool) []byte {
 		var out bytes.Buffer
 		tw := tar.NewWriter(&out)
-		put := func(name string, data []byte) {
-			if err := tw.WriteHeader(&tar.Header{Name: name, Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(len(data))}); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := tw.Write(data); err != nil {
-				t.Fatal(err)
-			}
-		}
+		put := func(name string, data []byte) { putFile(t, tw, name, data) }
 		put("blobs/sha256/"+da.Hex, a)
 		if linkB {
 			if err := tw.WriteHeader(&tar.Header{Name: "blobs/sha256/" + db.Hex, Typeflag: tar.TypeSymlink, Linkname: da.Hex}); err != nil {
