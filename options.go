@@ -54,11 +54,28 @@ type BackendOption struct {
 }
 
 // RefuseOtherBackends returns an error matching ErrInvalidArgument, naming
-// the option, when o carries an option of a backend other than backend.
+// the option, when o carries an option of a backend other than backend:
+// one of BackendOptions, or one of the fields the core carries for layout
+// (WithoutLayers) and remote (RegistrySettings, AddEmptyLayerOnSave).
+// PreserveDigest, in LayoutOptions, is read by every backend.
 func (o *ImageOptions) RefuseOtherBackends(backend string) error {
+	refuse := func(other, name string) error {
+		return fmt.Errorf("%s image: an option of the %s backend (%s) does not apply: %w", backend, other, name, ErrInvalidArgument)
+	}
 	for _, b := range o.BackendOptions {
 		if b.Backend != backend {
-			return fmt.Errorf("%s image: an option of the %s backend (%s) does not apply: %w", backend, b.Backend, b.Name, ErrInvalidArgument)
+			return refuse(b.Backend, b.Name)
+		}
+	}
+	if backend != "layout" && o.WithoutLayers {
+		return refuse("layout", "WithoutLayersWhenSaved")
+	}
+	if backend != "remote" {
+		for repo := range o.RegistrySettings {
+			return refuse("remote", fmt.Sprintf("WithRegistrySetting %q", repo))
+		}
+		if o.AddEmptyLayerOnSave {
+			return refuse("remote", "AddEmptyLayerOnSave")
 		}
 	}
 	return nil

@@ -147,9 +147,6 @@ func NewImageAt(name, address string, ops ...imgutil.ImageOption) (*Image, error
 
 // NewImageContext is NewImage with a context for the reads it makes.
 func NewImageContext(ctx context.Context, name string, c *client.Client, ops ...imgutil.ImageOption) (*Image, error) {
-	if c == nil {
-		return nil, fmt.Errorf("no containerd client: %w", imgutil.ErrInvalidArgument)
-	}
 	var o imgutil.ImageOptions
 	for _, op := range ops {
 		op(&o)
@@ -157,6 +154,9 @@ func NewImageContext(ctx context.Context, name string, c *client.Client, ops ...
 	own, err := ownOptions(&o)
 	if err != nil {
 		return nil, err
+	}
+	if c == nil {
+		return nil, fmt.Errorf("no containerd client: %w", imgutil.ErrInvalidArgument)
 	}
 	// The core reads none of them.
 	o.BackendOptions = nil

@@ -61,8 +61,15 @@ func TestOptionsBelongToTheBackend(t *testing.T) {
 	foreign := func(o *imgutil.ImageOptions) {
 		o.BackendOptions = append(o.BackendOptions, imgutil.BackendOption{Backend: "example", Name: "something"})
 	}
-	if _, err := containerd.NewImage("example.com/app:1", nil, foreign); !errors.Is(err, imgutil.ErrInvalidArgument) {
-		t.Errorf("containerd given another backend's option: %v", err)
+	for name, op := range map[string]imgutil.ImageOption{
+		"something":              foreign,
+		"WithoutLayersWhenSaved": layout.WithoutLayersWhenSaved(),
+		"WithRegistrySetting":    remote.WithRegistrySetting("example.com", true),
+		"AddEmptyLayerOnSave":    remote.AddEmptyLayerOnSave(),
+	} {
+		if _, err := containerd.NewImage("example.com/app:1", nil, op); !errors.Is(err, imgutil.ErrInvalidArgument) || !strings.Contains(err.Error(), name) {
+			t.Errorf("containerd given another backend's option %s: %v, want ErrInvalidArgument naming it", name, err)
+		}
 	}
 }
 
