@@ -191,5 +191,6 @@ func TestContainerd(t *testing.T) {
 		t.Run("BaseRemovedBeforeSave", func(t *testing.T) { testBaseRemovedBeforeSave(t, d) })
 		t.Run("PushedByCtr", func(t *testing.T) { testPushedByCtr(t, d) })
 		t.Run("KilledSavesLeasesSwept", func(t *testing.T) { testKilledSavesLeasesSwept(t, d) })
+		t.Run("SlowerThanItsLease", func(t *testing.T) { testSlowerThanItsLease(t, d) })
 	})
 }

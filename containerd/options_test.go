@@ -2,6 +2,7 @@ package containerd_test
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"strings"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/containerd/containerd/v2/core/images"
 	"github.com/containerd/containerd/v2/core/leases"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/types"
@@ -288,4 +290,95 @@ func testKilledSavesLeasesSwept(t *testing.T, d daemon) {
 	if !left[live.ID] {
 		t.Errorf("the lease of a live process (%s) was removed", live.ID)
 	}
+}
+
+// A save that lasts longer than its lease's term keeps everything it
+// wrote: it takes a new lease, holding what the old ones hold, every third
+// of the term (containerd cannot extend a lease). Here the term is 3 s,
+// the save pauses between the layers it unpacks (5 s in all), and garbage
+// collection runs every 100 ms meanwhile; the image is then read back
+// whole, unpacked, and the save leaves no lease.
+func testSlowerThanItsLease(t *testing.T, d daemon) {
+	c := d.client
+	ns := "imgutil-slow-" + strings.ToLower(testhelpers.RandString(8))
+	t.Cleanup(func() { removeNamespace(t, d, ns) })
+	ctx := nsCtx(ns)
+	base := freshName(t, c, ns)
+	busybox := testhelpers.BusyboxImage(t, imgutil.OCITypes)
+	put(t, c, ns, base, busybox)
+	baseLayers, err := busybox.Layers()
+	must(t, err)
+	// (A lease's expiry is kept to the second: the term is 3 s.)
+	const term, pause, layers = 3 * time.Second, 400 * time.Millisecond, 12
+	containerd.SlowUnpack(t, term, pause)
+
+	name := freshName(t, c, ns)
+	img, err := containerd.NewImage(name, c, containerd.WithNamespace(ns), imgutil.FromBaseImage(base))
+	must(t, err)
+	for j := range layers {
+		p, _ := testhelpers.LayerFile(t, map[string]string{fmt.Sprintf("layer%d", j): testhelpers.RandString(64 << 10)})
+		must(t, img.AddLayer(p))
+	}
+
+	// Garbage collection, often, and the save's leases as it goes.
+	ls := c.LeasesService()
+	seen := map[string]bool{}
+	stop, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+			if l, err := ls.Create(ctx, leases.WithRandomID()); err == nil {
+				_ = ls.Delete(ctx, l, leases.SynchronousDelete)
+			}
+			list, _ := ls.List(ctx)
+			for _, l := range list {
+				if strings.HasPrefix(l.ID, "imgutil-save-") {
+					seen[l.ID] = true
+				}
+			}
+		}
+	}()
+	start := time.Now()
+	err = img.Save()
+	took := time.Since(start)
+	close(stop)
+	<-stopped
+	must(t, err)
+	if took < term*3/2 {
+		t.Fatalf("the save took %v, not over one and a half lease terms (%v): nothing shown", took, term)
+	}
+	if len(seen) < 3 {
+		t.Errorf("a save of %v under leases of %v was seen under %d leases, want a new one every third of the term", took, term, len(seen))
+	}
+	saved := read(t, c, ns, name)
+	testhelpers.CheckImage(t, saved)
+	cfg, err := saved.ConfigFile()
+	must(t, err)
+	if n := len(cfg.RootFS.DiffIDs); n != len(baseLayers)+layers {
+		t.Fatalf("saved image has %d layers, want %d", n, len(baseLayers)+layers)
+	}
+	top := identity.ChainID(toDigests(cfg.RootFS.DiffIDs))
+	if _, err := c.SnapshotService("overlayfs").Stat(ctx, top.String()); err != nil {
+		t.Errorf("the top snapshot %s: %v", top, err)
+	}
+	list, err := ls.List(ctx)
+	must(t, err)
+	for _, l := range list {
+		if strings.HasPrefix(l.ID, "imgutil-save-") {
+			t.Errorf("lease %s left after the save", l.ID)
+		}
+	}
+}
+
+func toDigests(hs []v1.Hash) []digest.Digest {
+	out := make([]digest.Digest, len(hs))
+	for j, h := range hs {
+		out[j] = digest.Digest(h.String())
+	}
+	return out
 }

@@ -29,16 +29,6 @@ import (
 	"github.com/imgbridge/imgutil/internal/owner"
 )
 
-// leaseExpiry bounds how long the blobs of a save killed half-way are
-// kept from containerd's garbage collection when no later save on the
-// machine removes its lease first (see sweepLeases). It is also how long a
-// save may last: containerd cannot extend a lease, and a save's writes
-// are tied to it.
-const leaseExpiry = owner.FileLimit
-
-// leasePrefix starts the ID of a save's lease; the owner's token follows.
-const leasePrefix = "imgutil-save-"
-
 // Save saves the image under its name and each of additionalNames.
 func (i *Image) Save(additionalNames ...string) error {
 	return i.SaveAs(i.Name(), additionalNames...)
@@ -78,11 +68,11 @@ func (i *Image) SaveAsContext(ctx context.Context, name string, additionalNames 
 	// The lease keeps what the save writes until a record references it
 	// (released only after the names point at the image).
 	i.sweepLeases(i.nsContext(ctx))
-	lctx, done, err := i.client.WithLease(i.nsContext(ctx), leases.WithID(leasePrefix+owner.Token()), leases.WithExpiration(leaseExpiry))
+	lctx, done, err := takeLease(i.nsContext(ctx), i.client.LeasesService())
 	if err != nil {
 		return allFailed(fmt.Errorf("taking a lease: %w", err))
 	}
-	defer func() { _ = done(context.WithoutCancel(lctx)) }()
+	defer done()
 	desc, err := i.write(lctx, b)
 	if err != nil {
 		return allFailed(err)
@@ -343,7 +333,7 @@ func (i *Image) sweepLeases(ctx context.Context) {
 	sweptLeases.Store(key, true)
 	for _, l := range list {
 		token, ok := strings.CutPrefix(l.ID, leasePrefix)
-		if ok && owner.Stale(token, time.Time{}, leaseExpiry) {
+		if ok && owner.Stale(token, time.Time{}, leaseTerm) {
 			_ = ls.Delete(ctx, l)
 		}
 	}

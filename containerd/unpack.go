@@ -51,9 +51,16 @@ func (i *Image) unpack(ctx context.Context, snapshotter string, descs []ocispec.
 		if err := i.applyLayer(ctx, sn, descs[j], diffIDs[j], parent, chains[j].String()); err != nil {
 			return fmt.Errorf("layer %d: %w", j, err)
 		}
+		if testHookApplied != nil {
+			testHookApplied()
+		}
 	}
 	return nil
 }
+
+// testHookApplied, set by tests, is called after each layer unpack
+// applies (a save made slow between requests, not within one).
+var testHookApplied func()
 
 // applyLayer applies the layer desc onto the snapshot parent and commits
 // it as chain; a chain committed meanwhile (another unpack) is taken.
