@@ -119,7 +119,7 @@ func put(t testing.TB, c *client.Client, ns, name string, img v1.Image) {
 }
 
 // read exports name with containerd's own exporter and reads it back.
-func read(t *testing.T, c *client.Client, ns, name string) v1.Image {
+func read(t testing.TB, c *client.Client, ns, name string) v1.Image {
 	t.Helper()
 	var buf bytes.Buffer
 	must(t, c.Export(nsCtx(ns), &buf, archive.WithImage(c.ImageService(), name), archive.WithSkipNonDistributableBlobs()))
@@ -137,7 +137,7 @@ func read(t *testing.T, c *client.Client, ns, name string) v1.Image {
 	return img
 }
 
-func untar(t *testing.T, r io.Reader, dir string) {
+func untar(t testing.TB, r io.Reader, dir string) {
 	t.Helper()
 	tr := tar.NewReader(r)
 	for {
