@@ -7,7 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -35,7 +35,12 @@ func BenchmarkPushedByCtr(b *testing.B) {
 	}
 	ds := benchDaemons(b)
 	reg := testhelpers.StartRegistry(b)
-	layerPath := sourcesLayer(b, filepath.Join(runtime.GOROOT(), "src", "net"), filepath.Join(runtime.GOROOT(), "src", "crypto"))
+	out, err := exec.Command("go", "env", "GOROOT").Output()
+	if err != nil {
+		b.Skipf("go env GOROOT: %v", err)
+	}
+	root := strings.TrimSpace(string(out))
+	layerPath := sourcesLayer(b, filepath.Join(root, "src", "net"), filepath.Join(root, "src", "crypto"))
 	for _, d := range ds {
 		b.Run(d.name, func(b *testing.B) { benchPushedByCtr(b, d, reg, ctr, layerPath) })
 	}
