@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -247,12 +248,35 @@ func testPushedByCtr(t *testing.T, d daemon) {
 		}
 		pulled := reg.Get(t, repo)
 		testhelpers.CheckImage(t, pulled)
+		skopeoCopy(t, ref)
 		m, err := pulled.Manifest()
 		must(t, err)
 		want := map[containerd.Compression]types.MediaType{containerd.Gzip: types.OCILayer, containerd.Zstd: types.OCILayerZStd}[compression]
 		if got := m.Layers[len(m.Layers)-1].MediaType; got != want {
 			t.Errorf("%s: the new layer was pushed as %s, want %s", compression, got, want)
 		}
+	}
+}
+
+// skopeoCopy copies ref from the registry into an OCI layout with skopeo,
+// which checks every blob's digest and size against the manifest. Without
+// skopeo the check is skipped, unless IMGUTIL_REQUIRE_DAEMON is set (CI
+// installs it).
+func skopeoCopy(t *testing.T, ref string) {
+	skopeo, err := exec.LookPath("skopeo")
+	if err != nil {
+		if os.Getenv("IMGUTIL_REQUIRE_DAEMON") != "" {
+			t.Fatal("no skopeo (CI installs Debian's)")
+		}
+		t.Log("no skopeo: its copy is not tried")
+		return
+	}
+	dir := t.TempDir()
+	policy := filepath.Join(dir, "policy.json")
+	must(t, os.WriteFile(policy, []byte(`{"default":[{"type":"insecureAcceptAnything"}]}`), 0o644))
+	out, err := exec.Command(skopeo, "--policy", policy, "copy", "--src-tls-verify=false", "docker://"+ref, "oci:"+filepath.Join(dir, "layout")+":copied").CombinedOutput()
+	if err != nil {
+		t.Fatalf("skopeo copy docker://%s: %v\n%s", ref, err, out)
 	}
 }
 
