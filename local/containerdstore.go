@@ -66,7 +66,7 @@ func (s *Store) loadOCI(ctx context.Context, b *built.Built, name string) (strin
 		}
 		send = append(send, l)
 	}
-	return s.staged(ctx, b, name, func(staging string) (string, error) {
+	return s.staged(ctx, b.ConfigDigest(), name, func(staging string) (string, error) {
 		entries, rawManifest, manifestDigest, err := s.partialOCI(ctx, b, descs, omit, send, func(_ v1.Hash, raw []byte) map[string]string {
 			// The archive names the staging tag: the user's name moves only
 			// once the image is proven complete. The manifest rides along

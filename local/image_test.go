@@ -105,6 +105,7 @@ func TestLocal(t *testing.T) {
 			{"ManyBuildsOneDaemon", testManyBuildsOneDaemon},
 			{"LayerFilesWithoutProc", testLayerFilesWithoutProc},
 			{"BuildToolLayerByteForByte", testBuildToolLayerByteForByte},
+			{"SaveIndex", testSaveIndex},
 		} {
 			t.Run(tc.name, func(t *testing.T) { tc.f(t, cli) })
 		}

@@ -231,7 +231,7 @@ func (s *Store) loadDocker(ctx context.Context, b *built.Built, name string, byC
 		return "", err
 	}
 	if !byConfig {
-		return s.staged(ctx, b, tag, func(staging string) (string, error) {
+		return s.staged(ctx, b.ConfigDigest(), tag, func(staging string) (string, error) {
 			entries, err := archive.Docker(b.RawConfig, b.ConfigDigest(), b.Layers, []string{staging}, omit)
 			if err != nil {
 				return "", err
@@ -299,7 +299,7 @@ var errLoadEnded = errors.New("image load ended")
 // stream writes entries as a tar straight into ImageLoad and reads the
 // daemon's answer. The writer never outlives this call: when the daemon
 // answers early, or the request fails, the pipe is closed under it.
-func (s *Store) stream(ctx context.Context, entries []archive.Entry) error {
+func (s *Store) stream(ctx context.Context, entries []archive.Entry, opts ...client.ImageLoadOption) error {
 	pr, pw := io.Pipe()
 	written := make(chan error, 1)
 	go func() {
@@ -314,7 +314,7 @@ func (s *Store) stream(ctx context.Context, entries []archive.Entry) error {
 		}
 		written <- err
 	}()
-	res, err := s.client.ImageLoad(ctx, pr, client.ImageLoadWithQuiet(true))
+	res, err := s.client.ImageLoad(ctx, pr, append([]client.ImageLoadOption{client.ImageLoadWithQuiet(true)}, opts...)...)
 	if err != nil {
 		pr.CloseWithError(errLoadEnded)
 		if werr := <-written; ours(werr) {

@@ -8,13 +8,14 @@ import (
 	"time"
 
 	"github.com/distribution/reference"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/moby/moby/client"
 
 	"github.com/imgbridge/imgutil"
 	"github.com/imgbridge/imgutil/internal/built"
 )
 
-// staged loads an image under a staging tag of its own (load does it and
+// staged loads an image (key: its config or index digest) under a staging tag of its own (load does it and
 // returns the ID, proven), then moves the user's name to it, and removes
 // the staging tag whatever happens (with a fresh short context: the
 // caller's may be cancelled). The name moves only to a complete image.
@@ -22,11 +23,11 @@ import (
 // the image saved is reported if it still exists (classic stores keep it,
 // unnamed); where it went with its names (the containerd store), the
 // error matches imgutil.ErrTagTakenOver.
-func (s *Store) staged(ctx context.Context, b *built.Built, name string, load func(staging string) (string, error)) (string, error) {
+func (s *Store) staged(ctx context.Context, key v1.Hash, name string, load func(staging string) (string, error)) (string, error) {
 	// Normalized as the daemons name images (an OCI archive's containerd
 	// annotation must be).
 	tag := ownedTag()
-	staging := "docker.io/" + stagingRepo + "/" + b.ConfigDigest().Hex[:16] + ":" + tag
+	staging := "docker.io/" + stagingRepo + "/" + key.Hex[:16] + ":" + tag
 	s.ledger.made(tag)
 	removed := false
 	unstage := func() (client.ImageRemoveResult, error) {

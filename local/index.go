@@ -1,0 +1,235 @@
+package local
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/moby/moby/client"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/imgbridge/imgutil"
+	"github.com/imgbridge/imgutil/internal/archive"
+)
+
+// ErrIndexNotSupported is matched when a multi-platform image (an index) is
+// saved into a daemon whose image store holds one platform per image: the
+// classic graphdriver store, Podman's service, a daemon older than API
+// 1.48. It matches errors.ErrUnsupported; the error names the platforms,
+// one of which may be saved as an image of its own.
+var ErrIndexNotSupported = fmt.Errorf("the daemon's image store holds no multi-platform images: %w", errors.ErrUnsupported)
+
+// SaveIndex saves idx, a multi-platform image, into the daemon under name
+// and each of additionalNames, as one image whose ID is the index digest:
+// every platform's manifest, config and layers. Only a daemon with the
+// containerd image store (API 1.48 or later) holds one; any other gives an
+// error matching ErrIndexNotSupported, and nothing is loaded.
+//
+// The blobs of the platforms the image already under name holds complete
+// (as the daemon says, per manifest) are not sent: a rebuild of one
+// platform sends that platform's new blobs. The index's children must be
+// images (a nested index is refused, imgutil.ErrInvalidArgument). As
+// Save, the load goes under a staging name, and name moves only once the
+// daemon reports every platform's content in its store.
+func (s *Store) SaveIndex(ctx context.Context, idx v1.ImageIndex, name string, additionalNames ...string) (string, error) {
+	for _, n := range append([]string{name}, additionalNames...) {
+		if _, err := archive.Tag(n); err != nil {
+			return "", err
+		}
+	}
+	rawIndex, err := idx.RawManifest()
+	if err != nil {
+		return "", fmt.Errorf("reading the index: %w", err)
+	}
+	im, err := idx.IndexManifest()
+	if err != nil {
+		return "", fmt.Errorf("reading the index: %w", err)
+	}
+	mt, err := idx.MediaType()
+	if err != nil {
+		return "", fmt.Errorf("reading the index: %w", err)
+	}
+	indexDigest := sha256Of(rawIndex)
+	var platforms []string
+	var ociPlatforms []ocispec.Platform
+	for _, d := range im.Manifests {
+		if !d.MediaType.IsImage() {
+			return "", fmt.Errorf("index %s: %s is a %s, not an image: %w", indexDigest, d.Digest, d.MediaType, imgutil.ErrInvalidArgument)
+		}
+		if d.Platform != nil {
+			platforms = append(platforms, d.Platform.String())
+			ociPlatforms = append(ociPlatforms, ocispec.Platform{OS: d.Platform.OS, Architecture: d.Platform.Architecture,
+				Variant: d.Platform.Variant, OSVersion: d.Platform.OSVersion})
+		}
+	}
+	containerd, err := s.usesContainerdStore(ctx, nil)
+	if err != nil {
+		return "", err
+	}
+	if !containerd || !s.supports(ctx, manifestsAPI) {
+		return "", fmt.Errorf("saving %s (%s): %w", name, strings.Join(platforms, ", "), ErrIndexNotSupported)
+	}
+
+	held := s.heldBlobs(ctx, name)
+	id, err := s.staged(ctx, indexDigest, name, func(staging string) (string, error) {
+		layout := []byte(`{"imageLayoutVersion":"1.0.0"}`)
+		entries := []archive.Entry{{Name: "oci-layout", Data: layout, Size: int64(len(layout))}}
+		seen := map[v1.Hash]bool{}
+		add := func(e archive.Entry, d v1.Hash) {
+			if held[d] || seen[d] {
+				return
+			}
+			seen[d] = true
+			e.Name = blobPath(d)
+			if e.Open == nil {
+				e.Size = int64(len(e.Data))
+			}
+			entries = append(entries, e)
+		}
+		var children []v1.Hash
+		for _, d := range im.Manifests {
+			img, err := idx.Image(d.Digest)
+			if err != nil {
+				return "", fmt.Errorf("index %s: manifest %s: %w", indexDigest, d.Digest, err)
+			}
+			raw, err := img.RawManifest()
+			if err != nil {
+				return "", fmt.Errorf("manifest %s: %w", d.Digest, err)
+			}
+			m, err := img.Manifest()
+			if err != nil {
+				return "", fmt.Errorf("manifest %s: %w", d.Digest, err)
+			}
+			rawConfig, err := img.RawConfigFile()
+			if err != nil {
+				return "", fmt.Errorf("manifest %s: config: %w", d.Digest, err)
+			}
+			layers, err := img.Layers()
+			if err != nil {
+				return "", fmt.Errorf("manifest %s: layers: %w", d.Digest, err)
+			}
+			if len(layers) != len(m.Layers) {
+				return "", fmt.Errorf("manifest %s: %d layers, %d blobs: %w", d.Digest, len(m.Layers), len(layers), imgutil.ErrInvalidArgument)
+			}
+			add(archive.Entry{Data: raw}, d.Digest)
+			add(archive.Entry{Data: rawConfig}, m.Config.Digest)
+			for j, l := range layers {
+				add(archive.Entry{Open: l.Compressed, Size: m.Layers[j].Size}, m.Layers[j].Digest)
+			}
+			s.manifests.put(raw)
+			children = append(children, d.Digest)
+		}
+		add(archive.Entry{Data: rawIndex}, indexDigest)
+		entries = append(entries, archive.Entry{Name: "index.json", Data: indexJSON(mt, indexDigest, rawIndex, staging)})
+		entries[len(entries)-1].Size = int64(len(entries[len(entries)-1].Data))
+		// Every platform is loaded, not only the daemon's.
+		var opts []client.ImageLoadOption
+		if len(ociPlatforms) == len(im.Manifests) {
+			opts = append(opts, client.ImageLoadWithPlatforms(ociPlatforms...))
+		}
+		if err := s.stream(ctx, archive.Reporting(entries, s.reporter("save")), opts...); err != nil {
+			return "", err
+		}
+		if err := s.checkIndexAvailable(ctx, staging, indexDigest, children); err != nil {
+			return "", err
+		}
+		s.manifests.put(rawIndex)
+		return indexDigest.String(), nil
+	})
+	if err != nil {
+		return "", err
+	}
+	var se imgutil.SaveError
+	for _, n := range additionalNames {
+		if err := s.tag(ctx, name, n); err != nil {
+			se.Errors = append(se.Errors, imgutil.SaveDiagnostic{ImageName: n, Cause: err})
+		}
+	}
+	if len(se.Errors) > 0 {
+		return id, se
+	}
+	return id, nil
+}
+
+// indexJSON is the index.json of an archive holding the index rawIndex,
+// named staging; the index rides along in the image record (as a
+// manifest does, see manifestAnnotation), so that a later save of the
+// name learns what the store holds without reading it.
+func indexJSON(mt types.MediaType, digest v1.Hash, rawIndex []byte, staging string) []byte {
+	top := v1.IndexManifest{SchemaVersion: 2, MediaType: types.OCIImageIndex, Manifests: []v1.Descriptor{{
+		MediaType: mt, Size: int64(len(rawIndex)), Digest: digest,
+		Annotations: map[string]string{"io.containerd.image.name": staging, manifestAnnotation: string(rawIndex)},
+	}}}
+	raw, _ := json.Marshal(top)
+	return raw
+}
+
+// heldBlobs returns the blobs the store holds for the multi-platform image
+// under name, if we saved it: of each platform whose content the daemon
+// reports complete, its manifest, config and layers (the manifests from
+// the cache, the index from the image record). Nothing when unknown.
+func (s *Store) heldBlobs(ctx context.Context, name string) map[v1.Hash]bool {
+	held := map[v1.Hash]bool{}
+	res, err := s.client.ImageInspect(ctx, name, client.ImageInspectWithManifests(true))
+	if err != nil || res.Descriptor == nil {
+		return held
+	}
+	raw := []byte(res.Descriptor.Annotations[manifestAnnotation])
+	if len(raw) == 0 || sha256Of(raw).String() != res.Descriptor.Digest.String() {
+		return held
+	}
+	var im v1.IndexManifest
+	if json.Unmarshal(raw, &im) != nil {
+		return held
+	}
+	available := map[string]bool{}
+	for _, ms := range res.Manifests {
+		if ms.Available {
+			available[ms.ID] = true
+		}
+	}
+	for _, d := range im.Manifests {
+		if !available[d.Digest.String()] {
+			continue
+		}
+		rawManifest, ok := s.manifests.get(d.Digest)
+		if !ok {
+			continue
+		}
+		var m v1.Manifest
+		if json.Unmarshal(rawManifest, &m) != nil {
+			continue
+		}
+		held[d.Digest], held[m.Config.Digest] = true, true
+		for _, l := range m.Layers {
+			held[l.Digest] = true
+		}
+	}
+	return held
+}
+
+// checkIndexAvailable proves the image under name is the index digest
+// with every one of its manifests' content in the store.
+func (s *Store) checkIndexAvailable(ctx context.Context, name string, digest v1.Hash, children []v1.Hash) error {
+	res, err := s.client.ImageInspect(ctx, name, client.ImageInspectWithManifests(true))
+	if err != nil {
+		return dropped(daemonError("inspecting the loaded image", err))
+	}
+	if res.ID != digest.String() {
+		return fmt.Errorf("the loaded image is %s, not the index %s: %w", res.ID, digest, errNotAvailable)
+	}
+	available := map[string]bool{}
+	for _, ms := range res.Manifests {
+		available[ms.ID] = ms.Available
+	}
+	for _, c := range children {
+		if !available[c.String()] {
+			return fmt.Errorf("index %s: manifest %s: %w", digest, c, errNotAvailable)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,146 @@
+package local_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/moby/moby/client"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/imgbridge/imgutil/local"
+	"github.com/imgbridge/imgutil/testhelpers"
+)
+
+// twoPlatforms is an index of two random images, linux/amd64 and
+// linux/arm64.
+func twoPlatforms(t *testing.T, amd64, arm64 v1.Image) v1.ImageIndex {
+	t.Helper()
+	return mutate.AppendManifests(empty.Index,
+		mutate.IndexAddendum{Add: amd64, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "amd64"}}},
+		mutate.IndexAddendum{Add: arm64, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "arm64"}}},
+	)
+}
+
+// testSaveIndex: a multi-platform image saved into the containerd image
+// store is one image whose ID is the index digest, each platform's
+// manifest complete and inspectable by platform; a rebuild of one
+// platform sends only that platform's new blobs. A store that holds one
+// platform per image (classic, Podman) refuses it with
+// ErrIndexNotSupported, naming the platforms, and tags nothing.
+func testSaveIndex(t *testing.T, cli *client.Client) {
+	ctx := context.Background()
+	amd, arm := platformImage(t, "amd64"), platformImage(t, "arm64")
+	idx := twoPlatforms(t, amd, arm)
+	counting := &countingClient{Client: testhelpers.NewLifecycleClient(t, cli.DaemonHost())}
+	store := local.NewStore(counting)
+	t.Cleanup(func() { _ = store.Close() })
+	name := freshName(t, cli)
+	id, err := store.SaveIndex(ctx, idx, name)
+	if !containerdStore(t, cli) {
+		if !errors.Is(err, local.ErrIndexNotSupported) || !errors.Is(err, errors.ErrUnsupported) || !strings.Contains(err.Error(), "linux/arm64") {
+			t.Fatalf("SaveIndex into a store of one platform per image: %v, want ErrIndexNotSupported naming the platforms", err)
+		}
+		if _, err := cli.ImageInspect(ctx, name); err == nil {
+			t.Fatalf("a refused index save named %s", name)
+		}
+		return
+	}
+	must(t, err)
+	want, err := idx.Digest()
+	must(t, err)
+	if id != want.String() {
+		t.Fatalf("SaveIndex = %s, want the index digest %s", id, want)
+	}
+	checkPlatforms(t, cli, name, want, map[string]v1.Image{"amd64": amd, "arm64": arm})
+	first := counting.loadBytes.Load()
+
+	// A rebuild of arm64 alone: amd64's blobs are in the store.
+	arm2 := platformImage(t, "arm64")
+	idx2 := twoPlatforms(t, amd, arm2)
+	id2, err := store.SaveIndex(ctx, idx2, name)
+	must(t, err)
+	want2, err := idx2.Digest()
+	must(t, err)
+	if id2 != want2.String() {
+		t.Fatalf("SaveIndex = %s, want %s", id2, want2)
+	}
+	checkPlatforms(t, cli, name, want2, map[string]v1.Image{"amd64": amd, "arm64": arm2})
+	sent := counting.loadBytes.Load() - first
+	amdSize := blobsSize(t, amd)
+	if first < amdSize+blobsSize(t, arm) {
+		t.Errorf("the first save sent %d bytes, less than the blobs of both platforms (%d)", first, amdSize+blobsSize(t, arm))
+	}
+	if sent > blobsSize(t, arm2)+64<<10 {
+		t.Errorf("the rebuild of arm64 sent %d bytes; its blobs are %d, amd64's %d: amd64 was sent again", sent, blobsSize(t, arm2), amdSize)
+	}
+	t.Logf("first save sent %d bytes, the rebuild of one platform %d", first, sent)
+}
+
+// platformImage is a random image of two layers of 512 KiB whose config
+// says linux/arch.
+func platformImage(t *testing.T, arch string) v1.Image {
+	t.Helper()
+	img, err := random.Image(512<<10, 2)
+	must(t, err)
+	cfg, err := img.ConfigFile()
+	must(t, err)
+	cfg = cfg.DeepCopy()
+	cfg.OS, cfg.Architecture = "linux", arch
+	img, err = mutate.ConfigFile(img, cfg)
+	must(t, err)
+	return img
+}
+
+// checkPlatforms checks the image under name is the index digest, and that
+// the daemon gives each platform's config when asked for that platform.
+func checkPlatforms(t *testing.T, cli *client.Client, name string, digest v1.Hash, images map[string]v1.Image) {
+	t.Helper()
+	ctx := context.Background()
+	res, err := cli.ImageInspect(ctx, name, client.ImageInspectWithManifests(true))
+	must(t, err)
+	if res.ID != digest.String() {
+		t.Fatalf("%s is %s, want the index %s", name, res.ID, digest)
+	}
+	for arch, img := range images {
+		m, err := img.Digest()
+		must(t, err)
+		found := false
+		for _, ms := range res.Manifests {
+			if ms.ID == m.String() {
+				found = true
+				if !ms.Available {
+					t.Errorf("%s: the %s manifest %s is not all in the store", name, arch, m)
+				}
+			}
+		}
+		if !found {
+			t.Errorf("%s: no %s manifest %s among %d", name, arch, m, len(res.Manifests))
+		}
+		cfg, err := img.ConfigName()
+		must(t, err)
+		byPlatform, err := cli.ImageInspect(ctx, name, client.ImageInspectWithPlatform(&ocispec.Platform{OS: "linux", Architecture: arch}))
+		must(t, err)
+		if byPlatform.Architecture != arch {
+			t.Errorf("%s inspected for linux/%s says %s (config %s)", name, arch, byPlatform.Architecture, cfg)
+		}
+	}
+}
+
+// blobsSize is the size of img's manifest, config and layer blobs.
+func blobsSize(t *testing.T, img v1.Image) int64 {
+	m, err := img.Manifest()
+	must(t, err)
+	raw, err := img.RawManifest()
+	must(t, err)
+	n := int64(len(raw)) + m.Config.Size
+	for _, l := range m.Layers {
+		n += l.Size
+	}
+	return n
+}
