@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/moby/moby/client"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -232,4 +233,58 @@ func (s *Store) checkIndexAvailable(ctx context.Context, name string, digest v1.
 		}
 	}
 	return nil
+}
+
+// PlatformManifest is one platform of an image in the daemon.
+type PlatformManifest struct {
+	Platform imgutil.Platform
+	// Digest is the platform's manifest digest: what a registry names it
+	// by. Zero where the daemon keeps no manifest (a classic store or
+	// Podman, for an image not pulled).
+	Digest v1.Hash
+	// Available says the platform's content (config, layers) is all in
+	// the daemon's store: a multi-platform image pulled for one platform
+	// lists the others too, not available.
+	Available bool
+}
+
+// Platforms returns the platforms of the image name in the daemon, each
+// with its manifest digest (lifecycle#1457: the Docker API has them from
+// 1.48, in the containerd image store). A store of one platform per image
+// (classic, Podman, older daemons) gives the image's own platform, without
+// a digest. Attestation manifests are not platforms: they are left out.
+func (s *Store) Platforms(ctx context.Context, name string) ([]PlatformManifest, error) {
+	var opts []client.ImageInspectOption
+	if s.supports(ctx, manifestsAPI) {
+		opts = append(opts, client.ImageInspectWithManifests(true))
+	}
+	res, err := s.client.ImageInspect(ctx, name, opts...)
+	if cerrdefs.IsNotFound(err) {
+		return nil, fmt.Errorf("image %s: %w", name, imgutil.ErrNotFound)
+	}
+	if err != nil {
+		return nil, daemonError("inspecting image "+name, err)
+	}
+	var out []PlatformManifest
+	for _, ms := range res.Manifests {
+		if ms.ImageData == nil {
+			continue
+		}
+		p := ms.ImageData.Platform
+		d, err := v1.NewHash(ms.ID)
+		if err != nil {
+			continue
+		}
+		out = append(out, PlatformManifest{
+			Platform: imgutil.Platform{OS: p.OS, Architecture: p.Architecture, Variant: p.Variant, OSVersion: p.OSVersion},
+			Digest:   d, Available: ms.Available,
+		})
+	}
+	if len(out) == 0 {
+		out = append(out, PlatformManifest{Platform: imgutil.Platform{OS: res.Os, Architecture: res.Architecture, Variant: res.Variant, OSVersion: res.OsVersion}, Available: true})
+		if res.Descriptor != nil && types.MediaType(res.Descriptor.MediaType).IsImage() {
+			out[0].Digest, _ = v1.NewHash(res.Descriptor.Digest.String())
+		}
+	}
+	return out, nil
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/moby/moby/client"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/imgbridge/imgutil"
 	"github.com/imgbridge/imgutil/local"
 	"github.com/imgbridge/imgutil/testhelpers"
 )
@@ -49,6 +50,16 @@ func testSaveIndex(t *testing.T, cli *client.Client) {
 		if _, err := cli.ImageInspect(ctx, name); err == nil {
 			t.Fatalf("a refused index save named %s", name)
 		}
+		// One platform per image: its own, without a manifest digest.
+		testhelpers.DockerPut(t, cli, name, arm)
+		ps, err := store.Platforms(ctx, name)
+		must(t, err)
+		if len(ps) != 1 || ps[0].Platform.Architecture != "arm64" {
+			t.Errorf("Platforms of a single-platform image: %+v, want linux/arm64 alone", ps)
+		}
+		if _, err := store.Platforms(ctx, freshName(t, cli)); !errors.Is(err, imgutil.ErrNotFound) {
+			t.Errorf("Platforms of a missing image: %v, want ErrNotFound", err)
+		}
 		return
 	}
 	must(t, err)
@@ -71,6 +82,22 @@ func testSaveIndex(t *testing.T, cli *client.Client) {
 		t.Fatalf("SaveIndex = %s, want %s", id2, want2)
 	}
 	checkPlatforms(t, cli, name, want2, map[string]v1.Image{"amd64": amd, "arm64": arm2})
+
+	// Each platform's manifest digest, as a registry names it.
+	ps, err := store.Platforms(ctx, name)
+	must(t, err)
+	got := map[string]string{}
+	for _, p := range ps {
+		if !p.Available {
+			t.Errorf("platform %s/%s not available", p.Platform.OS, p.Platform.Architecture)
+		}
+		got[p.Platform.OS+"/"+p.Platform.Architecture] = p.Digest.String()
+	}
+	amdDigest, _ := amd.Digest()
+	armDigest, _ := arm2.Digest()
+	if len(got) != 2 || got["linux/amd64"] != amdDigest.String() || got["linux/arm64"] != armDigest.String() {
+		t.Errorf("Platforms(%s) = %v, want linux/amd64 %s and linux/arm64 %s", name, got, amdDigest, armDigest)
+	}
 	sent := counting.loadBytes.Load() - first
 	amdSize := blobsSize(t, amd)
 	if first < amdSize+blobsSize(t, arm) {
