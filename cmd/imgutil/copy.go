@@ -2,8 +2,18 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	ggcrlayout "github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/imgbridge/imgutil"
+	"github.com/imgbridge/imgutil/local"
 )
 
 func runCopy(ctx context.Context, args []string) error {
@@ -12,11 +22,21 @@ func runCopy(ctx context.Context, args []string) error {
 Examples:
   imgutil copy docker://my-app:latest registry.example.com/team/my-app:latest
   imgutil copy registry.example.com/base:22 oci:./base`)
+	platform := fs.String("platform", "", "copy only this platform (OS/ARCH[/VARIANT]) of a multi-platform SOURCE; default: every platform, where DESTINATION holds them")
 	s, ts, err := parse(ctx, fs, args, 2)
 	if err != nil {
 		return err
 	}
 	defer s.close()
+	if *platform != "" {
+		p, err := parsePlatform(*platform)
+		if err != nil {
+			return err
+		}
+		s.platform = &p
+	} else if idx := sourceIndex(s.ctx, ts[0]); idx != nil {
+		return s.copyIndex(idx, ts[0], ts[1])
+	}
 	baseOpt, doneBase, err := s.baseOption(ts[1], ts[0], true)
 	if err != nil {
 		return err
@@ -35,4 +55,62 @@ Examples:
 		return err
 	}
 	return saved(img)
+}
+
+// copyIndex copies the multi-platform image idx (every platform) from src
+// to dst: into a daemon as one image (local.Store.SaveIndex: the
+// containerd image store only; other stores are an error that says to
+// pick a platform), into a registry or a layout as the index itself.
+func (s *session) copyIndex(idx v1.ImageIndex, src, dst target) error {
+	d, err := idx.Digest()
+	if err != nil {
+		return err
+	}
+	switch dst.kind {
+	case "docker":
+		cli, err := s.docker()
+		if err != nil {
+			return err
+		}
+		store := local.NewStore(cli)
+		defer func() { _ = store.Close() }()
+		id, err := store.SaveIndex(s.ctx, idx, dst.name)
+		if errors.Is(err, local.ErrIndexNotSupported) {
+			return fmt.Errorf("copying %s: %w (copy one platform with --platform)", src, err)
+		}
+		if err != nil {
+			return err
+		}
+		fmt.Printf("saved %s (%s)\n", dst.name, id)
+		return nil
+	case "registry":
+		ref, err := name.ParseReference(dst.name, name.WeakValidation)
+		if err != nil {
+			return usageError{fmt.Sprintf("image name %q: %v", dst.name, err)}
+		}
+		if err := remote.WriteIndex(ref, idx, remote.WithContext(s.ctx), remote.WithAuthFromKeychain(authn.DefaultKeychain)); err != nil {
+			return err
+		}
+	case "oci":
+		if _, err := ggcrlayout.Write(dst.name, idx); err != nil {
+			return err
+		}
+	default:
+		return fmt.Errorf("copying %s into %s: a multi-platform image is not saved there yet: %w (copy one platform with --platform)", src, dst, errors.ErrUnsupported)
+	}
+	fmt.Printf("saved %s (%s)\n", dst.name, d)
+	return nil
+}
+
+// parsePlatform reads OS/ARCH[/VARIANT].
+func parsePlatform(v string) (imgutil.Platform, error) {
+	parts := strings.Split(v, "/")
+	if len(parts) < 2 || len(parts) > 3 || parts[0] == "" || parts[1] == "" {
+		return imgutil.Platform{}, usageError{fmt.Sprintf("--platform %q: want OS/ARCH[/VARIANT]", v)}
+	}
+	p := imgutil.Platform{OS: parts[0], Architecture: parts[1]}
+	if len(parts) == 3 {
+		p.Variant = parts[2]
+	}
+	return p, nil
 }

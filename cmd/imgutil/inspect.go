@@ -13,6 +13,8 @@ import (
 	ggcrlayout "github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/moby/moby/api/types/image"
+
+	"github.com/imgbridge/imgutil/local"
 )
 
 type layerOut struct {
@@ -84,6 +86,16 @@ Example:
 		if h, err := cli.ImageHistory(s.ctx, t.name); err == nil {
 			out.History, attributed = daemonHistory(h.Items, out.Layers)
 		}
+		// A multi-platform image (the containerd image store): each
+		// platform with its manifest digest.
+		store := local.NewStore(cli)
+		if ps, err := store.Platforms(s.ctx, t.name); err == nil && len(ps) > 1 {
+			for _, p := range ps {
+				out.Platforms = append(out.Platforms, platformOut{OS: p.Platform.OS, Arch: p.Platform.Architecture,
+					Variant: p.Platform.Variant, OSVersion: p.Platform.OSVersion, Digest: p.Digest.String()})
+			}
+		}
+		_ = store.Close()
 	default:
 		// Digests and sizes are in the manifest (registry, layout,
 		// containerd: no layer is read).
@@ -147,6 +159,28 @@ func daemonHistory(items []image.HistoryResponseItem, layers []layerOut) (out []
 // indexPlatforms lists the images of t when it is an index (a registry's
 // or a layout's), nil otherwise.
 func indexPlatforms(ctx context.Context, t target) []platformOut {
+	idx := sourceIndex(ctx, t)
+	if idx == nil {
+		return nil
+	}
+	m, err := idx.IndexManifest()
+	if err != nil {
+		return nil
+	}
+	var out []platformOut
+	for _, d := range m.Manifests {
+		if d.Platform == nil || !d.MediaType.IsImage() {
+			continue
+		}
+		out = append(out, platformOut{OS: d.Platform.OS, Arch: d.Platform.Architecture, Variant: d.Platform.Variant,
+			OSVersion: d.Platform.OSVersion, Digest: d.Digest.String()})
+	}
+	return out
+}
+
+// sourceIndex is t as a multi-platform image (a registry's or a layout's
+// index of two images or more), nil when it is not one.
+func sourceIndex(ctx context.Context, t target) v1.ImageIndex {
 	var idx v1.ImageIndex
 	switch t.kind {
 	case "registry":
@@ -182,16 +216,14 @@ func indexPlatforms(ctx context.Context, t target) []platformOut {
 	if err != nil {
 		return nil
 	}
-	if len(m.Manifests) < 2 {
+	images := 0
+	for _, d := range m.Manifests {
+		if d.MediaType.IsImage() && d.Platform != nil {
+			images++
+		}
+	}
+	if images < 2 {
 		return nil // one image: its platform says it all
 	}
-	var out []platformOut
-	for _, d := range m.Manifests {
-		if d.Platform == nil || !d.MediaType.IsImage() {
-			continue
-		}
-		out = append(out, platformOut{OS: d.Platform.OS, Arch: d.Platform.Architecture, Variant: d.Platform.Variant,
-			OSVersion: d.Platform.OSVersion, Digest: d.Digest.String()})
-	}
-	return out
+	return idx
 }

@@ -122,6 +122,9 @@ type session struct {
 	progress *progressPrinter
 	// quiet says no progress is drawn (--quiet).
 	quiet bool
+	// platform is the one platform to open of a multi-platform image
+	// (--platform), nil for the default.
+	platform *imgutil.Platform
 }
 
 func (s *session) close() {
@@ -189,6 +192,9 @@ func (s *session) open(t target, ops ...imgutil.ImageOption) (imgutil.ContextIma
 		}
 	}
 	ops = append(ops, imgutil.WithProgress(s.progress.update))
+	if s.platform != nil {
+		ops = append(ops, imgutil.WithDefaultPlatform(*s.platform))
+	}
 	switch t.kind {
 	case "docker":
 		cli, err := s.docker()

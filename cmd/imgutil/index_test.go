@@ -1,0 +1,114 @@
+package main_test
+
+import (
+	"context"
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	ggcrlayout "github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/moby/moby/client"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/imgbridge/imgutil/testhelpers"
+)
+
+// copy keeps every platform of a multi-platform image (an OCI layout
+// holding a two-platform index): into a registry as the index (pulled
+// back by the second platform's digest), into a daemon with the
+// containerd image store as one image whose ID is the index digest
+// (inspected by platform; `inspect` lists both platforms with their
+// digests). A daemon that holds one platform per image refuses, saying
+// to pick one; with --platform, that platform is copied.
+func TestCopyMultiPlatform(t *testing.T) {
+	amd, arm := testhelpers.PlatformImage(t, "amd64"), testhelpers.PlatformImage(t, "arm64")
+	idx := mutate.AppendManifests(empty.Index,
+		mutate.IndexAddendum{Add: amd, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "amd64"}}},
+		mutate.IndexAddendum{Add: arm, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "arm64"}}},
+	)
+	idxDigest, err := idx.Digest()
+	must(t, err)
+	armDigest, err := arm.Digest()
+	must(t, err)
+	dir := filepath.Join(t.TempDir(), "multi")
+	p, err := ggcrlayout.Write(dir, empty.Index)
+	must(t, err)
+	must(t, p.AppendIndex(idx))
+
+	reg := testhelpers.StartRegistry(t)
+	ok(t, nil, "copy", "oci:"+dir, reg.Repo("multi/app:1"))
+	ref, err := name.ParseReference(reg.Repo("multi/app:1"))
+	must(t, err)
+	desc, err := remote.Get(ref)
+	must(t, err)
+	if desc.Digest != idxDigest {
+		t.Fatalf("the registry holds %s (%s), want the index %s", desc.Digest, desc.MediaType, idxDigest)
+	}
+	byDigest, err := name.ParseReference(reg.Repo("multi/app@" + armDigest.String()))
+	must(t, err)
+	pulled, err := remote.Image(byDigest)
+	must(t, err)
+	testhelpers.CheckImage(t, pulled)
+
+	testhelpers.ForEachDaemon(t, func(t *testing.T, c *client.Client) {
+		env := testhelpers.DaemonEnv(c.DaemonHost())
+		ctx := context.Background()
+		target := "imgutil-cli/multi:" + strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-"))
+		testhelpers.DockerCleanup(t, c, target)
+		_, errOut, code := cli(t, env, "copy", "oci:"+dir, "docker://"+target)
+		if code != 0 {
+			if !strings.Contains(errOut, "--platform") || !strings.Contains(errOut, "linux/arm64") {
+				t.Fatalf("copy of a multi-platform image refused without saying what to do: exit %d: %s", code, errOut)
+			}
+			if _, err := c.ImageInspect(ctx, target); err == nil {
+				t.Fatalf("a refused copy named %s", target)
+			}
+			ok(t, env, "copy", "--platform", "linux/arm64", "oci:"+dir, "docker://"+target)
+			res, err := c.ImageInspect(ctx, target)
+			must(t, err)
+			if res.Architecture != "arm64" {
+				t.Fatalf("copy --platform linux/arm64 gave %s", res.Architecture)
+			}
+			return
+		}
+		res, err := c.ImageInspect(ctx, target)
+		must(t, err)
+		if res.ID != idxDigest.String() {
+			t.Fatalf("copied into the daemon as %s, want the index %s", res.ID, idxDigest)
+		}
+		for _, arch := range []string{"amd64", "arm64"} {
+			got, err := c.ImageInspect(ctx, target, client.ImageInspectWithPlatform(&ocispec.Platform{OS: "linux", Architecture: arch}))
+			must(t, err)
+			if got.Architecture != arch {
+				t.Errorf("inspected for linux/%s: %s", arch, got.Architecture)
+			}
+		}
+		var out struct {
+			Platforms []struct {
+				Arch   string `json:"architecture"`
+				Digest string `json:"digest"`
+			} `json:"platforms"`
+		}
+		must(t, json.Unmarshal([]byte(ok(t, env, "inspect", "docker://"+target)), &out))
+		found := false
+		for _, p := range out.Platforms {
+			found = found || p.Arch == "arm64" && p.Digest == armDigest.String()
+		}
+		if len(out.Platforms) != 2 || !found {
+			t.Errorf("inspect lists platforms %+v, want amd64 and arm64 (%s)", out.Platforms, armDigest)
+		}
+	})
+}
+
+func must(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
