@@ -24,6 +24,9 @@ type fetcher struct {
 	// saveOpts are the options of every ImageSave (a platform, where the
 	// daemon takes one).
 	saveOpts func(ctx context.Context, imageID string) []client.ImageSaveOption
+	// exportRef is what ImageSave takes for an image ID (see
+	// Store.exportRef); nil: the ID.
+	exportRef func(imageID string) string
 	// reporter gives the progress function of downloads (nil for none).
 	reporter func() func(item string, done, total int64)
 
@@ -186,7 +189,11 @@ func (f *fetcher) fetch(ctx context.Context, imageID string, allIDs []v1.Hash, h
 	}
 	f.mu.Unlock()
 
-	src := source{name: imageID, ids: allIDs, manifest: h.manifest, learnt: h.learnt, sources: h.sources}
+	ref := imageID
+	if f.exportRef != nil {
+		ref = f.exportRef(imageID)
+	}
+	src := source{name: ref, ids: allIDs, manifest: h.manifest, learnt: h.learnt, sources: h.sources}
 	if h.probe != nil && h.config == "" && !h.sources && probeWorthIt(last, len(allIDs)) {
 		// A failed probe costs nothing but the try: the image is read.
 		if name, nonce, release, err := h.probe(ctx, last+1); err == nil {

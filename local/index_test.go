@@ -3,6 +3,7 @@ package local_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -107,6 +108,31 @@ func testSaveIndex(t *testing.T, cli *client.Client) {
 		t.Errorf("the rebuild of arm64 sent %d bytes; its blobs are %d, amd64's %d: amd64 was sent again", sent, blobsSize(t, arm2), amdSize)
 	}
 	t.Logf("first save sent %d bytes, the rebuild of one platform %d", first, sent)
+
+	// One platform of it opened as a base (WithDefaultPlatform): its
+	// config and layers; an app saved on it is an image of that platform.
+	for arch, img := range map[string]v1.Image{"amd64": amd, "arm64": arm2} {
+		app := freshName(t, cli)
+		onIt := newImage(t, cli, app, local.FromBaseImage(name), local.WithDefaultPlatform(imgutil.Platform{OS: "linux", Architecture: arch}), local.WithHistory())
+		if got, _ := onIt.Architecture(); got != arch {
+			t.Fatalf("%s opened for linux/%s has architecture %s", name, arch, got)
+		}
+		wantIDs := testhelpers.DiffIDs(t, img)
+		top, err := onIt.TopLayer()
+		must(t, err)
+		if top != wantIDs[len(wantIDs)-1] {
+			t.Fatalf("%s opened for linux/%s: top layer %s, want %s", name, arch, top, wantIDs[len(wantIDs)-1])
+		}
+		testhelpers.CheckGetLayer(t, onIt.GetLayer, top)
+		l, id := testhelpers.LayerFile(t, map[string]string{"on": arch})
+		must(t, onIt.AddLayer(l))
+		must(t, onIt.Save())
+		res, err := cli.ImageInspect(ctx, app)
+		must(t, err)
+		if res.Architecture != arch || !slices.Equal(res.RootFS.Layers, append(wantIDs, id)) {
+			t.Errorf("app on the %s platform: %s, layers %v; want %s, %v", arch, res.Architecture, res.RootFS.Layers, arch, append(wantIDs, id))
+		}
+	}
 }
 
 // platformImage is a random image of two layers of 512 KiB whose config

@@ -295,7 +295,7 @@ func (s *Store) askManifestDescriptor(ctx context.Context, img *daemonImage) (v1
 func (s *Store) scanManifest(ctx context.Context, imageID string, digest v1.Hash) ([]byte, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	rc, err := s.client.ImageSave(ctx, []string{imageID}, s.saveOptions(ctx, imageID)...)
+	rc, err := s.client.ImageSave(ctx, []string{s.exportRef(imageID)}, s.saveOptions(ctx, imageID)...)
 	if err != nil {
 		return nil, daemonError("saving image "+imageID, err)
 	}

@@ -67,6 +67,11 @@ type Store struct {
 	// singlePlatform are the images found without the Store's platform:
 	// single-platform images of another platform, used as they are.
 	singlePlatform map[string]bool
+	// indexOf maps the manifest digest of one platform of a
+	// multi-platform image (what inspect with a platform calls its ID, which
+	// ImageSave and ImageHistory do not take) to the image's own ID, the
+	// index digest, which they take with the platform.
+	indexOf map[string]string
 }
 
 // NewStore returns a Store that talks to the daemon through dockerClient.
@@ -83,9 +88,10 @@ func NewStoreWithPlatform(dockerClient DockerClient, platform imgutil.Platform) 
 	s := &Store{
 		client: serial, platform: platform, manifests: newManifestCache(), caches: layer.CachesFromEnv(), probeMinSize: defaultProbeMinSize,
 		ledger: newNameLedger(hostOf(dockerClient)), sweepOdds: defaultSweepOdds,
-		chains: map[v1.Hash]bool{}, layers: map[v1.Hash]v1.Layer{}, singlePlatform: map[string]bool{},
+		chains: map[v1.Hash]bool{}, layers: map[v1.Hash]v1.Layer{}, singlePlatform: map[string]bool{}, indexOf: map[string]string{},
 	}
 	s.fetcher = newFetcher(serial, s.saveOptions, func() func(string, int64, int64) { return s.reporter("download") })
+	s.fetcher.exportRef = s.exportRef
 	return s
 }
 
@@ -204,6 +210,8 @@ func (s *Store) inspect(ctx context.Context, name string, extra ...client.ImageI
 	res, err := s.client.ImageInspect(ctx, name, opts...)
 	if withPlatform && cerrdefs.IsNotFound(err) {
 		res, err = s.inspectSinglePlatform(ctx, name, extra)
+	} else if withPlatform && err == nil {
+		s.learnIndex(ctx, name, res.ID)
 	}
 	if cerrdefs.IsNotFound(err) {
 		s.requested.Store(true)
@@ -214,6 +222,39 @@ func (s *Store) inspect(ctx context.Context, name string, extra ...client.ImageI
 	}
 	s.requested.Store(true)
 	return res, nil
+}
+
+// learnIndex records, when name is a multi-platform image one of whose
+// manifests is id, the image's own ID (see indexOf). One more inspect, for
+// images opened with a whole platform only.
+func (s *Store) learnIndex(ctx context.Context, name, id string) {
+	if !s.supports(ctx, manifestsAPI) {
+		return
+	}
+	top, err := s.client.ImageInspect(ctx, name, client.ImageInspectWithManifests(true))
+	if err != nil || top.ID == id {
+		return
+	}
+	for _, m := range top.Manifests {
+		if m.ID == id {
+			s.mu.Lock()
+			s.indexOf[id] = top.ID
+			s.mu.Unlock()
+			return
+		}
+	}
+}
+
+// exportRef is what ImageSave and ImageHistory take for the image id: the
+// multi-platform image's ID for one of its platforms (asked for with the
+// Store's platform, see saveOptions), else id.
+func (s *Store) exportRef(id string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if top, ok := s.indexOf[id]; ok {
+		return top
+	}
+	return id
 }
 
 // inspectSinglePlatform inspects name without a platform and returns it if
@@ -261,7 +302,7 @@ func (s *Store) open(ctx context.Context, name string, history bool) (*daemonIma
 		if p := s.ociPlatform(); p != nil && s.supports(ctx, platformAPI) && !s.anyPlatform(res.ID) {
 			opts = append(opts, client.ImageHistoryWithPlatform(*p))
 		}
-		h, err := s.client.ImageHistory(ctx, res.ID, opts...)
+		h, err := s.client.ImageHistory(ctx, s.exportRef(res.ID), opts...)
 		if err != nil {
 			return nil, daemonError("reading history of image "+name, err)
 		}
