@@ -192,5 +192,6 @@ func TestContainerd(t *testing.T) {
 		t.Run("PushedByCtr", func(t *testing.T) { testPushedByCtr(t, d) })
 		t.Run("KilledSavesLeasesSwept", func(t *testing.T) { testKilledSavesLeasesSwept(t, d) })
 		t.Run("SlowerThanItsLease", func(t *testing.T) { testSlowerThanItsLease(t, d) })
+		t.Run("SaveIndex", func(t *testing.T) { testSaveIndex(t, d) })
 	})
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/imgbridge/imgutil"
+	"github.com/imgbridge/imgutil/containerd"
 	"github.com/imgbridge/imgutil/local"
 )
 
@@ -60,7 +61,9 @@ Examples:
 // copyIndex copies the multi-platform image idx (every platform) from src
 // to dst: into a daemon as one image (local.Store.SaveIndex: the
 // containerd image store only; other stores are an error that says to
-// pick a platform), into a registry or a layout as the index itself.
+// pick a platform), into a containerd namespace as one image
+// (containerd.SaveIndex: this machine's platform unpacked), into a
+// registry or a layout as the index itself.
 func (s *session) copyIndex(idx v1.ImageIndex, src, dst target) error {
 	d, err := idx.Digest()
 	if err != nil {
@@ -95,8 +98,16 @@ func (s *session) copyIndex(idx v1.ImageIndex, src, dst target) error {
 		if _, err := ggcrlayout.Write(dst.name, idx); err != nil {
 			return err
 		}
+	case "containerd":
+		c, err := s.containerd()
+		if err != nil {
+			return err
+		}
+		if _, err := containerd.SaveIndex(s.ctx, c, dst.name, idx, containerd.WithNamespace(dst.ns)); err != nil {
+			return err
+		}
 	default:
-		return fmt.Errorf("copying %s into %s: a multi-platform image is not saved there yet: %w (copy one platform with --platform)", src, dst, errors.ErrUnsupported)
+		return fmt.Errorf("copying %s into %s: a multi-platform image is not saved there: %w (copy one platform with --platform)", src, dst, errors.ErrUnsupported)
 	}
 	fmt.Printf("saved %s (%s)\n", dst.name, d)
 	return nil

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	ctrdclient "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
@@ -24,8 +26,9 @@ import (
 // back by the second platform's digest), into a daemon with the
 // containerd image store as one image whose ID is the index digest
 // (inspected by platform; `inspect` lists both platforms with their
-// digests). A daemon that holds one platform per image refuses, saying
-// to pick one; with --platform, that platform is copied.
+// digests), into a containerd namespace as one record naming the index. A
+// daemon that holds one platform per image refuses, saying to pick one;
+// with --platform, that platform is copied.
 func TestCopyMultiPlatform(t *testing.T) {
 	amd, arm := testhelpers.PlatformImage(t, "amd64"), testhelpers.PlatformImage(t, "arm64")
 	idx := mutate.AppendManifests(empty.Index,
@@ -56,6 +59,21 @@ func TestCopyMultiPlatform(t *testing.T) {
 	must(t, err)
 	testhelpers.CheckImage(t, pulled)
 
+	forEachContainerd(t, func(t *testing.T, env []string) {
+		target := "containerd://imgutil-cli//example.com/multi/app:" + strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-"))
+		ok(t, env, "copy", "oci:"+dir, target)
+		c, err := ctrdclient.New(strings.TrimPrefix(env[0], "CONTAINERD_ADDRESS="))
+		must(t, err)
+		defer c.Close()
+		ctx := namespaces.WithNamespace(context.Background(), "imgutil-cli")
+		n := strings.TrimPrefix(target, "containerd://imgutil-cli//")
+		t.Cleanup(func() { _ = c.ImageService().Delete(ctx, n) })
+		rec, err := c.ImageService().Get(ctx, n)
+		must(t, err)
+		if rec.Target.Digest.String() != idxDigest.String() {
+			t.Fatalf("copied into containerd as %s, want the index %s", rec.Target.Digest, idxDigest)
+		}
+	})
 	testhelpers.ForEachDaemon(t, func(t *testing.T, c *client.Client) {
 		env := testhelpers.DaemonEnv(c.DaemonHost())
 		ctx := context.Background()

@@ -1,0 +1,184 @@
+package containerd
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"strconv"
+
+	"github.com/containerd/containerd/v2/client"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/imgbridge/imgutil"
+	"github.com/imgbridge/imgutil/internal/archive"
+)
+
+// SaveIndex saves idx, a multi-platform image, into the namespace under
+// name: the index, and every platform's manifest, config and layers (the
+// blobs the store lacks, layers as they are compressed), under a lease;
+// unpacks one platform for the snapshotter, the one
+// imgutil.WithDefaultPlatform names (default: this machine's; none when
+// the index has no such platform or with WithoutUnpack); then points name
+// at the index. It returns the index digest. Options: WithNamespace,
+// WithSnapshotter, WithoutUnpack, imgutil.WithDefaultPlatform,
+// imgutil.WithProgress. The index's children must be images (a nested
+// index is refused, imgutil.ErrInvalidArgument). As a save, it moves no
+// name until everything is stored.
+func SaveIndex(ctx context.Context, c *client.Client, name string, idx v1.ImageIndex, ops ...imgutil.ImageOption) (v1.Hash, error) {
+	var o imgutil.ImageOptions
+	for _, op := range ops {
+		op(&o)
+	}
+	own, err := ownOptions(&o)
+	if err != nil {
+		return v1.Hash{}, err
+	}
+	if c == nil {
+		return v1.Hash{}, fmt.Errorf("no containerd client: %w", imgutil.ErrInvalidArgument)
+	}
+	normalized, err := normalize(name)
+	if err != nil {
+		return v1.Hash{}, err
+	}
+	i := &Image{client: c, namespace: own.namespace, snapshotter: own.snapshotter, skipUnpack: own.skipUnpack, progress: o.Progress, name: name}
+	if i.namespace == "" {
+		i.namespace = DefaultNamespace
+	}
+	rawIndex, err := idx.RawManifest()
+	if err != nil {
+		return v1.Hash{}, fmt.Errorf("reading the index: %w", err)
+	}
+	im, err := idx.IndexManifest()
+	if err != nil {
+		return v1.Hash{}, fmt.Errorf("reading the index: %w", err)
+	}
+	mt, err := idx.MediaType()
+	if err != nil {
+		return v1.Hash{}, fmt.Errorf("reading the index: %w", err)
+	}
+	want := o.Platform
+	if want.OS == "" {
+		want.OS = "linux"
+	}
+	if want.Architecture == "" {
+		want.Architecture = runtime.GOARCH
+	}
+	unpackAt := -1
+	for j, d := range im.Manifests {
+		if !d.MediaType.IsImage() {
+			return v1.Hash{}, fmt.Errorf("index: %s is a %s, not an image: %w", d.Digest, d.MediaType, imgutil.ErrInvalidArgument)
+		}
+		if unpackAt < 0 && d.Platform != nil && d.Platform.OS == want.OS && d.Platform.Architecture == want.Architecture &&
+			(want.Variant == "" || d.Platform.Variant == want.Variant) {
+			unpackAt = j
+		}
+	}
+
+	i.sweepLeases(i.nsContext(ctx))
+	lctx, done, err := takeLease(i.nsContext(ctx), c.LeasesService())
+	if err != nil {
+		return v1.Hash{}, fmt.Errorf("taking a lease: %w", err)
+	}
+	defer done()
+	var snapshotter string
+	if !i.skipUnpack && unpackAt >= 0 {
+		if snapshotter, err = i.snapshotterName(lctx); err != nil {
+			return v1.Hash{}, err
+		}
+	}
+	report := archive.Reporter(i.progress, "save")
+	// Each platform's blobs, at once: layers and config, then its
+	// manifest, labelled so that garbage collection follows it to them.
+	g, gctx := errgroup.WithContext(lctx)
+	g.SetLimit(parallelWrites)
+	var unpackLayers []ocispec.Descriptor
+	var unpackDiffIDs []digest.Digest
+	for j, d := range im.Manifests {
+		img, err := idx.Image(d.Digest)
+		if err != nil {
+			return v1.Hash{}, fmt.Errorf("index: manifest %s: %w", d.Digest, err)
+		}
+		m, err := img.Manifest()
+		if err != nil {
+			return v1.Hash{}, fmt.Errorf("manifest %s: %w", d.Digest, err)
+		}
+		raw, err := img.RawManifest()
+		if err != nil {
+			return v1.Hash{}, fmt.Errorf("manifest %s: %w", d.Digest, err)
+		}
+		cf, err := img.ConfigFile()
+		if err != nil {
+			return v1.Hash{}, fmt.Errorf("manifest %s: config: %w", d.Digest, err)
+		}
+		rawConfig, err := img.RawConfigFile()
+		if err != nil {
+			return v1.Hash{}, fmt.Errorf("manifest %s: config: %w", d.Digest, err)
+		}
+		layers, err := img.Layers()
+		if err != nil {
+			return v1.Hash{}, fmt.Errorf("manifest %s: layers: %w", d.Digest, err)
+		}
+		if len(layers) != len(m.Layers) || len(cf.RootFS.DiffIDs) != len(m.Layers) {
+			return v1.Hash{}, fmt.Errorf("manifest %s: %d layers, %d blobs, %d diffIDs: %w", d.Digest, len(m.Layers), len(layers), len(cf.RootFS.DiffIDs), imgutil.ErrInvalidArgument)
+		}
+		var configLabels map[string]string
+		if j == unpackAt && snapshotter != "" && len(cf.RootFS.DiffIDs) > 0 {
+			for k, l := range m.Layers {
+				unpackLayers = append(unpackLayers, toOCI(l))
+				unpackDiffIDs = append(unpackDiffIDs, digest.Digest(cf.RootFS.DiffIDs[k].String()))
+			}
+			// The platform's snapshots live as long as its config.
+			configLabels = map[string]string{snapshotLabel(snapshotter): topChain(unpackDiffIDs).String()}
+		}
+		for k, l := range layers {
+			ld := m.Layers[k]
+			g.Go(func() error {
+				return i.writeLayer(gctx, l, ld, l.Compressed, report)
+			})
+		}
+		g.Go(func() error {
+			if err := i.writeBytes(gctx, toOCI(m.Config), rawConfig, configLabels); err != nil {
+				return fmt.Errorf("writing config %s: %w", m.Config.Digest, err)
+			}
+			return nil
+		})
+		refs := map[string]string{"containerd.io/gc.ref.content.config": m.Config.Digest.String()}
+		for k, l := range m.Layers {
+			refs["containerd.io/gc.ref.content.l."+strconv.Itoa(k)] = l.Digest.String()
+		}
+		md := ocispec.Descriptor{MediaType: string(d.MediaType), Digest: digest.Digest(d.Digest.String()), Size: d.Size}
+		g.Go(func() error {
+			if err := i.writeBytes(gctx, md, raw, refs); err != nil {
+				return fmt.Errorf("writing manifest %s: %w", d.Digest, err)
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return v1.Hash{}, err
+	}
+	indexDigest, err := idx.Digest()
+	if err != nil {
+		return v1.Hash{}, err
+	}
+	refs := map[string]string{}
+	for j, d := range im.Manifests {
+		refs["containerd.io/gc.ref.content.m."+strconv.Itoa(j)] = d.Digest.String()
+	}
+	id := ocispec.Descriptor{MediaType: string(mt), Digest: digest.Digest(indexDigest.String()), Size: int64(len(rawIndex))}
+	if err := i.writeBytes(lctx, id, rawIndex, refs); err != nil {
+		return v1.Hash{}, fmt.Errorf("writing the index: %w", err)
+	}
+	if unpackLayers != nil {
+		if err := i.unpack(lctx, snapshotter, unpackLayers, unpackDiffIDs); err != nil {
+			return v1.Hash{}, fmt.Errorf("unpacking %s/%s for %s: %w", want.OS, want.Architecture, snapshotter, err)
+		}
+	}
+	if err := i.point(lctx, normalized, id); err != nil {
+		return v1.Hash{}, fmt.Errorf("naming %s: %w", name, storeError(err))
+	}
+	return indexDigest, nil
+}

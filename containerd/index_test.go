@@ -1,0 +1,91 @@
+package containerd_test
+
+import (
+	"os/exec"
+	"runtime"
+	"testing"
+
+	gname "github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/opencontainers/go-digest"
+	"github.com/opencontainers/image-spec/identity"
+
+	"github.com/imgbridge/imgutil"
+	"github.com/imgbridge/imgutil/containerd"
+	"github.com/imgbridge/imgutil/testhelpers"
+)
+
+// A multi-platform image saved into a namespace is one record naming the
+// index, every platform's blobs stored and held by it; only the platform
+// asked for (this machine's by default) is unpacked; each platform opens
+// as a base; containerd's own push sends the whole index to a registry,
+// from which the second platform is pulled by its digest.
+func testSaveIndex(t *testing.T, d daemon) {
+	c := d.client
+	ctx := nsCtx(testNamespace)
+	images := map[string]v1.Image{"amd64": testhelpers.PlatformImage(t, "amd64"), "arm64": testhelpers.PlatformImage(t, "arm64")}
+	idx := mutate.AppendManifests(empty.Index,
+		mutate.IndexAddendum{Add: images["amd64"], Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "amd64"}}},
+		mutate.IndexAddendum{Add: images["arm64"], Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "arm64"}}})
+	want, err := idx.Digest()
+	must(t, err)
+	reg := testhelpers.StartRegistry(t)
+	name := reg.Repo("multi/app:" + d.name)
+	t.Cleanup(func() { _ = c.ImageService().Delete(ctx, name) })
+	got, err := containerd.SaveIndex(t.Context(), c, name, idx, containerd.WithNamespace(testNamespace))
+	must(t, err)
+	if got != want {
+		t.Fatalf("SaveIndex = %s, want the index digest %s", got, want)
+	}
+	rec, err := c.ImageService().Get(ctx, name)
+	must(t, err)
+	if rec.Target.Digest.String() != want.String() {
+		t.Fatalf("%s names %s, want the index %s", name, rec.Target.Digest, want)
+	}
+	sn := c.SnapshotService(containerd.DefaultSnapshotter)
+	for arch, img := range images {
+		m, err := img.Manifest()
+		must(t, err)
+		for _, b := range append([]v1.Descriptor{m.Config}, m.Layers...) {
+			if _, err := c.ContentStore().Info(ctx, digest.Digest(b.Digest.String())); err != nil {
+				t.Errorf("%s blob %s: %v", arch, b.Digest, err)
+			}
+		}
+		var diffIDs []digest.Digest
+		for _, id := range testhelpers.DiffIDs(t, img) {
+			diffIDs = append(diffIDs, digest.Digest(id))
+		}
+		_, err = sn.Stat(ctx, identity.ChainID(diffIDs).String())
+		if unpacked := err == nil; unpacked != (arch == runtime.GOARCH) {
+			t.Errorf("%s unpacked: %v (only this machine's platform, %s, should be)", arch, unpacked, runtime.GOARCH)
+		}
+		on := newImage(t, c, freshName(t, c, testNamespace), imgutil.FromBaseImage(name), imgutil.WithDefaultPlatform(imgutil.Platform{OS: "linux", Architecture: arch}))
+		if a, _ := on.Architecture(); a != arch {
+			t.Errorf("opened for linux/%s: %s", arch, a)
+		}
+	}
+
+	ctr, err := exec.LookPath("ctr")
+	must(t, err)
+	out, err := exec.Command(ctr, "--address", d.socket, "-n", testNamespace, "images", "push", "--plain-http", name).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ctr images push %s: %v\n%s", name, err, out)
+	}
+	ref, err := gname.ParseReference(name)
+	must(t, err)
+	desc, err := remote.Get(ref)
+	must(t, err)
+	if desc.Digest != want {
+		t.Fatalf("pushed %s, want the index %s", desc.Digest, want)
+	}
+	armDigest, err := images["arm64"].Digest()
+	must(t, err)
+	byDigest, err := gname.ParseReference(reg.Repo("multi/app@" + armDigest.String()))
+	must(t, err)
+	pulled, err := remote.Image(byDigest)
+	must(t, err)
+	testhelpers.CheckImage(t, pulled)
+}
