@@ -55,13 +55,19 @@ func (s *Store) SaveIndex(ctx context.Context, idx v1.ImageIndex, name string, a
 		return "", fmt.Errorf("reading the index: %w", err)
 	}
 	indexDigest := sha256Of(rawIndex)
+	// The platforms (an attestation manifest, as buildx adds, says
+	// unknown/unknown: it is stored, not a platform).
 	var platforms []string
 	var ociPlatforms []ocispec.Platform
+	unplatformed := 0
 	for _, d := range im.Manifests {
 		if !d.MediaType.IsImage() {
 			return "", fmt.Errorf("index %s: %s is a %s, not an image: %w", indexDigest, d.Digest, d.MediaType, imgutil.ErrInvalidArgument)
 		}
-		if d.Platform != nil {
+		switch {
+		case d.Platform == nil:
+			unplatformed++
+		case d.Platform.OS != "unknown":
 			platforms = append(platforms, d.Platform.String())
 			ociPlatforms = append(ociPlatforms, ocispec.Platform{OS: d.Platform.OS, Architecture: d.Platform.Architecture,
 				Variant: d.Platform.Variant, OSVersion: d.Platform.OSVersion})
@@ -122,14 +128,16 @@ func (s *Store) SaveIndex(ctx context.Context, idx v1.ImageIndex, name string, a
 				add(archive.Entry{Open: l.Compressed, Size: m.Layers[j].Size}, m.Layers[j].Digest)
 			}
 			s.manifests.put(raw)
-			children = append(children, d.Digest)
+			if d.Platform == nil || d.Platform.OS != "unknown" {
+				children = append(children, d.Digest)
+			}
 		}
 		add(archive.Entry{Data: rawIndex}, indexDigest)
 		entries = append(entries, archive.Entry{Name: "index.json", Data: indexJSON(mt, indexDigest, rawIndex, staging)})
 		entries[len(entries)-1].Size = int64(len(entries[len(entries)-1].Data))
 		// Every platform is loaded, not only the daemon's.
 		var opts []client.ImageLoadOption
-		if len(ociPlatforms) == len(im.Manifests) {
+		if unplatformed == 0 && len(ociPlatforms) > 0 {
 			opts = append(opts, client.ImageLoadWithPlatforms(ociPlatforms...))
 		}
 		if err := s.stream(ctx, archive.Reporting(entries, s.reporter("save")), opts...); err != nil {

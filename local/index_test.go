@@ -109,6 +109,21 @@ func testSaveIndex(t *testing.T, cli *client.Client) {
 	}
 	t.Logf("first save sent %d bytes, the rebuild of one platform %d", first, sent)
 
+	// An index with an attestation manifest (unknown/unknown, as buildx
+	// adds one per platform): stored with the rest, not a platform.
+	att := platformImage(t, "unknown")
+	attDigest, err := att.Digest()
+	must(t, err)
+	withAtt := mutate.AppendManifests(idx2, mutate.IndexAddendum{Add: att, Descriptor: v1.Descriptor{
+		Platform:    &v1.Platform{OS: "unknown", Architecture: "unknown"},
+		Annotations: map[string]string{"vnd.docker.reference.type": "attestation-manifest", "vnd.docker.reference.digest": armDigestOf(t, arm2)},
+	}})
+	attName := freshName(t, cli)
+	if _, err := store.SaveIndex(ctx, withAtt, attName); err != nil {
+		t.Fatalf("SaveIndex of an index with an attestation manifest (%s): %v", attDigest, err)
+	}
+	checkPlatforms(t, cli, attName, mustDigest(t, withAtt), map[string]v1.Image{"amd64": amd, "arm64": arm2})
+
 	// One platform of it opened as a base (WithDefaultPlatform): its
 	// config and layers; an app saved on it is an image of that platform.
 	for arch, img := range map[string]v1.Image{"amd64": amd, "arm64": arm2} {
@@ -196,4 +211,16 @@ func blobsSize(t *testing.T, img v1.Image) int64 {
 		n += l.Size
 	}
 	return n
+}
+
+func armDigestOf(t *testing.T, img v1.Image) string {
+	d, err := img.Digest()
+	must(t, err)
+	return d.String()
+}
+
+func mustDigest(t *testing.T, idx v1.ImageIndex) v1.Hash {
+	d, err := idx.Digest()
+	must(t, err)
+	return d
 }
