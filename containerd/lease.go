@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/containerd/containerd/v2/core/leases"
+	cerrdefs "github.com/containerd/errdefs"
 
 	"github.com/imgbridge/imgutil/internal/owner"
 )
@@ -81,16 +82,18 @@ func (s *saveLease) renew() error {
 	// Every lease not yet past its term is listed, not only the newest: a
 	// request that began under an older one may have added to it since
 	// the last renewal listed it.
-	live := s.chain[:0]
+	var live, past []heldLease
 	for _, old := range s.chain {
 		if now.Sub(old.taken) >= s.term {
-			_ = s.ls.Delete(context.WithoutCancel(s.base), old.Lease)
+			past = append(past, old)
 			continue
 		}
 		live = append(live, old)
 		resources, err := s.ls.ListResources(s.base, old.Lease)
-		if err != nil {
-			continue
+		if err != nil && !cerrdefs.IsNotFound(err) {
+			// Tried again later, the chain as it was.
+			_ = s.ls.Delete(context.WithoutCancel(s.base), l)
+			return err
 		}
 		for _, r := range resources {
 			if err := s.ls.AddResource(s.base, l, r); err != nil {
@@ -98,6 +101,9 @@ func (s *saveLease) renew() error {
 				return err
 			}
 		}
+	}
+	for _, old := range past {
+		_ = s.ls.Delete(context.WithoutCancel(s.base), old.Lease)
 	}
 	s.chain = append(live, heldLease{Lease: l, taken: now})
 	ctx := leases.WithLease(s.base, l.ID)
@@ -146,7 +152,9 @@ func (s *saveLease) end() {
 // leasedContext is the save's context, under its newest lease: a request
 // started with it (or a context made from it) reads the lease's ID, and
 // the gRPC header that carries it, when it starts. Cancellation and
-// deadline are the save's.
+// deadline are the save's. A context that adds values of its own to the
+// gRPC metadata (a namespace, a lease) copies the header as it is then:
+// none is kept beyond one request.
 type leasedContext struct {
 	context.Context
 	l *saveLease

@@ -58,6 +58,11 @@ func benchPushedByCtr(b *testing.B, d daemon, reg *testhelpers.Registry, ctr, la
 		return read(b, c, testNamespace, name)
 	}
 	gzName, plainName := "example.com/imgutil-bench/push-gzip:latest", "example.com/imgutil-bench/push-plain:latest"
+	b.Cleanup(func() {
+		for _, n := range []string{base, gzName, plainName} {
+			_ = c.ImageService().Delete(nsCtx(testNamespace), n)
+		}
+	})
 	gzImg := save(gzName)
 	save(plainName, containerd.WithCompression(containerd.Uncompressed))
 	push := func(local, repo string) time.Duration {

@@ -1,11 +1,14 @@
 package local
 
 import (
+	"archive/tar"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
+	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -81,80 +84,44 @@ func (s *Store) SaveIndex(ctx context.Context, idx v1.ImageIndex, name string, a
 		return "", fmt.Errorf("saving %s (%s): %w", name, strings.Join(platforms, ", "), ErrIndexNotSupported)
 	}
 
+	// Every platform is loaded, not only the daemon's: named in the
+	// request from API 1.52 (before it, one platform at most; without one
+	// the store takes every platform the archive holds).
+	var opts []client.ImageLoadOption
+	if unplatformed == 0 && (len(ociPlatforms) == 1 || len(ociPlatforms) > 1 && s.supports(ctx, multiPlatformLoadAPI)) {
+		opts = append(opts, client.ImageLoadWithPlatforms(ociPlatforms...))
+	}
 	held := s.heldBlobs(ctx, name)
-	id, err := s.staged(ctx, indexDigest, name, func(staging string) (string, error) {
-		layout := []byte(`{"imageLayoutVersion":"1.0.0"}`)
-		entries := []archive.Entry{{Name: "oci-layout", Data: layout, Size: int64(len(layout))}}
-		seen := map[v1.Hash]bool{}
-		add := func(e archive.Entry, d v1.Hash) {
-			if held[d] || seen[d] {
-				return
+	var id string
+	for attempt := 1; ; attempt++ {
+		id, err = s.staged(ctx, indexDigest, name, func(staging string) (string, error) {
+			return s.loadIndex(ctx, idx, im, mt, rawIndex, indexDigest, held, staging, opts)
+		})
+		switch {
+		case err == nil:
+		case errors.Is(err, errNotAvailable) && len(held) > 0:
+			// What the store held for the image under the name is gone:
+			// everything goes with the next load.
+			held = nil
+			continue
+		case errors.Is(err, ErrLoadDropped) && ctx.Err() == nil && attempt < maxDropped:
+			if strings.Contains(err.Error(), "content digest") {
+				held = nil
 			}
-			seen[d] = true
-			e.Name = blobPath(d)
-			if e.Open == nil {
-				e.Size = int64(len(e.Data))
+			select {
+			case <-ctx.Done():
+				return "", ctx.Err()
+			case <-time.After(time.Duration(attempt) * 100 * time.Millisecond):
 			}
-			entries = append(entries, e)
-		}
-		var children []v1.Hash
-		for _, d := range im.Manifests {
-			img, err := idx.Image(d.Digest)
-			if err != nil {
-				return "", fmt.Errorf("index %s: manifest %s: %w", indexDigest, d.Digest, err)
-			}
-			raw, err := img.RawManifest()
-			if err != nil {
-				return "", fmt.Errorf("manifest %s: %w", d.Digest, err)
-			}
-			m, err := img.Manifest()
-			if err != nil {
-				return "", fmt.Errorf("manifest %s: %w", d.Digest, err)
-			}
-			rawConfig, err := img.RawConfigFile()
-			if err != nil {
-				return "", fmt.Errorf("manifest %s: config: %w", d.Digest, err)
-			}
-			layers, err := img.Layers()
-			if err != nil {
-				return "", fmt.Errorf("manifest %s: layers: %w", d.Digest, err)
-			}
-			if len(layers) != len(m.Layers) {
-				return "", fmt.Errorf("manifest %s: %d layers, %d blobs: %w", d.Digest, len(m.Layers), len(layers), imgutil.ErrInvalidArgument)
-			}
-			add(archive.Entry{Data: raw}, d.Digest)
-			add(archive.Entry{Data: rawConfig}, m.Config.Digest)
-			for j, l := range layers {
-				add(archive.Entry{Open: l.Compressed, Size: m.Layers[j].Size}, m.Layers[j].Digest)
-			}
-			s.manifests.put(raw)
-			if d.Platform == nil || d.Platform.OS != "unknown" {
-				children = append(children, d.Digest)
-			}
-		}
-		add(archive.Entry{Data: rawIndex}, indexDigest)
-		entries = append(entries, archive.Entry{Name: "index.json", Data: indexJSON(mt, indexDigest, rawIndex, staging)})
-		entries[len(entries)-1].Size = int64(len(entries[len(entries)-1].Data))
-		// Every platform is loaded, not only the daemon's.
-		var opts []client.ImageLoadOption
-		if unplatformed == 0 && len(ociPlatforms) > 0 {
-			opts = append(opts, client.ImageLoadWithPlatforms(ociPlatforms...))
-		}
-		if err := s.stream(ctx, archive.Reporting(entries, s.reporter("save")), opts...); err != nil {
+			continue
+		default:
 			return "", err
 		}
-		if err := s.checkIndexAvailable(ctx, staging, indexDigest, children); err != nil {
-			return "", err
-		}
-		s.manifests.put(rawIndex)
-		return indexDigest.String(), nil
-	})
-	if err != nil {
-		return "", err
+		break
 	}
 	var se imgutil.SaveError
 	for _, n := range additionalNames {
-		if err := s.tag(ctx, name, n); err != nil {
+		if err := s.tag(ctx, id, n); err != nil {
 			se.Errors = append(se.Errors, imgutil.SaveDiagnostic{ImageName: n, Cause: err})
 		}
 	}
@@ -163,6 +130,77 @@ func (s *Store) SaveIndex(ctx context.Context, idx v1.ImageIndex, name string, a
 	}
 	return id, nil
 }
+
+// loadIndex streams an OCI archive of the index idx (its entries leaving
+// out the blobs held) named staging into the daemon, and proves every
+// platform's content available; it returns the index digest.
+func (s *Store) loadIndex(ctx context.Context, idx v1.ImageIndex, im *v1.IndexManifest, mt types.MediaType, rawIndex []byte, indexDigest v1.Hash,
+	held map[v1.Hash]bool, staging string, opts []client.ImageLoadOption) (string, error) {
+	layout := []byte(`{"imageLayoutVersion":"1.0.0"}`)
+	entries := []archive.Entry{{Name: "oci-layout", Data: layout, Size: int64(len(layout))}}
+	seen := map[v1.Hash]bool{}
+	add := func(e archive.Entry, d v1.Hash) {
+		if held[d] || seen[d] {
+			return
+		}
+		seen[d] = true
+		e.Name = blobPath(d)
+		if e.Open == nil {
+			e.Size = int64(len(e.Data))
+		}
+		entries = append(entries, e)
+	}
+	var children []v1.Hash
+	for _, d := range im.Manifests {
+		img, err := idx.Image(d.Digest)
+		if err != nil {
+			return "", fmt.Errorf("index %s: manifest %s: %w", indexDigest, d.Digest, err)
+		}
+		raw, err := img.RawManifest()
+		if err != nil {
+			return "", fmt.Errorf("manifest %s: %w", d.Digest, err)
+		}
+		m, err := img.Manifest()
+		if err != nil {
+			return "", fmt.Errorf("manifest %s: %w", d.Digest, err)
+		}
+		rawConfig, err := img.RawConfigFile()
+		if err != nil {
+			return "", fmt.Errorf("manifest %s: config: %w", d.Digest, err)
+		}
+		layers, err := img.Layers()
+		if err != nil {
+			return "", fmt.Errorf("manifest %s: layers: %w", d.Digest, err)
+		}
+		if len(layers) != len(m.Layers) {
+			return "", fmt.Errorf("manifest %s: %d layers, %d blobs: %w", d.Digest, len(m.Layers), len(layers), imgutil.ErrInvalidArgument)
+		}
+		add(archive.Entry{Data: raw}, d.Digest)
+		add(archive.Entry{Data: rawConfig}, m.Config.Digest)
+		for j, l := range layers {
+			add(archive.Entry{Open: l.Compressed, Size: m.Layers[j].Size}, m.Layers[j].Digest)
+		}
+		s.manifests.put(raw)
+		if d.Platform == nil || d.Platform.OS != "unknown" {
+			children = append(children, d.Digest)
+		}
+	}
+	add(archive.Entry{Data: rawIndex}, indexDigest)
+	top := indexJSON(mt, indexDigest, rawIndex, staging)
+	entries = append(entries, archive.Entry{Name: "index.json", Data: top, Size: int64(len(top))})
+	if err := s.stream(ctx, archive.Reporting(entries, s.reporter("save")), opts...); err != nil {
+		return "", err
+	}
+	if err := s.checkIndexAvailable(ctx, staging, indexDigest, children); err != nil {
+		return "", err
+	}
+	s.manifests.put(rawIndex)
+	return indexDigest.String(), nil
+}
+
+// multiPlatformLoadAPI is the first API version whose image load takes
+// more than one platform.
+const multiPlatformLoadAPI = "1.52"
 
 // indexJSON is the index.json of an archive holding the index rawIndex,
 // named staging; the index rides along in the image record (as a
@@ -288,10 +326,93 @@ func (s *Store) Platforms(ctx context.Context, name string) ([]PlatformManifest,
 			Digest:   d, Available: ms.Available,
 		})
 	}
+	if len(out) == 0 && !s.supports(ctx, manifestsAPI) && res.Descriptor == nil {
+		// Before API 1.48 a containerd store tells its platforms only in
+		// the content it exports.
+		if containerd, err := s.usesContainerdStore(ctx, nil); err == nil && containerd {
+			exported, err := s.exportedPlatforms(ctx, name)
+			if err != nil {
+				return nil, err
+			}
+			out = exported
+		}
+	}
 	if len(out) == 0 {
 		out = append(out, PlatformManifest{Platform: imgutil.Platform{OS: res.Os, Architecture: res.Architecture, Variant: res.Variant, OSVersion: res.OsVersion}, Available: true})
 		if res.Descriptor != nil && types.MediaType(res.Descriptor.MediaType).IsImage() {
 			out[0].Digest, _ = v1.NewHash(res.Descriptor.Digest.String())
+		}
+	}
+	return out, nil
+}
+
+// exportedPlatforms reads the platforms of the image name out of its
+// export (a containerd store's OCI archive: index.json names the image's
+// index, whose manifests name their platforms). The whole export is read,
+// the small blobs kept until the end: the archive's order is the
+// daemon's. Every platform listed is taken as available: only what the
+// store holds is exported.
+func (s *Store) exportedPlatforms(ctx context.Context, name string) ([]PlatformManifest, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	rc, err := s.client.ImageSave(ctx, []string{name})
+	if err != nil {
+		return nil, daemonError("saving image "+name, err)
+	}
+	defer rc.Close()
+	small := map[string][]byte{}
+	tr := tar.NewReader(rc)
+	for {
+		hdr, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("reading image %s archive: %w", name, err)
+		}
+		if hdr.Typeflag != tar.TypeReg || hdr.Size > maxManifestSize {
+			continue
+		}
+		raw, err := io.ReadAll(tr)
+		if err != nil {
+			return nil, fmt.Errorf("reading image %s archive: %w", name, err)
+		}
+		small[hdr.Name] = raw
+	}
+	blob := func(d v1.Hash) ([]byte, bool) {
+		raw, ok := small[blobPath(d)]
+		return raw, ok && sha256Of(raw) == d
+	}
+	var top v1.IndexManifest
+	if err := json.Unmarshal(small["index.json"], &top); err != nil {
+		return nil, fmt.Errorf("image %s archive: index.json: %w", name, err)
+	}
+	var out []PlatformManifest
+	for _, d := range top.Manifests {
+		add := func(d v1.Descriptor) {
+			if d.Platform == nil || d.Platform.OS == "unknown" || !d.MediaType.IsImage() {
+				return
+			}
+			p := d.Platform
+			out = append(out, PlatformManifest{Platform: imgutil.Platform{OS: p.OS, Architecture: p.Architecture, Variant: p.Variant, OSVersion: p.OSVersion},
+				Digest: d.Digest, Available: true})
+		}
+		if !d.MediaType.IsIndex() {
+			add(d)
+			continue
+		}
+		raw, ok := blob(d.Digest)
+		if !ok {
+			continue
+		}
+		var im v1.IndexManifest
+		if json.Unmarshal(raw, &im) != nil {
+			continue
+		}
+		for _, c := range im.Manifests {
+			if _, ok := blob(c.Digest); ok {
+				add(c)
+			}
 		}
 	}
 	return out, nil

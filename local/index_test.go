@@ -72,10 +72,17 @@ func testSaveIndex(t *testing.T, cli *client.Client) {
 	checkPlatforms(t, cli, name, want, map[string]v1.Image{"amd64": amd, "arm64": arm})
 	first := counting.loadBytes.Load()
 
-	// A rebuild of arm64 alone: amd64's blobs are in the store.
+	// A rebuild of arm64 alone, by another Store (another process: what
+	// the store holds is learnt from the image record and the manifest
+	// cache on disk), with a second name: amd64's blobs are in the store,
+	// not sent.
+	counting = &countingClient{Client: testhelpers.NewLifecycleClient(t, cli.DaemonHost())}
+	store = local.NewStore(counting)
+	t.Cleanup(func() { _ = store.Close() })
 	arm2 := platformImage(t, "arm64")
 	idx2 := twoPlatforms(t, amd, arm2)
-	id2, err := store.SaveIndex(ctx, idx2, name)
+	extra := freshName(t, cli)
+	id2, err := store.SaveIndex(ctx, idx2, name, extra)
 	must(t, err)
 	want2, err := idx2.Digest()
 	must(t, err)
@@ -83,6 +90,7 @@ func testSaveIndex(t *testing.T, cli *client.Client) {
 		t.Fatalf("SaveIndex = %s, want %s", id2, want2)
 	}
 	checkPlatforms(t, cli, name, want2, map[string]v1.Image{"amd64": amd, "arm64": arm2})
+	checkPlatforms(t, cli, extra, want2, map[string]v1.Image{"amd64": amd, "arm64": arm2})
 
 	// Each platform's manifest digest, as a registry names it.
 	ps, err := store.Platforms(ctx, name)
@@ -99,7 +107,7 @@ func testSaveIndex(t *testing.T, cli *client.Client) {
 	if len(got) != 2 || got["linux/amd64"] != amdDigest.String() || got["linux/arm64"] != armDigest.String() {
 		t.Errorf("Platforms(%s) = %v, want linux/amd64 %s and linux/arm64 %s", name, got, amdDigest, armDigest)
 	}
-	sent := counting.loadBytes.Load() - first
+	sent := counting.loadBytes.Load()
 	amdSize := blobsSize(t, amd)
 	if first < amdSize+blobsSize(t, arm) {
 		t.Errorf("the first save sent %d bytes, less than the blobs of both platforms (%d)", first, amdSize+blobsSize(t, arm))
@@ -108,6 +116,36 @@ func testSaveIndex(t *testing.T, cli *client.Client) {
 		t.Errorf("the rebuild of arm64 sent %d bytes; its blobs are %d, amd64's %d: amd64 was sent again", sent, blobsSize(t, arm2), amdSize)
 	}
 	t.Logf("first save sent %d bytes, the rebuild of one platform %d", first, sent)
+
+	// A client of API 1.47 (Docker 27, whose inspect has no manifests):
+	// the platforms are read from the image's export.
+	old, err := client.New(client.WithHost(cli.DaemonHost()), client.WithAPIVersion("1.47"))
+	must(t, err)
+	t.Cleanup(func() { _ = old.Close() })
+	oldStore := local.NewStore(old)
+	t.Cleanup(func() { _ = oldStore.Close() })
+	ps, err = oldStore.Platforms(ctx, name)
+	must(t, err)
+	got = map[string]string{}
+	for _, p := range ps {
+		got[p.Platform.OS+"/"+p.Platform.Architecture] = p.Digest.String()
+	}
+	if len(got) != 2 || got["linux/amd64"] != amdDigest.String() || got["linux/arm64"] != armDigest.String() {
+		t.Errorf("Platforms(%s) over API 1.47 = %v, want linux/amd64 %s and linux/arm64 %s", name, got, amdDigest, armDigest)
+	}
+
+	// A client of API 1.48 to 1.51 (Docker 28): the load takes one
+	// platform at most; without one the store takes every platform.
+	v148, err := client.New(client.WithHost(cli.DaemonHost()), client.WithAPIVersion("1.48"))
+	must(t, err)
+	t.Cleanup(func() { _ = v148.Close() })
+	store148 := local.NewStore(v148)
+	t.Cleanup(func() { _ = store148.Close() })
+	name148 := freshName(t, cli)
+	if _, err := store148.SaveIndex(ctx, idx2, name148); err != nil {
+		t.Fatalf("SaveIndex over API 1.48: %v", err)
+	}
+	checkPlatforms(t, cli, name148, want2, map[string]v1.Image{"amd64": amd, "arm64": arm2})
 
 	// An index with an attestation manifest (unknown/unknown, as buildx
 	// adds one per platform): stored with the rest, not a platform.

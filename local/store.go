@@ -144,14 +144,23 @@ func (s *Store) daemon(ctx context.Context) (daemonInfo, error) {
 // it has talked to the daemon (a negotiating *client.Client then speaks the
 // version both know), else the daemon's (ServerVersion, which is slow on
 // current daemons: it asks containerd and runc theirs).
+//
+// A client pinned to an older version than the daemon's (DOCKER_API_VERSION,
+// WithAPIVersion) refuses options of newer ones before sending: the lower
+// of the two is taken.
 func (s *Store) apiVersion(ctx context.Context) (string, error) {
-	if s.requested.Load() {
-		if v := s.client.ClientVersion(); v != "" {
-			return v, nil
-		}
+	cv := s.client.ClientVersion()
+	if s.requested.Load() && cv != "" {
+		return cv, nil
 	}
 	d, err := s.daemon(ctx)
-	return d.apiVersion, err
+	if err != nil {
+		return "", err
+	}
+	if cv != "" && versionAtLeast(d.apiVersion, cv) {
+		return cv, nil
+	}
+	return d.apiVersion, nil
 }
 
 func (s *Store) supports(ctx context.Context, v string) bool {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -74,9 +75,27 @@ func TestCopyMultiPlatform(t *testing.T) {
 			t.Fatalf("copied into containerd as %s, want the index %s", rec.Target.Digest, idxDigest)
 		}
 	})
+	// One platform and its attestation (as buildx writes by default) is
+	// one platform: copied as before into every daemon.
+	host := testhelpers.PlatformImage(t, runtime.GOARCH)
+	withAtt := mutate.AppendManifests(empty.Index,
+		mutate.IndexAddendum{Add: host, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: runtime.GOARCH}}},
+		mutate.IndexAddendum{Add: testhelpers.PlatformImage(t, "unknown"), Descriptor: v1.Descriptor{
+			Platform: &v1.Platform{OS: "unknown", Architecture: "unknown"}, Annotations: map[string]string{"vnd.docker.reference.type": "attestation-manifest"}}})
+	attDir := filepath.Join(t.TempDir(), "attested")
+	p2, err := ggcrlayout.Write(attDir, empty.Index)
+	must(t, err)
+	must(t, p2.AppendIndex(withAtt))
+
 	testhelpers.ForEachDaemon(t, func(t *testing.T, c *client.Client) {
 		env := testhelpers.DaemonEnv(c.DaemonHost())
 		ctx := context.Background()
+		attested := "imgutil-cli/attested:" + strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-"))
+		testhelpers.DockerCleanup(t, c, attested)
+		ok(t, env, "copy", "oci:"+attDir, "docker://"+attested)
+		if res, err := c.ImageInspect(ctx, attested); err != nil || res.Architecture != runtime.GOARCH {
+			t.Fatalf("a one-platform image with its attestation copied: %v, %v", res.Architecture, err)
+		}
 		target := "imgutil-cli/multi:" + strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-"))
 		testhelpers.DockerCleanup(t, c, target)
 		_, errOut, code := cli(t, env, "copy", "oci:"+dir, "docker://"+target)

@@ -169,7 +169,7 @@ func indexPlatforms(ctx context.Context, t target) []platformOut {
 	}
 	var out []platformOut
 	for _, d := range m.Manifests {
-		if d.Platform == nil || !d.MediaType.IsImage() {
+		if d.Platform == nil || d.Platform.OS == "unknown" || !d.MediaType.IsImage() {
 			continue
 		}
 		out = append(out, platformOut{OS: d.Platform.OS, Arch: d.Platform.Architecture, Variant: d.Platform.Variant,
@@ -216,9 +216,11 @@ func sourceIndex(ctx context.Context, t target) v1.ImageIndex {
 	if err != nil {
 		return nil
 	}
+	// Attestation manifests (unknown/unknown, as buildx adds) are not
+	// platforms: one image with its attestation is one platform.
 	images := 0
 	for _, d := range m.Manifests {
-		if d.MediaType.IsImage() && d.Platform != nil {
+		if d.MediaType.IsImage() && d.Platform != nil && d.Platform.OS != "unknown" {
 			images++
 		}
 	}
