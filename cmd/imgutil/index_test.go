@@ -74,6 +74,9 @@ func TestCopyMultiPlatform(t *testing.T) {
 		if rec.Target.Digest.String() != idxDigest.String() {
 			t.Fatalf("copied into containerd as %s, want the index %s", rec.Target.Digest, idxDigest)
 		}
+		if ps := platformsOf(t, ok(t, env, "inspect", target)); len(ps) != 2 || ps["arm64"] != armDigest.String() {
+			t.Errorf("inspect of %s lists platforms %v, want amd64 and arm64 (%s)", target, ps, armDigest)
+		}
 	})
 	// One platform and its attestation (as buildx writes by default) is
 	// one platform: copied as before into every daemon.
@@ -126,19 +129,8 @@ func TestCopyMultiPlatform(t *testing.T) {
 				t.Errorf("inspected for linux/%s: %s", arch, got.Architecture)
 			}
 		}
-		var out struct {
-			Platforms []struct {
-				Arch   string `json:"architecture"`
-				Digest string `json:"digest"`
-			} `json:"platforms"`
-		}
-		must(t, json.Unmarshal([]byte(ok(t, env, "inspect", "docker://"+target)), &out))
-		found := false
-		for _, p := range out.Platforms {
-			found = found || p.Arch == "arm64" && p.Digest == armDigest.String()
-		}
-		if len(out.Platforms) != 2 || !found {
-			t.Errorf("inspect lists platforms %+v, want amd64 and arm64 (%s)", out.Platforms, armDigest)
+		if ps := platformsOf(t, ok(t, env, "inspect", "docker://"+target)); len(ps) != 2 || ps["arm64"] != armDigest.String() {
+			t.Errorf("inspect lists platforms %v, want amd64 and arm64 (%s)", ps, armDigest)
 		}
 	})
 }
@@ -148,4 +140,20 @@ func must(t testing.TB, err error) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// platformsOf reads the platforms `inspect` printed, by architecture.
+func platformsOf(t *testing.T, inspected string) map[string]string {
+	var out struct {
+		Platforms []struct {
+			Arch   string `json:"architecture"`
+			Digest string `json:"digest"`
+		} `json:"platforms"`
+	}
+	must(t, json.Unmarshal([]byte(inspected), &out))
+	ps := map[string]string{}
+	for _, p := range out.Platforms {
+		ps[p.Arch] = p.Digest
+	}
+	return ps
 }

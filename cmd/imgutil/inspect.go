@@ -7,6 +7,10 @@ import (
 	"slices"
 	"time"
 
+	"github.com/containerd/containerd/v2/core/content"
+	"github.com/containerd/containerd/v2/core/images"
+	"github.com/containerd/containerd/v2/pkg/namespaces"
+	"github.com/distribution/reference"
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -108,6 +112,9 @@ Example:
 			out.Platform.Digest = d.String()
 		}
 		out.Platforms = indexPlatforms(s.ctx, t)
+		if t.kind == "containerd" {
+			out.Platforms = s.containerdPlatforms(t)
+		}
 	}
 	// What made each layer, from the history (its entries that made one).
 	i := 0
@@ -228,4 +235,53 @@ func sourceIndex(ctx context.Context, t target) v1.ImageIndex {
 		return nil // one image: its platform says it all
 	}
 	return idx
+}
+
+// containerdPlatforms lists the platforms of t, a containerd image, when
+// its record names an index (of two images or more), with their manifest
+// digests; nil otherwise.
+func (s *session) containerdPlatforms(t target) []platformOut {
+	c, err := s.containerd()
+	if err != nil {
+		return nil
+	}
+	n, err := normalizedName(t.name)
+	if err != nil {
+		return nil
+	}
+	ctx := namespaces.WithNamespace(s.ctx, t.ns)
+	rec, err := c.ImageService().Get(ctx, n)
+	if err != nil || !images.IsIndexType(rec.Target.MediaType) {
+		return nil
+	}
+	raw, err := content.ReadBlob(ctx, c.ContentStore(), rec.Target)
+	if err != nil {
+		return nil
+	}
+	var im v1.IndexManifest
+	if json.Unmarshal(raw, &im) != nil {
+		return nil
+	}
+	var out []platformOut
+	for _, d := range im.Manifests {
+		if d.Platform == nil || d.Platform.OS == "unknown" || !d.MediaType.IsImage() {
+			continue
+		}
+		out = append(out, platformOut{OS: d.Platform.OS, Arch: d.Platform.Architecture, Variant: d.Platform.Variant,
+			OSVersion: d.Platform.OSVersion, Digest: d.Digest.String()})
+	}
+	if len(out) < 2 {
+		return nil
+	}
+	return out
+}
+
+// normalizedName is n as containerd keeps image names
+// (docker.io/library/app:latest), as the containerd backend saves them.
+func normalizedName(n string) (string, error) {
+	named, err := reference.ParseNormalizedNamed(n)
+	if err != nil {
+		return "", err
+	}
+	return reference.TagNameOnly(named).String(), nil
 }
