@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/moby/moby/client"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
@@ -186,6 +187,22 @@ func testSaveIndex(t *testing.T, cli *client.Client) {
 			t.Errorf("app on the %s platform: %s, layers %v; want %s, %v", arch, res.Architecture, res.RootFS.Layers, arch, append(wantIDs, id))
 		}
 	}
+
+	// A rebuild that adds one layer to arm64: its lower layers are in the
+	// store (under the arm64 manifest the image had), only the new one goes.
+	top, err := random.Layer(256<<10, types.DockerLayer)
+	must(t, err)
+	arm3, err := mutate.AppendLayers(arm2, top)
+	must(t, err)
+	before := counting.loadBytes.Load()
+	_, err = store.SaveIndex(ctx, twoPlatforms(t, amd, arm3), name)
+	must(t, err)
+	topSize, err := top.Size()
+	must(t, err)
+	if sent := counting.loadBytes.Load() - before; sent > topSize+64<<10 {
+		t.Errorf("a rebuild adding a layer of %d bytes to arm64 sent %d", topSize, sent)
+	}
+	checkPlatforms(t, cli, name, mustDigest(t, twoPlatforms(t, amd, arm3)), map[string]v1.Image{"amd64": amd, "arm64": arm3})
 }
 
 // platformImage is a random image of two layers of 512 KiB whose config
