@@ -10,7 +10,14 @@
 // digests are kept, see WithCompression), under a lease; unpacks the image
 // for the snapshotter (the namespace's default unless WithSnapshotter,
 // none with WithoutUnpack); then points each name's record at it. No name
-// moves before the image is whole and unpacked.
+// moves before the image is whole and unpacked. A save lasts as long as it
+// needs: its lease is followed by a new one every third of its term
+// (lease.go).
+//
+// SaveIndex saves a multi-platform image (an index): every platform's
+// blobs, one platform unpacked (imgutil.WithDefaultPlatform, else this
+// machine's). One platform of such an image opens as a base or previous
+// image with imgutil.WithDefaultPlatform.
 //
 // Names are image references normalised as ctr and nerdctl do
 // (docker.io/library/app:1); the namespace is WithNamespace's. This
@@ -22,5 +29,5 @@
 // Where things are: image.go (NewImage, options, Found, Valid, Identifier,
 // Delete, SaveFile), compress.go (how new layers are stored), read.go (images of the namespace as
 // go-containerregistry images, read from the content store, checked),
-// save.go (a save).
+// save.go (a save), lease.go (its leases), index.go (SaveIndex).
 package containerd

@@ -62,13 +62,15 @@
 // left, found through the ledger of names; whose they are is
 // internal/owner's call); reads.go, fetch.go, download.go and probe.go (lazy layer
 // reads); savefile.go and archivecheck.go (exports, the daemon's own
-// archive checked); manifestsize.go; serial.go (one call at a time on the
+// archive checked); index.go (multi-platform images: Store.SaveIndex into
+// the containerd image store, Store.Platforms); manifestsize.go; serial.go (one call at a time on the
 // caller's client, answers read to their end). kind_test.go makes each
 // refusal and partial load happen against a fake daemon
 // (fakedaemon_test.go); local_test.go proves the saves on real daemons.
 //
 // Failures are matchable: imgutil.SaveError per name, imgutil.ErrNotFound,
-// imgutil.ErrLayerNotFound, ErrDaemonUnreachable, ErrLoadDropped. FoundE and ContainsE tell
+// imgutil.ErrLayerNotFound, ErrDaemonUnreachable, ErrLoadDropped,
+// ErrIndexNotSupported. FoundE and ContainsE tell
 // a missing image from a daemon that could not be asked; the *Context
 // variants can be cancelled.
 package local
