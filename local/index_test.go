@@ -209,15 +209,7 @@ func testSaveIndex(t *testing.T, cli *client.Client) {
 // says linux/arch.
 func platformImage(t *testing.T, arch string) v1.Image {
 	t.Helper()
-	img, err := random.Image(512<<10, 2)
-	must(t, err)
-	cfg, err := img.ConfigFile()
-	must(t, err)
-	cfg = cfg.DeepCopy()
-	cfg.OS, cfg.Architecture = "linux", arch
-	img, err = mutate.ConfigFile(img, cfg)
-	must(t, err)
-	return img
+	return testhelpers.PlatformImageOfSize(t, arch, 512<<10, 2)
 }
 
 // checkPlatforms checks the image under name is the index digest, and that

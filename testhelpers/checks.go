@@ -212,7 +212,14 @@ func CheckGetLayer(t testing.TB, get func(string) (io.ReadCloser, error), diffID
 // linux/arch.
 func PlatformImage(t testing.TB, arch string) v1.Image {
 	t.Helper()
-	img, err := random.Image(256, 1)
+	return PlatformImageOfSize(t, arch, 256, 1)
+}
+
+// PlatformImageOfSize returns a random image of layers layers of size
+// bytes each whose config says linux/arch.
+func PlatformImageOfSize(t testing.TB, arch string, size int64, layers int64) v1.Image {
+	t.Helper()
+	img, err := random.Image(size, layers)
 	mustDo(t, err)
 	cfg, err := img.ConfigFile()
 	mustDo(t, err)

@@ -174,6 +174,12 @@ func indexPlatforms(ctx context.Context, t target) []platformOut {
 	if err != nil {
 		return nil
 	}
+	return platformsIn(m)
+}
+
+// platformsIn lists the platforms of the index m with their digests
+// (attestation manifests, unknown/unknown, are none).
+func platformsIn(m *v1.IndexManifest) []platformOut {
 	var out []platformOut
 	for _, d := range m.Manifests {
 		if d.Platform == nil || d.Platform.OS == "unknown" || !d.MediaType.IsImage() {
@@ -262,14 +268,7 @@ func (s *session) containerdPlatforms(t target) []platformOut {
 	if json.Unmarshal(raw, &im) != nil {
 		return nil
 	}
-	var out []platformOut
-	for _, d := range im.Manifests {
-		if d.Platform == nil || d.Platform.OS == "unknown" || !d.MediaType.IsImage() {
-			continue
-		}
-		out = append(out, platformOut{OS: d.Platform.OS, Arch: d.Platform.Architecture, Variant: d.Platform.Variant,
-			OSVersion: d.Platform.OSVersion, Digest: d.Digest.String()})
-	}
+	out := platformsIn(&im)
 	if len(out) < 2 {
 		return nil
 	}
