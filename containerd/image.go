@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -69,6 +70,8 @@ type options struct {
 	snapshotter string
 	skipUnpack  bool
 	compression Compression
+	// unpack are the platforms SaveIndex unpacks (UnpackPlatforms).
+	unpack []imgutil.Platform
 }
 
 // option makes an imgutil.ImageOption of this backend, described by name
@@ -121,6 +124,17 @@ func WithoutUnpack() imgutil.ImageOption {
 	return option("without unpack", func(o *options) { o.skipUnpack = true })
 }
 
+// UnpackPlatforms names the platforms of a multi-platform image SaveIndex
+// unpacks (default: the one imgutil.WithDefaultPlatform names, else this
+// machine's). An image (NewImage) has one platform: there it is refused.
+func UnpackPlatforms(platforms ...imgutil.Platform) imgutil.ImageOption {
+	var names []string
+	for _, p := range platforms {
+		names = append(names, p.OS+"/"+p.Architecture)
+	}
+	return option("unpack platforms "+strings.Join(names, ", "), func(o *options) { o.unpack = append(o.unpack, platforms...) })
+}
+
 // NewImage returns an image named name in the containerd c talks to. With
 // imgutil.FromBaseImage it starts from an image of the namespace, with
 // imgutil.WithPreviousImage ReuseLayer takes layers of another: their
@@ -154,6 +168,9 @@ func NewImageContext(ctx context.Context, name string, c *client.Client, ops ...
 	own, err := ownOptions(&o)
 	if err != nil {
 		return nil, err
+	}
+	if len(own.unpack) > 0 {
+		return nil, fmt.Errorf("containerd image: UnpackPlatforms applies to SaveIndex (an image has one platform): %w", imgutil.ErrInvalidArgument)
 	}
 	if c == nil {
 		return nil, fmt.Errorf("no containerd client: %w", imgutil.ErrInvalidArgument)

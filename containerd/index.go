@@ -19,12 +19,12 @@ import (
 // SaveIndex saves idx, a multi-platform image, into the namespace under
 // name: the index, and every platform's manifest, config and layers (the
 // blobs the store lacks, layers as they are compressed), under a lease;
-// unpacks one platform for the snapshotter, the one
-// imgutil.WithDefaultPlatform names (default: this machine's; none when
-// the index has no such platform or with WithoutUnpack); then points name
-// at the index. It returns the index digest. Options: WithNamespace,
-// WithSnapshotter, WithoutUnpack, imgutil.WithDefaultPlatform,
-// imgutil.WithProgress. The index's children must be images (a nested
+// unpacks for the snapshotter the platforms UnpackPlatforms names, else
+// the one imgutil.WithDefaultPlatform names, else this machine's (none
+// the index lacks; none with WithoutUnpack); then points name at the
+// index. It returns the index digest. Options: WithNamespace,
+// WithSnapshotter, WithoutUnpack, UnpackPlatforms,
+// imgutil.WithDefaultPlatform, imgutil.WithProgress. The index's children must be images (a nested
 // index is refused, imgutil.ErrInvalidArgument). As a save, it moves no
 // name until everything is stored.
 func SaveIndex(ctx context.Context, c *client.Client, name string, idx v1.ImageIndex, ops ...imgutil.ImageOption) (v1.Hash, error) {
@@ -59,21 +59,31 @@ func SaveIndex(ctx context.Context, c *client.Client, name string, idx v1.ImageI
 	if err != nil {
 		return v1.Hash{}, fmt.Errorf("reading the index: %w", err)
 	}
-	want := o.Platform
-	if want.OS == "" {
-		want.OS = "linux"
+	wants := own.unpack
+	if len(wants) == 0 {
+		want := o.Platform
+		if want.OS == "" {
+			want.OS = "linux"
+		}
+		if want.Architecture == "" {
+			want.Architecture = runtime.GOARCH
+		}
+		wants = []imgutil.Platform{want}
 	}
-	if want.Architecture == "" {
-		want.Architecture = runtime.GOARCH
+	// The manifests to unpack: the first of each platform wanted.
+	unpackAt := map[int]bool{}
+	for _, want := range wants {
+		for j, d := range im.Manifests {
+			if d.Platform != nil && d.Platform.OS == want.OS && d.Platform.Architecture == want.Architecture &&
+				(want.Variant == "" || d.Platform.Variant == want.Variant) {
+				unpackAt[j] = true
+				break
+			}
+		}
 	}
-	unpackAt := -1
-	for j, d := range im.Manifests {
+	for _, d := range im.Manifests {
 		if !d.MediaType.IsImage() {
 			return v1.Hash{}, fmt.Errorf("index: %s is a %s, not an image: %w", d.Digest, d.MediaType, imgutil.ErrInvalidArgument)
-		}
-		if unpackAt < 0 && d.Platform != nil && d.Platform.OS == want.OS && d.Platform.Architecture == want.Architecture &&
-			(want.Variant == "" || d.Platform.Variant == want.Variant) {
-			unpackAt = j
 		}
 	}
 
@@ -84,7 +94,7 @@ func SaveIndex(ctx context.Context, c *client.Client, name string, idx v1.ImageI
 	}
 	defer done()
 	var snapshotter string
-	if !i.skipUnpack && unpackAt >= 0 {
+	if !i.skipUnpack && len(unpackAt) > 0 {
 		if snapshotter, err = i.snapshotterName(lctx); err != nil {
 			return v1.Hash{}, err
 		}
@@ -94,8 +104,12 @@ func SaveIndex(ctx context.Context, c *client.Client, name string, idx v1.ImageI
 	// manifest, labelled so that garbage collection follows it to them.
 	g, gctx := errgroup.WithContext(lctx)
 	g.SetLimit(parallelWrites)
-	var unpackLayers []ocispec.Descriptor
-	var unpackDiffIDs []digest.Digest
+	// What each platform to unpack unpacks: its layers and their diffIDs.
+	type unpacking struct {
+		layers  []ocispec.Descriptor
+		diffIDs []digest.Digest
+	}
+	var unpacks []unpacking
 	for j, d := range im.Manifests {
 		img, err := idx.Image(d.Digest)
 		if err != nil {
@@ -125,13 +139,15 @@ func SaveIndex(ctx context.Context, c *client.Client, name string, idx v1.ImageI
 			return v1.Hash{}, fmt.Errorf("manifest %s: %d layers, %d blobs, %d diffIDs: %w", d.Digest, len(m.Layers), len(layers), len(cf.RootFS.DiffIDs), imgutil.ErrInvalidArgument)
 		}
 		var configLabels map[string]string
-		if j == unpackAt && snapshotter != "" && len(cf.RootFS.DiffIDs) > 0 {
+		if unpackAt[j] && snapshotter != "" && len(cf.RootFS.DiffIDs) > 0 {
+			var u unpacking
 			for k, l := range m.Layers {
-				unpackLayers = append(unpackLayers, toOCI(l))
-				unpackDiffIDs = append(unpackDiffIDs, digest.Digest(cf.RootFS.DiffIDs[k].String()))
+				u.layers = append(u.layers, toOCI(l))
+				u.diffIDs = append(u.diffIDs, digest.Digest(cf.RootFS.DiffIDs[k].String()))
 			}
+			unpacks = append(unpacks, u)
 			// The platform's snapshots live as long as its config.
-			configLabels = map[string]string{snapshotLabel(snapshotter): topChain(unpackDiffIDs).String()}
+			configLabels = map[string]string{snapshotLabel(snapshotter): topChain(u.diffIDs).String()}
 		}
 		for k, l := range layers {
 			ld := m.Layers[k]
@@ -172,9 +188,9 @@ func SaveIndex(ctx context.Context, c *client.Client, name string, idx v1.ImageI
 	if err := i.writeBytes(lctx, id, rawIndex, refs); err != nil {
 		return v1.Hash{}, fmt.Errorf("writing the index: %w", err)
 	}
-	if unpackLayers != nil {
-		if err := i.unpack(lctx, snapshotter, unpackLayers, unpackDiffIDs); err != nil {
-			return v1.Hash{}, fmt.Errorf("unpacking %s/%s for %s: %w", want.OS, want.Architecture, snapshotter, err)
+	for _, u := range unpacks {
+		if err := i.unpack(lctx, snapshotter, u.layers, u.diffIDs); err != nil {
+			return v1.Hash{}, fmt.Errorf("unpacking for %s: %w", snapshotter, err)
 		}
 	}
 	if err := i.point(lctx, normalized, id); err != nil {

@@ -1,6 +1,7 @@
 package containerd_test
 
 import (
+	"errors"
 	"os/exec"
 	"runtime"
 	"testing"
@@ -66,6 +67,26 @@ func testSaveIndex(t *testing.T, d daemon) {
 		if a, _ := on.Architecture(); a != arch {
 			t.Errorf("opened for linux/%s: %s", arch, a)
 		}
+	}
+
+	// UnpackPlatforms: both platforms unpacked (saved again, under
+	// another name: the blobs are there, nothing is written again).
+	both := freshName(t, c, testNamespace)
+	_, err = containerd.SaveIndex(t.Context(), c, both, idx, containerd.WithNamespace(testNamespace),
+		containerd.UnpackPlatforms(imgutil.Platform{OS: "linux", Architecture: "amd64"}, imgutil.Platform{OS: "linux", Architecture: "arm64"}))
+	must(t, err)
+	for arch, img := range images {
+		var diffIDs []digest.Digest
+		for _, id := range testhelpers.DiffIDs(t, img) {
+			diffIDs = append(diffIDs, digest.Digest(id))
+		}
+		if _, err := sn.Stat(ctx, identity.ChainID(diffIDs).String()); err != nil {
+			t.Errorf("UnpackPlatforms(amd64, arm64): %s not unpacked: %v", arch, err)
+		}
+	}
+	if _, err := containerd.NewImage(freshName(t, c, testNamespace), c, containerd.WithNamespace(testNamespace),
+		containerd.UnpackPlatforms(imgutil.Platform{OS: "linux", Architecture: "arm64"})); !errors.Is(err, imgutil.ErrInvalidArgument) {
+		t.Errorf("NewImage with UnpackPlatforms: %v, want ErrInvalidArgument", err)
 	}
 
 	ctr, err := exec.LookPath("ctr")

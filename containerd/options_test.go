@@ -48,10 +48,11 @@ func TestOptionsBelongToTheBackend(t *testing.T) {
 		},
 	}
 	ops := map[string]imgutil.ImageOption{
-		`namespace "k8s.io"`:   containerd.WithNamespace("k8s.io"),
-		`snapshotter "native"`: containerd.WithSnapshotter("native"),
-		"without unpack":       containerd.WithoutUnpack(),
-		`compression "zstd"`:   containerd.WithCompression(containerd.Zstd),
+		`namespace "k8s.io"`:           containerd.WithNamespace("k8s.io"),
+		`snapshotter "native"`:         containerd.WithSnapshotter("native"),
+		"without unpack":               containerd.WithoutUnpack(),
+		`compression "zstd"`:           containerd.WithCompression(containerd.Zstd),
+		"unpack platforms linux/arm64": containerd.UnpackPlatforms(imgutil.Platform{OS: "linux", Architecture: "arm64"}),
 	}
 	for backend, open := range opens {
 		for name, op := range ops {
