@@ -14,6 +14,7 @@ import (
 
 	"github.com/imgbridge/imgutil"
 	"github.com/imgbridge/imgutil/internal/archive"
+	"github.com/imgbridge/imgutil/internal/built"
 )
 
 // SaveIndex saves idx, a multi-platform image, into the namespace under
@@ -81,10 +82,9 @@ func SaveIndex(ctx context.Context, c *client.Client, name string, idx v1.ImageI
 			}
 		}
 	}
-	for _, d := range im.Manifests {
-		if !d.MediaType.IsImage() {
-			return v1.Hash{}, fmt.Errorf("index: %s is a %s, not an image: %w", d.Digest, d.MediaType, imgutil.ErrInvalidArgument)
-		}
+	children, err := built.Children(idx)
+	if err != nil {
+		return v1.Hash{}, err
 	}
 
 	i.sweepLeases(i.nsContext(ctx))
@@ -110,34 +110,10 @@ func SaveIndex(ctx context.Context, c *client.Client, name string, idx v1.ImageI
 		diffIDs []digest.Digest
 	}
 	var unpacks []unpacking
-	for j, d := range im.Manifests {
-		img, err := idx.Image(d.Digest)
-		if err != nil {
-			return v1.Hash{}, fmt.Errorf("index: manifest %s: %w", d.Digest, err)
-		}
-		m, err := img.Manifest()
-		if err != nil {
-			return v1.Hash{}, fmt.Errorf("manifest %s: %w", d.Digest, err)
-		}
-		raw, err := img.RawManifest()
-		if err != nil {
-			return v1.Hash{}, fmt.Errorf("manifest %s: %w", d.Digest, err)
-		}
-		cf, err := img.ConfigFile()
-		if err != nil {
-			return v1.Hash{}, fmt.Errorf("manifest %s: config: %w", d.Digest, err)
-		}
-		rawConfig, err := img.RawConfigFile()
-		if err != nil {
-			return v1.Hash{}, fmt.Errorf("manifest %s: config: %w", d.Digest, err)
-		}
-		layers, err := img.Layers()
-		if err != nil {
-			return v1.Hash{}, fmt.Errorf("manifest %s: layers: %w", d.Digest, err)
-		}
-		if len(layers) != len(m.Layers) || len(cf.RootFS.DiffIDs) != len(m.Layers) {
-			return v1.Hash{}, fmt.Errorf("manifest %s: %d layers, %d blobs, %d diffIDs: %w", d.Digest, len(m.Layers), len(layers), len(cf.RootFS.DiffIDs), imgutil.ErrInvalidArgument)
-		}
+	// A blob two platforms share is written once.
+	written := map[v1.Hash]bool{}
+	for j, ch := range children {
+		d, m, cf, raw, rawConfig, layers := ch.Descriptor, ch.Manifest, ch.Config, ch.RawManifest, ch.RawConfig, ch.Layers
 		var configLabels map[string]string
 		if unpackAt[j] && snapshotter != "" && len(cf.RootFS.DiffIDs) > 0 {
 			var u unpacking
@@ -151,6 +127,10 @@ func SaveIndex(ctx context.Context, c *client.Client, name string, idx v1.ImageI
 		}
 		for k, l := range layers {
 			ld := m.Layers[k]
+			if written[ld.Digest] {
+				continue
+			}
+			written[ld.Digest] = true
 			g.Go(func() error {
 				return i.writeLayer(gctx, l, ld, l.Compressed, report)
 			})

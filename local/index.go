@@ -18,6 +18,7 @@ import (
 
 	"github.com/imgbridge/imgutil"
 	"github.com/imgbridge/imgutil/internal/archive"
+	"github.com/imgbridge/imgutil/internal/built"
 )
 
 // ErrIndexNotSupported is matched when a multi-platform image (an index) is
@@ -64,9 +65,6 @@ func (s *Store) SaveIndex(ctx context.Context, idx v1.ImageIndex, name string, a
 	var ociPlatforms []ocispec.Platform
 	unplatformed := 0
 	for _, d := range im.Manifests {
-		if !d.MediaType.IsImage() {
-			return "", fmt.Errorf("index %s: %s is a %s, not an image: %w", indexDigest, d.Digest, d.MediaType, imgutil.ErrInvalidArgument)
-		}
 		switch {
 		case d.Platform == nil:
 			unplatformed++
@@ -91,11 +89,16 @@ func (s *Store) SaveIndex(ctx context.Context, idx v1.ImageIndex, name string, a
 	if unplatformed == 0 && (len(ociPlatforms) == 1 || len(ociPlatforms) > 1 && s.supports(ctx, multiPlatformLoadAPI)) {
 		opts = append(opts, client.ImageLoadWithPlatforms(ociPlatforms...))
 	}
+	// Read once, whatever the loads below.
+	children, err := built.Children(idx)
+	if err != nil {
+		return "", err
+	}
 	held := s.heldBlobs(ctx, name)
 	var id string
 	for attempt := 1; ; attempt++ {
 		id, err = s.staged(ctx, indexDigest, name, func(staging string) (string, error) {
-			return s.loadIndex(ctx, idx, im, mt, rawIndex, indexDigest, held, staging, opts)
+			return s.loadIndex(ctx, children, mt, rawIndex, indexDigest, held, staging, opts)
 		})
 		switch {
 		case err == nil:
@@ -134,7 +137,7 @@ func (s *Store) SaveIndex(ctx context.Context, idx v1.ImageIndex, name string, a
 // loadIndex streams an OCI archive of the index idx (its entries leaving
 // out the blobs held) named staging into the daemon, and proves every
 // platform's content available; it returns the index digest.
-func (s *Store) loadIndex(ctx context.Context, idx v1.ImageIndex, im *v1.IndexManifest, mt types.MediaType, rawIndex []byte, indexDigest v1.Hash,
+func (s *Store) loadIndex(ctx context.Context, children []built.Child, mt types.MediaType, rawIndex []byte, indexDigest v1.Hash,
 	held map[v1.Hash]bool, staging string, opts []client.ImageLoadOption) (string, error) {
 	layout := []byte(`{"imageLayoutVersion":"1.0.0"}`)
 	entries := []archive.Entry{{Name: "oci-layout", Data: layout, Size: int64(len(layout))}}
@@ -150,39 +153,17 @@ func (s *Store) loadIndex(ctx context.Context, idx v1.ImageIndex, im *v1.IndexMa
 		}
 		entries = append(entries, e)
 	}
-	var children []v1.Hash
-	for _, d := range im.Manifests {
-		img, err := idx.Image(d.Digest)
-		if err != nil {
-			return "", fmt.Errorf("index %s: manifest %s: %w", indexDigest, d.Digest, err)
+	var platforms []v1.Hash
+	for _, c := range children {
+		d := c.Descriptor.Digest
+		add(archive.Entry{Data: c.RawManifest}, d)
+		add(archive.Entry{Data: c.RawConfig}, c.Manifest.Config.Digest)
+		for j, l := range c.Layers {
+			add(archive.Entry{Open: l.Compressed, Size: c.Manifest.Layers[j].Size}, c.Manifest.Layers[j].Digest)
 		}
-		raw, err := img.RawManifest()
-		if err != nil {
-			return "", fmt.Errorf("manifest %s: %w", d.Digest, err)
-		}
-		m, err := img.Manifest()
-		if err != nil {
-			return "", fmt.Errorf("manifest %s: %w", d.Digest, err)
-		}
-		rawConfig, err := img.RawConfigFile()
-		if err != nil {
-			return "", fmt.Errorf("manifest %s: config: %w", d.Digest, err)
-		}
-		layers, err := img.Layers()
-		if err != nil {
-			return "", fmt.Errorf("manifest %s: layers: %w", d.Digest, err)
-		}
-		if len(layers) != len(m.Layers) {
-			return "", fmt.Errorf("manifest %s: %d layers, %d blobs: %w", d.Digest, len(m.Layers), len(layers), imgutil.ErrInvalidArgument)
-		}
-		add(archive.Entry{Data: raw}, d.Digest)
-		add(archive.Entry{Data: rawConfig}, m.Config.Digest)
-		for j, l := range layers {
-			add(archive.Entry{Open: l.Compressed, Size: m.Layers[j].Size}, m.Layers[j].Digest)
-		}
-		s.manifests.put(raw)
-		if d.Platform == nil || d.Platform.OS != "unknown" {
-			children = append(children, d.Digest)
+		s.manifests.put(c.RawManifest)
+		if c.Platform() {
+			platforms = append(platforms, d)
 		}
 	}
 	add(archive.Entry{Data: rawIndex}, indexDigest)
@@ -191,7 +172,7 @@ func (s *Store) loadIndex(ctx context.Context, idx v1.ImageIndex, im *v1.IndexMa
 	if err := s.stream(ctx, archive.Reporting(entries, s.reporter("save")), opts...); err != nil {
 		return "", err
 	}
-	if err := s.checkIndexAvailable(ctx, staging, indexDigest, children); err != nil {
+	if err := s.checkIndexAvailable(ctx, staging, indexDigest, platforms); err != nil {
 		return "", err
 	}
 	s.manifests.put(rawIndex)
