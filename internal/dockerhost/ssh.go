@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/url"
+	"os"
 	"os/exec"
 	"strings"
 	"sync"
@@ -93,13 +94,21 @@ func dialSSH(ctx context.Context, host string) (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	stdout, err := cmd.StdoutPipe()
+	// ssh's stdout is a pipe of our own, not cmd.StdoutPipe: Wait closes
+	// that one as ssh exits, and a read of the last bytes ssh wrote (or of
+	// the end) would then fail with "file already closed".
+	stdout, w, err := os.Pipe()
 	if err != nil {
+		_ = stdin.Close()
 		return nil, err
 	}
+	cmd.Stdout = w
 	c := &sshConn{cmd: cmd, in: stdin, out: stdout, host: host, exited: make(chan struct{})}
 	cmd.Stderr = &c.stderr
-	if err := cmd.Start(); err != nil {
+	err = cmd.Start()
+	_ = w.Close() // ssh holds its own copy
+	if err != nil {
+		_ = stdout.Close()
 		return nil, fmt.Errorf("connecting to %s: starting ssh: %w", host, err)
 	}
 	go func() {
@@ -154,6 +163,7 @@ func (c *sshConn) Close() error {
 		_ = c.in.Close()
 		_ = c.cmd.Process.Kill()
 		<-c.exited
+		_ = c.out.Close()
 	})
 	return nil
 }
