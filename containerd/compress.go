@@ -2,12 +2,15 @@ package containerd
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"hash"
 	"io"
+	"strconv"
 
 	"github.com/containerd/containerd/v2/core/content"
 	cerrdefs "github.com/containerd/errdefs"
@@ -15,6 +18,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/klauspost/compress/zstd"
 	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/imgbridge/imgutil"
 	"github.com/imgbridge/imgutil/internal/layer"
@@ -30,7 +34,10 @@ const (
 	// Gzip is the default: what `ctr images push` and `nerdctl push`
 	// send is then what registries expect. A layer's gzip digest is kept
 	// (the user cache, as the remote backend keeps it), so a layer saved
-	// again in a later build is not compressed again.
+	// again in a later build is not compressed again. Whatever the
+	// compression, a form the namespace holds already (labelled
+	// containerd.io/uncompressed with the layer's diffID, as saves and
+	// containerd's unpacker label them) is taken as it is stored.
 	Gzip Compression = "gzip"
 	// Zstd needs an OCI image (a Docker manifest has no zstd layers).
 	Zstd Compression = "zstd"
@@ -88,6 +95,13 @@ func (i *Image) compress(ctx context.Context, l v1.Layer, plain v1.Descriptor, d
 			return compressedBlob{desc: v1.Descriptor{MediaType: mt, Digest: d, Size: n}}, nil
 		}
 	}
+	if d, ok := i.storedForm(ctx, plain.Digest); ok {
+		if i.compression == Gzip {
+			i.sums.Put(plain.Digest, d.Digest, d.Size)
+		}
+		d.MediaType = mt
+		return compressedBlob{desc: d, written: true}, nil
+	}
 	cs := i.client.ContentStore()
 	ref := "imgutil-" + string(i.compression) + "-" + plain.Digest.Hex
 	w, err := content.OpenWriter(ctx, cs, content.WithRef(ref))
@@ -131,14 +145,17 @@ func (i *Image) compress(ctx context.Context, l v1.Layer, plain v1.Descriptor, d
 		return compressedBlob{}, fmt.Errorf("compressing layer %s: %w", plain.Digest, err)
 	}
 	d := v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(h.h.Sum(nil))}
-	switch err := w.Commit(ctx, h.n, digest.Digest(d.String())); {
+	labels := map[string]string{uncompressedLabel: plain.Digest.String()}
+	switch err := w.Commit(ctx, h.n, digest.Digest(d.String()), content.WithLabels(labels)); {
 	case err == nil:
 		committed = true
 	case cerrdefs.IsAlreadyExists(err):
-		// Stored already (by another save): held by this save's lease.
+		// Stored already (by another save): held by this save's lease,
+		// and labelled for the next save that looks for it.
 		if err := i.lease(ctx, d.String()); err != nil {
 			return compressedBlob{}, err
 		}
+		_, _ = cs.Update(ctx, content.Info{Digest: digest.Digest(d.String()), Labels: labels}, "labels."+uncompressedLabel)
 	default:
 		return compressedBlob{}, fmt.Errorf("writing layer %s: %w", plain.Digest, commitError(err))
 	}
@@ -146,6 +163,62 @@ func (i *Image) compress(ctx context.Context, l v1.Layer, plain v1.Descriptor, d
 		i.sums.Put(plain.Digest, d, h.n)
 	}
 	return compressedBlob{desc: v1.Descriptor{MediaType: mt, Digest: d, Size: h.n}, written: true}, nil
+}
+
+// uncompressedLabel names, on a compressed layer blob, its diffID: what
+// containerd's unpacker writes on every layer it applies (so on every
+// pulled image's), and what compress writes on the blobs it makes.
+const uncompressedLabel = "containerd.io/uncompressed"
+
+// storedForm finds a blob of the namespace that is the layer diffID in
+// the save's compression: labelled with diffID, and starting with that
+// compression's magic bytes. It is held by ctx's lease before it is taken.
+// Any failure only costs a compression.
+func (i *Image) storedForm(ctx context.Context, diffID v1.Hash) (v1.Descriptor, bool) {
+	magic := []byte{0x1f, 0x8b} // gzip
+	if i.compression == Zstd {
+		magic = []byte{0x28, 0xb5, 0x2f, 0xfd}
+	}
+	cs := i.client.ContentStore()
+	var found []content.Info
+	filter := "labels." + strconv.Quote(uncompressedLabel) + "==" + strconv.Quote(diffID.String())
+	if err := cs.Walk(ctx, func(info content.Info) error {
+		found = append(found, info)
+		return nil
+	}, filter); err != nil {
+		return v1.Descriptor{}, false
+	}
+	for _, info := range found {
+		if info.Size <= int64(len(magic)) || !startsWith(ctx, cs, info, magic) {
+			continue
+		}
+		// Held, then checked: garbage collection may have taken it
+		// since the walk.
+		if i.lease(ctx, info.Digest.String()) != nil {
+			continue
+		}
+		if _, err := cs.Info(ctx, info.Digest); err != nil {
+			continue
+		}
+		h, err := v1.NewHash(info.Digest.String())
+		if err != nil {
+			continue
+		}
+		return v1.Descriptor{Digest: h, Size: info.Size}, true
+	}
+	return v1.Descriptor{}, false
+}
+
+// startsWith reports whether the blob info starts with magic.
+func startsWith(ctx context.Context, cs content.Store, info content.Info, magic []byte) bool {
+	ra, err := cs.ReaderAt(ctx, ocispec.Descriptor{Digest: info.Digest, Size: info.Size})
+	if err != nil {
+		return false
+	}
+	defer ra.Close()
+	b := make([]byte, len(magic))
+	n, err := ra.ReadAt(b, 0)
+	return n == len(b) && (err == nil || errors.Is(err, io.EOF)) && bytes.Equal(b, magic)
 }
 
 // openCompressed opens the compressed form of l, as compress made it.

@@ -188,6 +188,7 @@ func TestContainerd(t *testing.T) {
 		t.Run("AbsoluteNames", func(t *testing.T) { testAbsoluteNames(t, d) })
 		t.Run("SnapshotterFromNamespace", func(t *testing.T) { testSnapshotterFromNamespace(t, d) })
 		t.Run("RebuildCompressesNothingTwice", func(t *testing.T) { testRebuildCompressesNothingTwice(t, d) })
+		t.Run("StoredFormReused", func(t *testing.T) { testStoredFormReused(t, d) })
 		t.Run("BaseRemovedBeforeSave", func(t *testing.T) { testBaseRemovedBeforeSave(t, d) })
 		t.Run("PushedByCtr", func(t *testing.T) { testPushedByCtr(t, d) })
 		t.Run("KilledSavesLeasesSwept", func(t *testing.T) { testKilledSavesLeasesSwept(t, d) })

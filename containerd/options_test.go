@@ -1,6 +1,10 @@
 package containerd_test
 
 import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"os"
@@ -10,14 +14,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/core/content"
 	"github.com/containerd/containerd/v2/core/images"
 	"github.com/containerd/containerd/v2/core/leases"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/klauspost/compress/zstd"
 	"github.com/opencontainers/go-digest"
 	"github.com/opencontainers/image-spec/identity"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/imgbridge/imgutil"
 	"github.com/imgbridge/imgutil/containerd"
@@ -141,29 +149,114 @@ func removeNamespace(t *testing.T, d daemon, ns string) {
 // layers): its gzip digest is kept, the store has the blob. Shown by
 // removing the layer file before the second save.
 func testRebuildCompressesNothingTwice(t *testing.T, d daemon) {
-	t.Setenv("IMGUTIL_LAYER_CACHE", t.TempDir())
 	c := d.client
 	base := freshName(t, c, testNamespace)
 	put(t, c, testNamespace, base, testhelpers.BusyboxImage(t, imgutil.OCITypes))
-	p, diffID := testhelpers.LayerFile(t, map[string]string{"app/big": strings.Repeat("compress me ", 1<<16)})
-	var layers []string
-	for round := range 2 {
-		name := freshName(t, c, testNamespace)
-		img := newImage(t, c, name, imgutil.FromBaseImage(base))
-		must(t, img.AddLayerWithDiffID(p, diffID))
-		if round == 1 {
-			must(t, os.Remove(p))
+	cases := []struct {
+		name        string
+		compression containerd.Compression
+		cache       string // IMGUTIL_LAYER_CACHE ("": a fresh directory)
+		mediaType   types.MediaType
+	}{
+		// The gzip digest is kept in the user cache.
+		{"gzip, cached digest", containerd.Gzip, "", types.OCILayer},
+		// Without it, and for zstd, the stored form is found by the label
+		// a save puts on it (containerd's unpacker puts the same).
+		{"gzip, no cache", containerd.Gzip, "off", types.OCILayer},
+		{"zstd", containerd.Zstd, "off", types.OCILayerZStd},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cache := tc.cache
+			if cache == "" {
+				cache = t.TempDir()
+			}
+			t.Setenv("IMGUTIL_LAYER_CACHE", cache)
+			// A layer of its own, so that no earlier save stored it.
+			p, diffID := testhelpers.LayerFile(t, map[string]string{"app/big": strings.Repeat("compress me ", 1<<16), "app/id": rand.Text()})
+			var layers []string
+			for round := range 2 {
+				name := freshName(t, c, testNamespace)
+				img := newImage(t, c, name, imgutil.FromBaseImage(base), imgutil.WithMediaTypes(imgutil.OCITypes), containerd.WithCompression(tc.compression))
+				must(t, img.AddLayerWithDiffID(p, diffID))
+				if round == 1 {
+					// Nothing can be compressed again.
+					must(t, os.Remove(p))
+				}
+				must(t, img.Save())
+				m := storedManifest(t, c, testNamespace, name)
+				top := m.Layers[len(m.Layers)-1]
+				if top.MediaType != tc.mediaType || top.Size >= 1<<16 {
+					t.Errorf("round %d: the layer is stored as %s of %d bytes, want %s", round, top.MediaType, top.Size, tc.mediaType)
+				}
+				info, err := c.ContentStore().Info(nsCtx(testNamespace), digest.Digest(top.Digest.String()))
+				must(t, err)
+				if got := info.Labels["containerd.io/uncompressed"]; got != diffID {
+					t.Errorf("round %d: the stored layer is labelled with diffID %q, want %s", round, got, diffID)
+				}
+				layers = append(layers, top.Digest.String())
+			}
+			if layers[0] != layers[1] {
+				t.Errorf("the same layer was stored as %s, then %s", layers[0], layers[1])
+			}
+		})
+	}
+}
+
+// A layer the namespace holds compressed already (a pulled image's,
+// labelled with its diffID by containerd's unpacker) is taken as it is
+// stored when a save adds it again: not compressed, and the image names
+// that blob (which a registry has, for a push). Each form here is one
+// this module does not make (another level), so only the stored one can
+// be named; the save unpacks it, so containerd checks it against the
+// diffID.
+func testStoredFormReused(t *testing.T, d daemon) {
+	c := d.client
+	t.Setenv("IMGUTIL_LAYER_CACHE", "off")
+	base := freshName(t, c, testNamespace)
+	put(t, c, testNamespace, base, testhelpers.BusyboxImage(t, imgutil.OCITypes))
+	for _, compression := range []containerd.Compression{containerd.Gzip, containerd.Zstd} {
+		p, diffID := testhelpers.LayerFile(t, map[string]string{"app/big": strings.Repeat("pulled before ", 1<<16), "app/id": rand.Text()})
+		plain, err := os.ReadFile(p)
+		must(t, err)
+		var form bytes.Buffer
+		if compression == containerd.Gzip {
+			zw, err := gzip.NewWriterLevel(&form, gzip.BestCompression)
+			must(t, err)
+			_, err = zw.Write(plain)
+			must(t, err)
+			must(t, zw.Close())
+		} else {
+			zw, err := zstd.NewWriter(&form, zstd.WithEncoderLevel(zstd.SpeedBestCompression))
+			must(t, err)
+			_, err = zw.Write(plain)
+			must(t, err)
+			must(t, zw.Close())
 		}
+		stored := digest.FromBytes(form.Bytes())
+		// Held by a lease of the test's while the save runs.
+		lctx, done, err := c.WithLease(nsCtx(testNamespace), leases.WithRandomID(), leases.WithExpiration(time.Hour))
+		must(t, err)
+		defer func() { _ = done(context.WithoutCancel(lctx)) }()
+		must(t, content.WriteBlob(lctx, c.ContentStore(), "test-"+stored.String(), bytes.NewReader(form.Bytes()),
+			ocispec.Descriptor{Digest: stored, Size: int64(form.Len())},
+			content.WithLabels(map[string]string{"containerd.io/uncompressed": diffID})))
+
+		name := freshName(t, c, testNamespace)
+		img := newImage(t, c, name, imgutil.FromBaseImage(base), imgutil.WithMediaTypes(imgutil.OCITypes), containerd.WithCompression(compression))
+		must(t, img.AddLayerWithDiffID(p, diffID))
+		must(t, os.Remove(p)) // nothing to compress
 		must(t, img.Save())
 		m := storedManifest(t, c, testNamespace, name)
 		top := m.Layers[len(m.Layers)-1]
-		if top.MediaType != "application/vnd.docker.image.rootfs.diff.tar.gzip" || top.Size >= 1<<16 {
-			t.Errorf("round %d: the layer is stored as %s of %d bytes, want gzip", round, top.MediaType, top.Size)
+		if top.Digest.String() != stored.String() || top.Size != int64(form.Len()) {
+			t.Errorf("%s: the layer is named as %s (%d bytes), want the stored form %s (%d bytes)", compression, top.Digest, top.Size, stored, form.Len())
 		}
-		layers = append(layers, top.Digest.String())
-	}
-	if layers[0] != layers[1] {
-		t.Errorf("the same layer was stored as %s, then %s", layers[0], layers[1])
+		rec, err := c.ImageService().Get(nsCtx(testNamespace), name)
+		must(t, err)
+		if ok, err := client.NewImage(c, rec).IsUnpacked(nsCtx(testNamespace), containerd.DefaultSnapshotter); !ok || err != nil {
+			t.Errorf("%s: the image is not unpacked (%v)", compression, err)
+		}
 	}
 }
 

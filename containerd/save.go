@@ -119,6 +119,9 @@ func (i *Image) write(lctx context.Context, b *built.Built) (ocispec.Descriptor,
 	// digests go in the manifest. One whose gzip digest is known is only
 	// described; it is written below if the store lacks it.
 	written := make([]bool, len(b.Layers))
+	// layerLabels are those of the compressed forms of new layers (their
+	// diffIDs), for a later save to find them.
+	layerLabels := make([]map[string]string, len(b.Layers))
 	if i.compression != Uncompressed {
 		cg, cctx := errgroup.WithContext(lctx)
 		cg.SetLimit(parallelWrites)
@@ -133,6 +136,7 @@ func (i *Image) write(lctx context.Context, b *built.Built) (ocispec.Descriptor,
 					return fmt.Errorf("layer %d: %w", j, err)
 				}
 				descs[j], written[j] = cb.desc, cb.written
+				layerLabels[j] = map[string]string{uncompressedLabel: plain.Digest.String()}
 				opens[j] = func() (io.ReadCloser, error) { return i.openCompressed(l) }
 				return nil
 			})
@@ -180,7 +184,9 @@ func (i *Image) write(lctx context.Context, b *built.Built) (ocispec.Descriptor,
 		if written[j] {
 			continue
 		}
-		g.Go(func() error { return i.writeLayer(gctx, l, descs[j], opens[j], report) })
+		g.Go(func() error {
+			return i.writeLayer(gctx, l, descs[j], opens[j], report, content.WithLabels(layerLabels[j]))
+		})
 	}
 	g.Go(func() error {
 		var labels map[string]string
@@ -229,14 +235,14 @@ const parallelWrites = 8
 // byte sent, and held by the save's lease (containerd adds an existing
 // blob to the lease of a writer that asks for it); the layer is opened only
 // when its bytes are read.
-func (i *Image) writeLayer(ctx context.Context, l v1.Layer, d v1.Descriptor, open func() (io.ReadCloser, error), report func(string, int64, int64)) error {
+func (i *Image) writeLayer(ctx context.Context, l v1.Layer, d v1.Descriptor, open func() (io.ReadCloser, error), report func(string, int64, int64), opts ...content.Opt) error {
 	if i.openedHas(d.Digest) {
 		return nil // see checkReused
 	}
 	rc := &lazyReader{open: func() (io.ReadCloser, error) { return openAsIs(l, d, open) }}
 	defer func() { _ = rc.Close() }()
 	r := archive.ReportingReader(rc, d.Digest.String(), d.Size, report)
-	if err := i.writeBlob(ctx, toOCI(d), r); err != nil && !cerrdefs.IsAlreadyExists(err) {
+	if err := i.writeBlob(ctx, toOCI(d), r, opts...); err != nil && !cerrdefs.IsAlreadyExists(err) {
 		return fmt.Errorf("writing layer %s: %w", d.Digest, err)
 	}
 	return nil
