@@ -96,9 +96,10 @@ func (i *Image) compress(ctx context.Context, l v1.Layer, plain v1.Descriptor, d
 		}
 	}
 	if d, ok := i.storedForm(ctx, plain.Digest); ok {
-		if i.compression == Gzip {
-			i.sums.Put(plain.Digest, d.Digest, d.Size)
-		}
+		// Not put in the sums: they name what this module's compressor
+		// makes of the layer (a layer described by them is compressed
+		// again when a store lacks it), and the stored form may be
+		// another's.
 		d.MediaType = mt
 		return compressedBlob{desc: d, written: true}, nil
 	}
