@@ -90,16 +90,18 @@ func dialSSH(ctx context.Context, host string) (net.Conn, error) {
 	// Close never waits long for ssh's stderr (a master connection it
 	// started may keep it open).
 	cmd.WaitDelay = 2 * time.Second
-	stdin, err := cmd.StdinPipe()
+	// ssh's stdout is a pipe of our own, not cmd.StdoutPipe: Wait closes
+	// that one as ssh exits, and a read of the last bytes ssh wrote (or of
+	// the end) would then fail with "file already closed". Made first:
+	// nothing else is open yet if it fails.
+	stdout, w, err := os.Pipe()
 	if err != nil {
 		return nil, err
 	}
-	// ssh's stdout is a pipe of our own, not cmd.StdoutPipe: Wait closes
-	// that one as ssh exits, and a read of the last bytes ssh wrote (or of
-	// the end) would then fail with "file already closed".
-	stdout, w, err := os.Pipe()
+	stdin, err := cmd.StdinPipe()
 	if err != nil {
-		_ = stdin.Close()
+		_ = stdout.Close()
+		_ = w.Close()
 		return nil, err
 	}
 	cmd.Stdout = w
