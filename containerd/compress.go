@@ -11,6 +11,7 @@ import (
 	"hash"
 	"io"
 	"strconv"
+	"sync"
 
 	"github.com/containerd/containerd/v2/core/content"
 	cerrdefs "github.com/containerd/errdefs"
@@ -35,9 +36,9 @@ const (
 	// send is then what registries expect. A layer's gzip digest is kept
 	// (the user cache, as the remote backend keeps it), so a layer saved
 	// again in a later build is not compressed again. Whatever the
-	// compression, a form the namespace holds already (labelled
-	// containerd.io/uncompressed with the layer's diffID, as saves and
-	// containerd's unpacker label them) is taken as it is stored.
+	// compression, a form an earlier save stored (labelled with the
+	// layer's diffID, containerd.io/uncompressed, and with the compressor
+	// that made it) is taken as it is stored.
 	Gzip Compression = "gzip"
 	// Zstd needs an OCI image (a Docker manifest has no zstd layers).
 	Zstd Compression = "zstd"
@@ -85,7 +86,7 @@ type compressedBlob struct {
 // plain): when its gzip digest is known it is only described (written
 // later, if the store lacks it); else it is compressed once, straight into
 // the content store under ctx's lease, and its digest remembered.
-func (i *Image) compress(ctx context.Context, l v1.Layer, plain v1.Descriptor, docker bool) (compressedBlob, error) {
+func (i *Image) compress(ctx context.Context, l v1.Layer, plain v1.Descriptor, docker bool, stored []content.Info) (compressedBlob, error) {
 	mt, err := compressedType(i.compression, docker)
 	if err != nil {
 		return compressedBlob{}, err
@@ -95,11 +96,11 @@ func (i *Image) compress(ctx context.Context, l v1.Layer, plain v1.Descriptor, d
 			return compressedBlob{desc: v1.Descriptor{MediaType: mt, Digest: d, Size: n}}, nil
 		}
 	}
-	if d, ok := i.storedForm(ctx, plain.Digest); ok {
-		// Not put in the sums: they name what this module's compressor
-		// makes of the layer (a layer described by them is compressed
-		// again when a store lacks it), and the stored form may be
-		// another's.
+	if d, ok := i.takeStored(ctx, plain.Digest, stored); ok {
+		// Not put in the sums: they name what Gzip makes of the layer
+		// (a layer described by them is compressed again when a store
+		// lacks it), and the stored form, of the same compressor, may be
+		// of another level or version.
 		d.MediaType = mt
 		return compressedBlob{desc: d, written: true}, nil
 	}
@@ -146,7 +147,7 @@ func (i *Image) compress(ctx context.Context, l v1.Layer, plain v1.Descriptor, d
 		return compressedBlob{}, fmt.Errorf("compressing layer %s: %w", plain.Digest, err)
 	}
 	d := v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(h.h.Sum(nil))}
-	labels := map[string]string{uncompressedLabel: plain.Digest.String()}
+	labels := i.formLabels(plain.Digest)
 	switch err := w.Commit(ctx, h.n, digest.Digest(d.String()), content.WithLabels(labels)); {
 	case err == nil:
 		committed = true
@@ -156,7 +157,7 @@ func (i *Image) compress(ctx context.Context, l v1.Layer, plain v1.Descriptor, d
 		if err := i.lease(ctx, d.String()); err != nil {
 			return compressedBlob{}, err
 		}
-		_, _ = cs.Update(ctx, content.Info{Digest: digest.Digest(d.String()), Labels: labels}, "labels."+uncompressedLabel)
+		_, _ = cs.Update(ctx, content.Info{Digest: digest.Digest(d.String()), Labels: labels}, "labels."+uncompressedLabel, "labels."+compressorLabel)
 	default:
 		return compressedBlob{}, fmt.Errorf("writing layer %s: %w", plain.Digest, commitError(err))
 	}
@@ -167,30 +168,78 @@ func (i *Image) compress(ctx context.Context, l v1.Layer, plain v1.Descriptor, d
 }
 
 // uncompressedLabel names, on a compressed layer blob, its diffID: what
-// containerd's unpacker writes on every layer it applies (so on every
-// pulled image's), and what compress writes on the blobs it makes.
+// containerd's unpacker writes on every layer it applies, and what a save
+// writes on the compressed blobs it makes.
 const uncompressedLabel = "containerd.io/uncompressed"
 
-// storedForm finds a blob of the namespace that is the layer diffID in
-// the save's compression: labelled with diffID, and starting with that
-// compression's magic bytes. It is held by ctx's lease before it is taken.
-// Any failure only costs a compression.
-func (i *Image) storedForm(ctx context.Context, diffID v1.Hash) (v1.Descriptor, bool) {
+// compressorLabel names, on a compressed layer blob a save made, the
+// compressor that made it (layer.CompressorID).
+const compressorLabel = "io.imgbridge.imgutil.compressor"
+
+// compressorOf names the compressor of c ("": none, or it cannot be
+// named).
+func compressorOf(c Compression) string {
+	switch c {
+	case Gzip:
+		return layer.GzipCompressor()
+	case Zstd:
+		return zstdCompressor()
+	}
+	return ""
+}
+
+var zstdCompressor = sync.OnceValue(func() string { return layer.CompressorID("klauspost-zstd", writeZstd) })
+
+// formLabels are the labels of the compressed form of the layer diffID
+// that the save's compressor makes.
+func (i *Image) formLabels(diffID v1.Hash) map[string]string {
+	labels := map[string]string{uncompressedLabel: diffID.String()}
+	if id := compressorOf(i.compression); id != "" {
+		labels[compressorLabel] = id
+	}
+	return labels
+}
+
+// storedForms lists, by diffID, the blobs of the namespace that are the
+// layers diffIDs as the save's compressor makes them (labelled so by an
+// earlier save): one walk of the content store for the whole save. Only
+// this compressor's forms are taken, so that an image's digest does not
+// depend on what else the namespace holds (another tool's form of a
+// layer). Any failure only costs a compression.
+func (i *Image) storedForms(ctx context.Context, diffIDs []v1.Hash) map[v1.Hash][]content.Info {
+	id := compressorOf(i.compression)
+	if len(diffIDs) == 0 || id == "" {
+		return nil
+	}
+	filters := make([]string, len(diffIDs))
+	for j, d := range diffIDs {
+		filters[j] = "labels." + strconv.Quote(uncompressedLabel) + "==" + strconv.Quote(d.String()) +
+			",labels." + strconv.Quote(compressorLabel) + "==" + strconv.Quote(id)
+	}
+	found := map[v1.Hash][]content.Info{}
+	err := i.client.ContentStore().Walk(ctx, func(info content.Info) error {
+		if d, err := v1.NewHash(info.Labels[uncompressedLabel]); err == nil {
+			found[d] = append(found[d], info)
+		}
+		return nil
+	}, filters...)
+	if err != nil {
+		return nil
+	}
+	return found
+}
+
+// takeStored takes one of stored (storedForms' for the layer diffID) that
+// is still there and is compressed as the save compresses, held by ctx's
+// lease first.
+func (i *Image) takeStored(ctx context.Context, diffID v1.Hash, stored []content.Info) (v1.Descriptor, bool) {
 	magic := []byte{0x1f, 0x8b} // gzip
 	if i.compression == Zstd {
 		magic = []byte{0x28, 0xb5, 0x2f, 0xfd}
 	}
 	cs := i.client.ContentStore()
-	var found []content.Info
-	filter := "labels." + strconv.Quote(uncompressedLabel) + "==" + strconv.Quote(diffID.String())
-	if err := cs.Walk(ctx, func(info content.Info) error {
-		found = append(found, info)
-		return nil
-	}, filter); err != nil {
-		return v1.Descriptor{}, false
-	}
-	for _, info := range found {
-		if info.Size <= int64(len(magic)) || !startsWith(ctx, cs, info, magic) {
+	for _, info := range stored {
+		if info.Digest.String() == diffID.String() || info.Size <= int64(len(magic)) || !startsWith(ctx, cs, info, magic) {
 			continue
 		}
 		// Held, then checked: garbage collection may have taken it
@@ -259,4 +308,20 @@ type countingHash struct {
 func (c *countingHash) Write(p []byte) (int, error) {
 	c.n += int64(len(p))
 	return c.h.Write(p)
+}
+
+// newLayer reports whether d is a layer a save compresses: plain, and not
+// one of the images opened.
+func (i *Image) newLayer(d v1.Descriptor) bool {
+	return uncompressedType(d.MediaType) && !i.openedHas(d.Digest)
+}
+
+// sumKnown reports whether the gzip form of the layer diffID is known
+// (and so need not be looked up in the store).
+func (i *Image) sumKnown(diffID v1.Hash) bool {
+	if i.compression != Gzip {
+		return false
+	}
+	_, _, ok := i.sums.Get(diffID)
+	return ok
 }

@@ -7,8 +7,8 @@
 // reuses layers of another (imgutil.WithPreviousImage): their blobs are
 // referenced where they are, never copied. Save writes into the content
 // store only the blobs it lacks (new layers gzip-compressed, once: their
-// digests are kept, and a compressed form the namespace holds, labelled
-// with its diffID, is taken as it is; see WithCompression), under a lease; unpacks the image
+// digests are kept, and a form an earlier save stored is taken as it is;
+// see WithCompression), under a lease; unpacks the image
 // for the snapshotter (the namespace's default unless WithSnapshotter,
 // none with WithoutUnpack); then points each name's record at it. No name
 // moves before the image is whole and unpacked. A save lasts as long as it

@@ -12,3 +12,9 @@ func SlowUnpack(t testing.TB, term, pause time.Duration) {
 	leaseTerm, testHookApplied = term, func() { time.Sleep(pause) }
 	t.Cleanup(func() { leaseTerm, testHookApplied = oldTerm, oldHook })
 }
+
+// CompressorLabel and CompressorOf name the compressor of the blobs a save
+// makes, as their labels do.
+const CompressorLabel = compressorLabel
+
+func CompressorOf(c Compression) string { return compressorOf(c) }

@@ -203,59 +203,71 @@ func testRebuildCompressesNothingTwice(t *testing.T, d daemon) {
 	}
 }
 
-// A layer the namespace holds compressed already (a pulled image's,
-// labelled with its diffID by containerd's unpacker) is taken as it is
-// stored when a save adds it again: not compressed, and the image names
-// that blob (which a registry has, for a push). Each form here is one
-// this module does not make (another level), so only the stored one can
-// be named; the save unpacks it, so containerd checks it against the
-// diffID.
+// A form of a new layer that an earlier save stored (labelled with the
+// layer's diffID and the compressor that made it) is taken as it is
+// stored: not compressed, and named. Another tool's form of the layer
+// (labelled with the diffID alone, as containerd's unpacker labels a
+// pulled image's layers) is not: the image's digest does not depend on
+// what else the namespace holds. The planted forms are made at another
+// level than a save's, so only a stored one can carry their digest; the
+// save unpacks the layer, so containerd checks it against the diffID.
 func testStoredFormReused(t *testing.T, d daemon) {
 	c := d.client
 	t.Setenv("IMGUTIL_LAYER_CACHE", "off")
 	base := freshName(t, c, testNamespace)
 	put(t, c, testNamespace, base, testhelpers.BusyboxImage(t, imgutil.OCITypes))
 	for _, compression := range []containerd.Compression{containerd.Gzip, containerd.Zstd} {
-		p, diffID := testhelpers.LayerFile(t, map[string]string{"app/big": strings.Repeat("pulled before ", 1<<16), "app/id": rand.Text()})
-		plain, err := os.ReadFile(p)
-		must(t, err)
-		var form bytes.Buffer
-		if compression == containerd.Gzip {
-			zw, err := gzip.NewWriterLevel(&form, gzip.BestCompression)
+		for _, ours := range []bool{true, false} {
+			p, diffID := testhelpers.LayerFile(t, map[string]string{"app/big": strings.Repeat("stored before ", 1<<16), "app/id": rand.Text()})
+			plain, err := os.ReadFile(p)
 			must(t, err)
-			_, err = zw.Write(plain)
+			var form bytes.Buffer
+			if compression == containerd.Gzip {
+				zw, err := gzip.NewWriterLevel(&form, gzip.BestCompression)
+				must(t, err)
+				_, err = zw.Write(plain)
+				must(t, err)
+				must(t, zw.Close())
+			} else {
+				zw, err := zstd.NewWriter(&form, zstd.WithEncoderLevel(zstd.SpeedBestCompression))
+				must(t, err)
+				_, err = zw.Write(plain)
+				must(t, err)
+				must(t, zw.Close())
+			}
+			stored := digest.FromBytes(form.Bytes())
+			labels := map[string]string{"containerd.io/uncompressed": diffID}
+			if ours {
+				labels[containerd.CompressorLabel] = containerd.CompressorOf(compression)
+			}
+			// Held by a lease of the test's while the save runs.
+			lctx, done, err := c.WithLease(nsCtx(testNamespace), leases.WithRandomID(), leases.WithExpiration(time.Hour))
 			must(t, err)
-			must(t, zw.Close())
-		} else {
-			zw, err := zstd.NewWriter(&form, zstd.WithEncoderLevel(zstd.SpeedBestCompression))
-			must(t, err)
-			_, err = zw.Write(plain)
-			must(t, err)
-			must(t, zw.Close())
-		}
-		stored := digest.FromBytes(form.Bytes())
-		// Held by a lease of the test's while the save runs.
-		lctx, done, err := c.WithLease(nsCtx(testNamespace), leases.WithRandomID(), leases.WithExpiration(time.Hour))
-		must(t, err)
-		defer func() { _ = done(context.WithoutCancel(lctx)) }()
-		must(t, content.WriteBlob(lctx, c.ContentStore(), "test-"+stored.String(), bytes.NewReader(form.Bytes()),
-			ocispec.Descriptor{Digest: stored, Size: int64(form.Len())},
-			content.WithLabels(map[string]string{"containerd.io/uncompressed": diffID})))
+			defer func() { _ = done(context.WithoutCancel(lctx)) }()
+			must(t, content.WriteBlob(lctx, c.ContentStore(), "test-"+stored.String(), bytes.NewReader(form.Bytes()),
+				ocispec.Descriptor{Digest: stored, Size: int64(form.Len())}, content.WithLabels(labels)))
 
-		name := freshName(t, c, testNamespace)
-		img := newImage(t, c, name, imgutil.FromBaseImage(base), imgutil.WithMediaTypes(imgutil.OCITypes), containerd.WithCompression(compression))
-		must(t, img.AddLayerWithDiffID(p, diffID))
-		must(t, os.Remove(p)) // nothing to compress
-		must(t, img.Save())
-		m := storedManifest(t, c, testNamespace, name)
-		top := m.Layers[len(m.Layers)-1]
-		if top.Digest.String() != stored.String() || top.Size != int64(form.Len()) {
-			t.Errorf("%s: the layer is named as %s (%d bytes), want the stored form %s (%d bytes)", compression, top.Digest, top.Size, stored, form.Len())
-		}
-		rec, err := c.ImageService().Get(nsCtx(testNamespace), name)
-		must(t, err)
-		if ok, err := client.NewImage(c, rec).IsUnpacked(nsCtx(testNamespace), containerd.DefaultSnapshotter); !ok || err != nil {
-			t.Errorf("%s: the image is not unpacked (%v)", compression, err)
+			name := freshName(t, c, testNamespace)
+			img := newImage(t, c, name, imgutil.FromBaseImage(base), imgutil.WithMediaTypes(imgutil.OCITypes), containerd.WithCompression(compression))
+			must(t, img.AddLayerWithDiffID(p, diffID))
+			if ours {
+				must(t, os.Remove(p)) // nothing to compress
+			}
+			must(t, img.Save())
+			m := storedManifest(t, c, testNamespace, name)
+			top := m.Layers[len(m.Layers)-1]
+			want := map[containerd.Compression]types.MediaType{containerd.Gzip: types.OCILayer, containerd.Zstd: types.OCILayerZStd}[compression]
+			if top.MediaType != want {
+				t.Errorf("%s: the layer is stored as %s, want %s", compression, top.MediaType, want)
+			}
+			if taken := top.Digest.String() == stored.String(); taken != ours {
+				t.Errorf("%s, form of a save %v: the layer is named as %s, the stored form is %s", compression, ours, top.Digest, stored)
+			}
+			rec, err := c.ImageService().Get(nsCtx(testNamespace), name)
+			must(t, err)
+			if ok, err := client.NewImage(c, rec).IsUnpacked(nsCtx(testNamespace), containerd.DefaultSnapshotter); !ok || err != nil {
+				t.Errorf("%s: the image is not unpacked (%v)", compression, err)
+			}
 		}
 	}
 }

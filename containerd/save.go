@@ -123,20 +123,29 @@ func (i *Image) write(lctx context.Context, b *built.Built) (ocispec.Descriptor,
 	// diffIDs), for a later save to find them.
 	layerLabels := make([]map[string]string, len(b.Layers))
 	if i.compression != Uncompressed {
+		// Forms an earlier save stored, of the layers whose digest the
+		// cache does not know, are looked up at once.
+		var unknown []v1.Hash
+		for j := range b.Layers {
+			if i.newLayer(descs[j]) && !i.sumKnown(descs[j].Digest) {
+				unknown = append(unknown, descs[j].Digest)
+			}
+		}
+		stored := i.storedForms(lctx, unknown)
 		cg, cctx := errgroup.WithContext(lctx)
 		cg.SetLimit(parallelWrites)
 		for j, l := range b.Layers {
-			if !uncompressedType(descs[j].MediaType) || i.openedHas(descs[j].Digest) {
+			if !i.newLayer(descs[j]) {
 				continue
 			}
 			plain := descs[j]
 			cg.Go(func() error {
-				cb, err := i.compress(cctx, l, plain, docker)
+				cb, err := i.compress(cctx, l, plain, docker, stored[plain.Digest])
 				if err != nil {
 					return fmt.Errorf("layer %d: %w", j, err)
 				}
 				descs[j], written[j] = cb.desc, cb.written
-				layerLabels[j] = map[string]string{uncompressedLabel: plain.Digest.String()}
+				layerLabels[j] = i.formLabels(plain.Digest)
 				opens[j] = func() (io.ReadCloser, error) { return i.openCompressed(l) }
 				return nil
 			})

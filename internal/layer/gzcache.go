@@ -23,13 +23,28 @@ import (
 // Default: the user cache directory.
 const GzipCacheEnv = "IMGUTIL_LAYER_CACHE"
 
-// compressor names the compressor whose output the cache describes: the
-// digest of what Gzip makes of a fixed sample. Another compressor (another
-// version of klauspost/compress, a fork put in by a replace directive,
-// another level) makes other bytes of it, so its sums go elsewhere: two
-// programs sharing the cache directory never take each other's sums. A
-// module version would not do: test binaries and some builds carry none.
+// compressor names the compressor whose output the cache describes (see
+// CompressorID): another compressor (another version of
+// klauspost/compress, a fork put in by a replace directive, another level)
+// makes other bytes, so its sums go elsewhere: two programs sharing the
+// cache directory never take each other's sums.
 var compressor = sync.OnceValue(func() string {
+	return CompressorID("klauspost-gzip", func(w io.Writer, r io.Reader) error {
+		zr := Gzip(io.NopCloser(r))
+		_, err := io.Copy(w, zr)
+		_ = zr.Close()
+		return err
+	})
+})
+
+// GzipCompressor names Gzip's compressor as CompressorID does ("": it
+// could not be named).
+func GzipCompressor() string { return compressor() }
+
+// CompressorID names a compressor by what it makes of a fixed sample:
+// name, then the start of the output's digest ("" when compress fails). A
+// module version would not do: test binaries and some builds carry none.
+func CompressorID(name string, compress func(w io.Writer, r io.Reader) error) string {
 	rng := rand.New(rand.NewPCG(1, 2))
 	var sample bytes.Buffer
 	words := []string{"layer ", "image ", "buildpack ", "/workspace/", "\n", "0123 "}
@@ -45,14 +60,11 @@ var compressor = sync.OnceValue(func() string {
 		sample.WriteString(words[rng.IntN(len(words))])
 	}
 	h := sha256.New()
-	zr := Gzip(io.NopCloser(&sample))
-	_, err := io.Copy(h, zr)
-	_ = zr.Close()
-	if err != nil {
-		return "" // sums then kept in memory only
+	if err := compress(h, &sample); err != nil {
+		return ""
 	}
-	return "klauspost-gzip-" + hex.EncodeToString(h.Sum(nil))[:16]
-})
+	return name + "-" + hex.EncodeToString(h.Sum(nil))[:16]
+}
 
 // Sums map a layer's diffID to the digest and size of its compressed
 // form (a pure function of the content for a fixed compressor), so that a
