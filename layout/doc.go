@@ -6,6 +6,7 @@
 // blob.go and absent.go (layers read from a layout, within it, checked
 // against their digests; blobs absent from a sparse layout), write.go (a
 // save: blobs through temp files, index.json replaced last, nothing left on
-// failure), index.go (NewIndex), path.go and bytes.go (Path, the
+// failure), saveindex.go (SaveIndex: a multi-platform image saved the same
+// way), index.go (NewIndex), path.go and bytes.go (Path, the
 // go-containerregistry-style layout API), identifier.go, options.go.
 package layout

@@ -50,14 +50,41 @@ type writer struct {
 }
 
 // writeLayout makes dir a layout whose index holds only img, annotated with
-// annotations. Blobs go first, each through a temp file renamed to its
-// digest; index.json is replaced last, atomically. On failure nothing that
-// was written stays: a dir this call created is removed, new blobs too.
-// Once ctx is done the save stops, before the next blob or the index.
+// annotations (see writeInto).
 func writeLayout(ctx context.Context, dir string, img toWrite, withoutLayers bool, annotations map[string]string, records *verified.Records) (desc v1.Descriptor, err error) {
+	err = writeInto(ctx, dir, records, func(w *writer) error {
+		if !withoutLayers {
+			if err := w.writeLayers(img.layers); err != nil {
+				return err
+			}
+		}
+		if _, err := w.writeBytes(img.rawConfig); err != nil {
+			return fmt.Errorf("writing config: %w", err)
+		}
+		raw, err := img.rawManifest()
+		if err != nil {
+			return err
+		}
+		d, err := w.writeBytes(raw)
+		if err != nil {
+			return fmt.Errorf("writing manifest: %w", err)
+		}
+		desc = v1.Descriptor{MediaType: img.mediaType, Size: int64(len(raw)), Digest: d, Annotations: annotations}
+		return w.finish(desc)
+	})
+	return desc, err
+}
+
+// writeInto runs write, which writes blobs into the layout dir and, last,
+// its index.json (writer.finish). Blobs go each through a temp file
+// renamed to its digest; index.json is replaced atomically. On failure
+// nothing that was written stays: a dir this call created is removed, new
+// blobs too. Once ctx is done the save stops, before the next blob or the
+// index.
+func writeInto(ctx context.Context, dir string, records *verified.Records, write func(*writer) error) (err error) {
 	created, unlock, err := lockLayout(dir)
 	if err != nil {
-		return v1.Descriptor{}, err
+		return err
 	}
 	defer unlock()
 	// Saves take turns: a partial blob of a process that is gone (killed
@@ -76,36 +103,26 @@ func writeLayout(ctx context.Context, dir string, img toWrite, withoutLayers boo
 			os.RemoveAll(dir)
 		}
 	}()
-	if !withoutLayers {
-		g := new(errgroup.Group)
-		g.SetLimit(parallelLayers)
-		for _, l := range img.layers {
-			g.Go(func() error { return w.writeLayer(l) })
-		}
-		if err := g.Wait(); err != nil {
-			return v1.Descriptor{}, err
-		}
+	return write(w)
+}
+
+// writeLayers writes layers' blobs, a few at once.
+func (w *writer) writeLayers(layers []v1.Layer) error {
+	g := new(errgroup.Group)
+	g.SetLimit(parallelLayers)
+	for _, l := range layers {
+		g.Go(func() error { return w.writeLayer(l) })
 	}
-	if _, err := w.writeBytes(img.rawConfig); err != nil {
-		return v1.Descriptor{}, fmt.Errorf("writing config: %w", err)
+	return g.Wait()
+}
+
+// finish makes index.json list desc alone, once ctx is still live.
+func (w *writer) finish(desc v1.Descriptor) error {
+	if err := w.ctx.Err(); err != nil {
+		return err
 	}
-	raw, err := img.rawManifest()
-	if err != nil {
-		return v1.Descriptor{}, err
-	}
-	d, err := w.writeBytes(raw)
-	if err != nil {
-		return v1.Descriptor{}, fmt.Errorf("writing manifest: %w", err)
-	}
-	if err := ctx.Err(); err != nil {
-		return v1.Descriptor{}, err
-	}
-	desc = v1.Descriptor{MediaType: img.mediaType, Size: int64(len(raw)), Digest: d, Annotations: annotations}
 	index := v1.IndexManifest{SchemaVersion: 2, MediaType: types.OCIImageIndex, Manifests: []v1.Descriptor{desc}}
-	if err := writeIndexJSON(dir, &index); err != nil {
-		return v1.Descriptor{}, err
-	}
-	return desc, nil
+	return writeIndexJSON(w.dir, &index)
 }
 
 // lockLayout makes dir a layout directory (saying whether it created it)
@@ -270,8 +287,7 @@ func (w *writer) writeStream(write func(io.Writer) (v1.Hash, error)) error {
 
 // writeBytes writes b as a blob and returns its digest.
 func (w *writer) writeBytes(b []byte) (v1.Hash, error) {
-	sum := sha256.Sum256(b)
-	d := v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(sum[:])}
+	d := sha256Of(b)
 	if w.exists(d) {
 		return d, nil
 	}
@@ -306,4 +322,10 @@ func writeFileAtomic(path string, data []byte) error {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	return nil
+}
+
+// sha256Of is the digest of b.
+func sha256Of(b []byte) v1.Hash {
+	sum := sha256.Sum256(b)
+	return v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(sum[:])}
 }

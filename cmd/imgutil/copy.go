@@ -9,11 +9,11 @@ import (
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	ggcrlayout "github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/imgbridge/imgutil"
 	"github.com/imgbridge/imgutil/containerd"
+	"github.com/imgbridge/imgutil/layout"
 	"github.com/imgbridge/imgutil/local"
 )
 
@@ -63,7 +63,8 @@ Examples:
 // containerd image store only; other stores are an error that says to
 // pick a platform), into a containerd namespace as one image
 // (containerd.SaveIndex: this machine's platform unpacked), into a
-// registry or a layout as the index itself.
+// registry as the index itself, into a layout as its one image
+// (layout.SaveIndex).
 func (s *session) copyIndex(idx v1.ImageIndex, src, dst target) error {
 	d, err := idx.Digest()
 	if err != nil {
@@ -95,7 +96,9 @@ func (s *session) copyIndex(idx v1.ImageIndex, src, dst target) error {
 			return err
 		}
 	case "oci":
-		if _, err := ggcrlayout.Write(dst.name, idx); err != nil {
+		// As an image save writes a layout: blobs checked, through temp
+		// files; index.json replaced last; nothing left on failure.
+		if _, err := layout.SaveIndex(s.ctx, dst.name, idx, ""); err != nil {
 			return err
 		}
 	case "containerd":

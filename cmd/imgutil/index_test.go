@@ -16,6 +16,7 @@ import (
 	ggcrlayout "github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/validate"
 	"github.com/moby/moby/client"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
@@ -59,6 +60,26 @@ func TestCopyMultiPlatform(t *testing.T) {
 	pulled, err := remote.Image(byDigest)
 	must(t, err)
 	testhelpers.CheckImage(t, pulled)
+
+	// From the registry into a layout: index.json names the index, every
+	// blob is there and hashes to its digest, inspect lists both platforms.
+	out := filepath.Join(t.TempDir(), "copied")
+	ok(t, nil, "copy", reg.Repo("multi/app:1"), "oci:"+out)
+	lp, err := ggcrlayout.FromPath(out)
+	must(t, err)
+	top, err := lp.ImageIndex()
+	must(t, err)
+	im, err := top.IndexManifest()
+	must(t, err)
+	if len(im.Manifests) != 1 || im.Manifests[0].Digest != idxDigest {
+		t.Fatalf("the layout's index.json lists %+v, want the index %s", im.Manifests, idxDigest)
+	}
+	copied, err := top.ImageIndex(idxDigest)
+	must(t, err)
+	must(t, validate.Index(copied))
+	if ps := platformsOf(t, ok(t, nil, "inspect", "oci:"+out)); len(ps) != 2 || ps["arm64"] != armDigest.String() {
+		t.Errorf("inspect of the copied layout lists platforms %v, want amd64 and arm64 (%s)", ps, armDigest)
+	}
 
 	forEachContainerd(t, func(t *testing.T, env []string) {
 		target := "containerd://imgutil-cli//example.com/multi/app:" + strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-"))
