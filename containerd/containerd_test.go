@@ -194,6 +194,7 @@ func TestContainerd(t *testing.T) {
 		t.Run("KilledSavesLeasesSwept", func(t *testing.T) { testKilledSavesLeasesSwept(t, d) })
 		t.Run("SlowerThanItsLease", func(t *testing.T) { testSlowerThanItsLease(t, d) })
 		t.Run("SaveIndex", func(t *testing.T) { testSaveIndex(t, d) })
+		t.Run("OpenIndex", func(t *testing.T) { testOpenIndex(t, d) })
 		t.Run("LeasesOfOtherPidNamespaces", func(t *testing.T) { testLeasesOfOtherPidNamespaces(t, d) })
 	})
 }

@@ -17,8 +17,8 @@
 //
 // SaveIndex saves a multi-platform image (an index): every platform's
 // blobs, one platform unpacked (imgutil.WithDefaultPlatform, else this
-// machine's). One platform of such an image opens as a base or previous
-// image with imgutil.WithDefaultPlatform.
+// machine's); OpenIndex reads one back. One platform of such an image
+// opens as a base or previous image with imgutil.WithDefaultPlatform.
 //
 // Names are image references normalised as ctr and nerdctl do
 // (docker.io/library/app:1); the namespace is WithNamespace's. This
@@ -30,5 +30,6 @@
 // Where things are: image.go (NewImage, options, Found, Valid, Identifier,
 // Delete, SaveFile), compress.go (how new layers are stored), read.go (images of the namespace as
 // go-containerregistry images, read from the content store, checked),
-// save.go (a save), lease.go (its leases), index.go (SaveIndex).
+// save.go (a save), lease.go (its leases), index.go (SaveIndex),
+// openindex.go (OpenIndex).
 package containerd

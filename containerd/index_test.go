@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/validate"
 	"github.com/opencontainers/go-digest"
 	"github.com/opencontainers/image-spec/identity"
 
@@ -109,4 +110,56 @@ func testSaveIndex(t *testing.T, d daemon) {
 	pulled, err := remote.Image(byDigest)
 	must(t, err)
 	testhelpers.CheckImage(t, pulled)
+}
+
+// OpenIndex reads a multi-platform image of the namespace as an index:
+// every blob read back from the content store hashes to its digest, each
+// platform is an image. A name of one image is ErrNotIndex, a missing one
+// ErrNotFound; an index whose namespace lacks a platform's blob (an image
+// pulled for one platform) is an IncompleteIndexError naming it.
+func testOpenIndex(t *testing.T, d daemon) {
+	c := d.client
+	ctx := nsCtx(testNamespace)
+	amd, arm := testhelpers.PlatformImageOfSize(t, "amd64", 1024, 2), testhelpers.PlatformImageOfSize(t, "arm64", 1024, 2)
+	idx := mutate.AppendManifests(empty.Index,
+		mutate.IndexAddendum{Add: amd, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "amd64"}}},
+		mutate.IndexAddendum{Add: arm, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "arm64"}}})
+	name := freshName(t, c, testNamespace)
+	want, err := containerd.SaveIndex(t.Context(), c, name, idx, containerd.WithNamespace(testNamespace), containerd.WithoutUnpack())
+	must(t, err)
+
+	opened, err := containerd.OpenIndex(t.Context(), c, name, containerd.WithNamespace(testNamespace))
+	must(t, err)
+	if got, err := opened.Digest(); err != nil || got != want {
+		t.Fatalf("opened as %s (%v), want %s", got, err, want)
+	}
+	must(t, validate.Index(opened))
+	armDigest, err := arm.Digest()
+	must(t, err)
+	img, err := opened.Image(armDigest)
+	must(t, err)
+	if cfg, err := img.ConfigFile(); err != nil || cfg.Architecture != "arm64" {
+		t.Errorf("the arm64 image of the index: %v", err)
+	}
+
+	single := freshName(t, c, testNamespace)
+	put(t, c, testNamespace, single, amd)
+	if _, err := containerd.OpenIndex(t.Context(), c, single, containerd.WithNamespace(testNamespace)); !errors.Is(err, containerd.ErrNotIndex) {
+		t.Errorf("OpenIndex of one image: %v, want ErrNotIndex", err)
+	}
+	if _, err := containerd.OpenIndex(t.Context(), c, freshName(t, c, testNamespace), containerd.WithNamespace(testNamespace)); !errors.Is(err, imgutil.ErrNotFound) {
+		t.Errorf("OpenIndex of a missing name: %v, want ErrNotFound", err)
+	}
+
+	// The arm64 image's top layer removed from the namespace.
+	layers, err := arm.Layers()
+	must(t, err)
+	top, err := layers[len(layers)-1].Digest()
+	must(t, err)
+	must(t, c.ContentStore().Delete(ctx, digest.Digest(top.String())))
+	_, err = containerd.OpenIndex(t.Context(), c, name, containerd.WithNamespace(testNamespace))
+	var incomplete *containerd.IncompleteIndexError
+	if !errors.As(err, &incomplete) || !errors.Is(err, imgutil.ErrNotFound) || len(incomplete.Missing) != 1 || incomplete.Missing[0].Digest != armDigest {
+		t.Fatalf("OpenIndex of an index lacking an arm64 layer: %v, want an IncompleteIndexError naming %s", err, armDigest)
+	}
 }

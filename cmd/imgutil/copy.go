@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -36,6 +37,10 @@ Examples:
 		}
 		s.platform = &p
 	} else if idx := sourceIndex(s.ctx, ts[0]); idx != nil {
+		return s.copyIndex(idx, ts[0], ts[1])
+	} else if idx, err := s.containerdIndex(ts[0]); err != nil {
+		return err
+	} else if idx != nil {
 		return s.copyIndex(idx, ts[0], ts[1])
 	}
 	baseOpt, doneBase, err := s.baseOption(ts[1], ts[0], true)
@@ -127,4 +132,41 @@ func parsePlatform(v string) (imgutil.Platform, error) {
 		p.Variant = parts[2]
 	}
 	return p, nil
+}
+
+// containerdIndex is t, a containerd image, as a multi-platform image (an
+// index of two images or more, every one held whole), nil when it is
+// not one. An index of which the namespace holds some images only (pulled
+// for one platform) is copied as the platform this machine runs, as
+// before, and stderr says what is left out.
+func (s *session) containerdIndex(t target) (v1.ImageIndex, error) {
+	if t.kind != "containerd" {
+		return nil, nil
+	}
+	c, err := s.containerd()
+	if err != nil {
+		return nil, err
+	}
+	idx, err := containerd.OpenIndex(s.ctx, c, t.name, containerd.WithNamespace(t.ns))
+	var incomplete *containerd.IncompleteIndexError
+	switch {
+	case errors.As(err, &incomplete):
+		for _, d := range incomplete.Missing {
+			if d.Platform == nil || d.Platform.OS != "unknown" {
+				// Attestations left out are no loss of a platform.
+				fmt.Fprintf(os.Stderr, "note: %v; copying this machine's platform only (--platform picks one)\n", err)
+				break
+			}
+		}
+		return nil, nil
+	case errors.Is(err, containerd.ErrNotIndex) || errors.Is(err, imgutil.ErrNotFound):
+		return nil, nil // one image, or none: the copy says which
+	case err != nil:
+		return nil, err
+	}
+	m, err := idx.IndexManifest()
+	if err != nil || len(platformsIn(m)) < 2 {
+		return nil, err // one image and its attestation: one platform
+	}
+	return idx, nil
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/validate"
 	"github.com/moby/moby/client"
+	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/imgbridge/imgutil/testhelpers"
@@ -97,6 +98,42 @@ func TestCopyMultiPlatform(t *testing.T) {
 		}
 		if ps := platformsOf(t, ok(t, env, "inspect", target)); len(ps) != 2 || ps["arm64"] != armDigest.String() {
 			t.Errorf("inspect of %s lists platforms %v, want amd64 and arm64 (%s)", target, ps, armDigest)
+		}
+
+		// Out of containerd into a registry: the index, whole.
+		out := reg.Repo("multi/from-containerd:" + strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-")))
+		ok(t, env, "copy", target, out)
+		ref, err := name.ParseReference(out)
+		must(t, err)
+		desc, err := remote.Get(ref)
+		must(t, err)
+		if desc.Digest != idxDigest {
+			t.Fatalf("copied out of containerd as %s (%s), want the index %s", desc.Digest, desc.MediaType, idxDigest)
+		}
+		fromCtrd, err := remote.Index(ref)
+		must(t, err)
+		must(t, validate.Index(fromCtrd))
+
+		// The namespace lacking the arm64 image's config (as after a pull
+		// of one platform): this machine's platform is copied, and stderr
+		// says what was left out.
+		if runtime.GOARCH != "amd64" {
+			return
+		}
+		armCfg, err := arm.ConfigName()
+		must(t, err)
+		must(t, c.ContentStore().Delete(ctx, digest.Digest(armCfg.String())))
+		one := reg.Repo("multi/one-platform:" + strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-")))
+		_, errOut, code := cli(t, env, "copy", target, one)
+		if code != 0 || !strings.Contains(errOut, "linux/arm64") {
+			t.Fatalf("copy of an index lacking arm64's content: exit %d, stderr %q: want the amd64 image copied and a note naming linux/arm64", code, errOut)
+		}
+		ref, err = name.ParseReference(one)
+		must(t, err)
+		desc, err = remote.Get(ref)
+		must(t, err)
+		if amdDigest, err := amd.Digest(); err != nil || desc.Digest != amdDigest {
+			t.Errorf("copied %s, want the amd64 image %s", desc.Digest, amdDigest)
 		}
 	})
 	// One platform and its attestation (as buildx writes by default) is

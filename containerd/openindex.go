@@ -1,0 +1,247 @@
+package containerd
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/core/content"
+	"github.com/containerd/containerd/v2/core/images"
+	cerrdefs "github.com/containerd/errdefs"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/partial"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/imgbridge/imgutil"
+)
+
+// ErrNotIndex is OpenIndex's error for a name that points at one image,
+// not at a multi-platform image.
+var ErrNotIndex = errors.New("not a multi-platform image")
+
+// IncompleteIndexError is OpenIndex's error for a multi-platform image of
+// which the namespace holds some images only (an image pulled for one
+// platform, the default of ctr, nerdctl and the CRI): Missing lists the
+// manifests it lacks (a blob of theirs, or them). It matches
+// imgutil.ErrNotFound.
+type IncompleteIndexError struct {
+	Name    string
+	Missing []v1.Descriptor
+}
+
+func (e *IncompleteIndexError) Error() string {
+	var what []string
+	for _, d := range e.Missing {
+		p := "no platform"
+		if d.Platform != nil {
+			p = d.Platform.String()
+		}
+		what = append(what, p+" ("+d.Digest.String()+")")
+	}
+	return fmt.Sprintf("%s: the namespace lacks the content of %s", e.Name, strings.Join(what, ", "))
+}
+
+// Is matches imgutil.ErrNotFound.
+func (e *IncompleteIndexError) Is(target error) bool { return target == imgutil.ErrNotFound }
+
+// OpenIndex opens the multi-platform image name of the namespace
+// (WithNamespace; default "default") as an index: its images, configs and
+// layers are read from the content store when asked, each checked against
+// its digest; nothing is copied. A name that is not there is
+// imgutil.ErrNotFound; one that points at one image is ErrNotIndex. Every
+// image the index lists must be held whole (manifest, config, layers),
+// else the error is an *IncompleteIndexError: a copy of the index would
+// name blobs it cannot give. The index is read under ctx; its blobs later
+// under ctx's values, without its deadline.
+func OpenIndex(ctx context.Context, c *client.Client, name string, ops ...imgutil.ImageOption) (v1.ImageIndex, error) {
+	var o imgutil.ImageOptions
+	for _, op := range ops {
+		op(&o)
+	}
+	own, err := ownOptions(&o)
+	if err != nil {
+		return nil, err
+	}
+	if c == nil {
+		return nil, fmt.Errorf("no containerd client: %w", imgutil.ErrInvalidArgument)
+	}
+	n, err := normalize(name)
+	if err != nil {
+		return nil, err
+	}
+	img := &Image{namespace: own.namespace}
+	if img.namespace == "" {
+		img.namespace = DefaultNamespace
+	}
+	rctx := img.nsContext(context.WithoutCancel(ctx))
+	rec, err := c.ImageService().Get(img.nsContext(ctx), n)
+	if err != nil {
+		return nil, fmt.Errorf("reading image %s: %w", n, storeError(err))
+	}
+	if !images.IsIndexType(rec.Target.MediaType) {
+		return nil, fmt.Errorf("%s is a %s: %w", n, rec.Target.MediaType, ErrNotIndex)
+	}
+	idx, err := openStoredIndex(rctx, c.ContentStore(), rec.Target)
+	if err != nil {
+		return nil, fmt.Errorf("reading index of %s: %w", n, err)
+	}
+	var missing []v1.Descriptor
+	for _, d := range idx.manifest.Manifests {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		held, err := idx.holds(img.nsContext(ctx), d)
+		if err != nil {
+			return nil, fmt.Errorf("reading index of %s: %w", n, err)
+		}
+		if !held {
+			missing = append(missing, d)
+		}
+	}
+	if len(missing) > 0 {
+		return nil, &IncompleteIndexError{Name: n, Missing: missing}
+	}
+	return idx, nil
+}
+
+// storedIndex is an index of the content store as a go-containerregistry
+// index.
+type storedIndex struct {
+	ctx      context.Context // see storedImage.ctx
+	cs       content.Store
+	desc     ocispec.Descriptor
+	raw      []byte
+	manifest v1.IndexManifest
+}
+
+var _ v1.ImageIndex = (*storedIndex)(nil)
+
+func openStoredIndex(ctx context.Context, cs content.Store, desc ocispec.Descriptor) (*storedIndex, error) {
+	raw, err := readMetadata(ctx, cs, desc)
+	if err != nil {
+		return nil, err
+	}
+	idx := &storedIndex{ctx: ctx, cs: cs, desc: desc, raw: raw}
+	if err := json.Unmarshal(raw, &idx.manifest); err != nil {
+		return nil, fmt.Errorf("index %s: %w: %w", desc.Digest, imgutil.ErrInvalidArgument, err)
+	}
+	return idx, nil
+}
+
+// holds reports whether the store holds every blob of the image or index
+// d (looking one level into a nested index).
+func (x *storedIndex) holds(ctx context.Context, d v1.Descriptor) (bool, error) {
+	has := func(h v1.Hash) (bool, error) {
+		_, err := x.cs.Info(ctx, digest.Digest(h.String()))
+		if cerrdefs.IsNotFound(err) {
+			return false, nil
+		}
+		return err == nil, err
+	}
+	switch {
+	case d.MediaType.IsImage():
+		img, err := x.image(d)
+		if errors.Is(err, imgutil.ErrNotFound) {
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		blobs := append([]v1.Descriptor{img.manifest.Config}, img.manifest.Layers...)
+		for _, b := range blobs {
+			if ok, err := has(b.Digest); !ok || err != nil {
+				return false, err
+			}
+		}
+		return true, nil
+	case d.MediaType.IsIndex():
+		child, err := openStoredIndex(x.ctx, x.cs, toOCI(d))
+		if errors.Is(err, imgutil.ErrNotFound) {
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		for _, cd := range child.manifest.Manifests {
+			if cd.MediaType.IsIndex() {
+				continue // not followed further
+			}
+			if ok, err := child.holds(ctx, cd); !ok || err != nil {
+				return false, err
+			}
+		}
+		return true, nil
+	}
+	return has(d.Digest)
+}
+
+// image reads the image manifest d and its config.
+func (x *storedIndex) image(d v1.Descriptor) (*storedImage, error) {
+	desc := toOCI(d)
+	raw, err := readMetadata(x.ctx, x.cs, desc)
+	if err != nil {
+		return nil, fmt.Errorf("reading manifest %s: %w", d.Digest, err)
+	}
+	img := &storedImage{ctx: x.ctx, cs: x.cs, desc: desc, rawManifest: raw}
+	if err := json.Unmarshal(raw, &img.manifest); err != nil {
+		return nil, fmt.Errorf("manifest %s: %w: %w", d.Digest, imgutil.ErrInvalidArgument, err)
+	}
+	if img.rawConfig, err = readMetadata(x.ctx, x.cs, toOCI(img.manifest.Config)); err != nil {
+		return nil, fmt.Errorf("reading config of %s: %w", d.Digest, err)
+	}
+	return img, nil
+}
+
+// child is the descriptor of h in the index.
+func (x *storedIndex) child(h v1.Hash) (v1.Descriptor, error) {
+	for _, d := range x.manifest.Manifests {
+		if d.Digest == h {
+			return d, nil
+		}
+	}
+	return v1.Descriptor{}, fmt.Errorf("%s is not in index %s: %w", h, x.desc.Digest, imgutil.ErrNotFound)
+}
+
+func (x *storedIndex) MediaType() (types.MediaType, error) {
+	if x.manifest.MediaType != "" {
+		return x.manifest.MediaType, nil
+	}
+	return types.MediaType(x.desc.MediaType), nil
+}
+
+func (x *storedIndex) Digest() (v1.Hash, error) { return v1.NewHash(x.desc.Digest.String()) }
+func (x *storedIndex) Size() (int64, error)     { return int64(len(x.raw)), nil }
+func (x *storedIndex) RawManifest() ([]byte, error) {
+	return x.raw, nil
+}
+
+func (x *storedIndex) IndexManifest() (*v1.IndexManifest, error) {
+	m := x.manifest
+	m.Manifests = append([]v1.Descriptor(nil), m.Manifests...)
+	return &m, nil
+}
+
+func (x *storedIndex) Image(h v1.Hash) (v1.Image, error) {
+	d, err := x.child(h)
+	if err != nil {
+		return nil, err
+	}
+	img, err := x.image(d)
+	if err != nil {
+		return nil, err
+	}
+	return partial.CompressedToImage(img)
+}
+
+func (x *storedIndex) ImageIndex(h v1.Hash) (v1.ImageIndex, error) {
+	d, err := x.child(h)
+	if err != nil {
+		return nil, err
+	}
+	return openStoredIndex(x.ctx, x.cs, toOCI(d))
+}
