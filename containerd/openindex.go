@@ -32,6 +32,9 @@ var ErrNotIndex = errors.New("not a multi-platform image")
 type IncompleteIndexError struct {
 	Name    string
 	Missing []v1.Descriptor
+	// Index is the index as stored: its Missing images cannot be read,
+	// the others can (mutate.RemoveManifests makes an index of those).
+	Index v1.ImageIndex
 }
 
 func (e *IncompleteIndexError) Error() string {
@@ -78,15 +81,17 @@ func OpenIndex(ctx context.Context, c *client.Client, name string, ops ...imguti
 	if img.namespace == "" {
 		img.namespace = DefaultNamespace
 	}
-	rctx := img.nsContext(context.WithoutCancel(ctx))
-	rec, err := c.ImageService().Get(img.nsContext(ctx), n)
+	// Read under ctx while it is opened and checked; its blobs later under
+	// ctx's values, without its deadline.
+	cctx, rctx := img.nsContext(ctx), img.nsContext(context.WithoutCancel(ctx))
+	rec, err := c.ImageService().Get(cctx, n)
 	if err != nil {
 		return nil, fmt.Errorf("reading image %s: %w", n, storeError(err))
 	}
 	if !images.IsIndexType(rec.Target.MediaType) {
 		return nil, fmt.Errorf("%s is a %s: %w", n, rec.Target.MediaType, ErrNotIndex)
 	}
-	idx, err := openStoredIndex(rctx, c.ContentStore(), rec.Target)
+	idx, err := openStoredIndex(cctx, c.ContentStore(), rec.Target)
 	if err != nil {
 		return nil, fmt.Errorf("reading index of %s: %w", n, err)
 	}
@@ -95,7 +100,7 @@ func OpenIndex(ctx context.Context, c *client.Client, name string, ops ...imguti
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		held, err := idx.holds(img.nsContext(ctx), d)
+		held, err := idx.holds(cctx, d)
 		if err != nil {
 			return nil, fmt.Errorf("reading index of %s: %w", n, err)
 		}
@@ -103,8 +108,9 @@ func OpenIndex(ctx context.Context, c *client.Client, name string, ops ...imguti
 			missing = append(missing, d)
 		}
 	}
+	idx.ctx = rctx
 	if len(missing) > 0 {
-		return nil, &IncompleteIndexError{Name: n, Missing: missing}
+		return nil, &IncompleteIndexError{Name: n, Missing: missing, Index: idx}
 	}
 	return idx, nil
 }
@@ -169,7 +175,7 @@ func (x *storedIndex) holds(ctx context.Context, d v1.Descriptor) (bool, error) 
 		}
 		for _, cd := range child.manifest.Manifests {
 			if cd.MediaType.IsIndex() {
-				continue // not followed further
+				return false, fmt.Errorf("index %s nests indexes two deep: %w", x.desc.Digest, imgutil.ErrInvalidArgument)
 			}
 			if ok, err := child.holds(ctx, cd); !ok || err != nil {
 				return false, err
@@ -231,6 +237,9 @@ func (x *storedIndex) Image(h v1.Hash) (v1.Image, error) {
 	if err != nil {
 		return nil, err
 	}
+	if !d.MediaType.IsImage() {
+		return nil, fmt.Errorf("%s is a %s, not an image: %w", h, d.MediaType, imgutil.ErrInvalidArgument)
+	}
 	img, err := x.image(d)
 	if err != nil {
 		return nil, err
@@ -243,5 +252,18 @@ func (x *storedIndex) ImageIndex(h v1.Hash) (v1.ImageIndex, error) {
 	if err != nil {
 		return nil, err
 	}
+	if !d.MediaType.IsIndex() {
+		return nil, fmt.Errorf("%s is a %s, not an index: %w", h, d.MediaType, imgutil.ErrInvalidArgument)
+	}
 	return openStoredIndex(x.ctx, x.cs, toOCI(d))
+}
+
+// Layer is a child that is neither image nor index (an artifact's blob),
+// read from the store and checked, as copies of the index read it.
+func (x *storedIndex) Layer(h v1.Hash) (v1.Layer, error) {
+	d, err := x.child(h)
+	if err != nil {
+		return nil, err
+	}
+	return partial.CompressedToLayer(&storedBlob{img: &storedImage{ctx: x.ctx, cs: x.cs}, desc: d})
 }

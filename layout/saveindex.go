@@ -19,7 +19,9 @@ import (
 // and atomically, names the index alone (annotated with refName, when
 // given, as org.opencontainers.image.ref.name). On failure, a cancelled
 // ctx included, nothing written stays and index.json is as it was. It
-// returns the index's digest.
+// returns the index's digest. As the other backends' SaveIndex, it takes an
+// index of images: a nested index, or a child that is not an image, is
+// refused (imgutil.ErrInvalidArgument).
 func SaveIndex(ctx context.Context, dir string, idx v1.ImageIndex, refName string) (v1.Hash, error) {
 	children, err := built.Children(idx)
 	if err != nil {
@@ -28,6 +30,13 @@ func SaveIndex(ctx context.Context, dir string, idx v1.ImageIndex, refName strin
 	raw, err := idx.RawManifest()
 	if err != nil {
 		return v1.Hash{}, fmt.Errorf("reading the index: %w", err)
+	}
+	want, err := idx.Digest()
+	if err != nil {
+		return v1.Hash{}, fmt.Errorf("reading the index: %w", err)
+	}
+	if got := sha256Of(raw); got != want {
+		return v1.Hash{}, fmt.Errorf("the index's bytes have digest %s, not its digest %s: %w", got, want, imgutil.ErrInvalidArgument)
 	}
 	mt, err := idx.MediaType()
 	if err != nil {

@@ -4,12 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/match"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/imgbridge/imgutil"
@@ -135,10 +139,10 @@ func parsePlatform(v string) (imgutil.Platform, error) {
 }
 
 // containerdIndex is t, a containerd image, as a multi-platform image (an
-// index of two images or more, every one held whole), nil when it is
-// not one. An index of which the namespace holds some images only (pulled
-// for one platform) is copied as the platform this machine runs, as
-// before, and stderr says what is left out.
+// index of two images or more), nil when it is not one. Of an index the
+// namespace holds in part (pulled for some platforms; attestations are
+// seldom pulled), the part held is copied, and stderr says what is left
+// out (see heldPart).
 func (s *session) containerdIndex(t target) (v1.ImageIndex, error) {
 	if t.kind != "containerd" {
 		return nil, nil
@@ -151,14 +155,7 @@ func (s *session) containerdIndex(t target) (v1.ImageIndex, error) {
 	var incomplete *containerd.IncompleteIndexError
 	switch {
 	case errors.As(err, &incomplete):
-		for _, d := range incomplete.Missing {
-			if d.Platform == nil || d.Platform.OS != "unknown" {
-				// Attestations left out are no loss of a platform.
-				fmt.Fprintf(os.Stderr, "note: %v; copying this machine's platform only (--platform picks one)\n", err)
-				break
-			}
-		}
-		return nil, nil
+		return s.heldPart(incomplete)
 	case errors.Is(err, containerd.ErrNotIndex) || errors.Is(err, imgutil.ErrNotFound):
 		return nil, nil // one image, or none: the copy says which
 	case err != nil:
@@ -169,4 +166,63 @@ func (s *session) containerdIndex(t target) (v1.ImageIndex, error) {
 		return nil, err // one image and its attestation: one platform
 	}
 	return idx, nil
+}
+
+// heldPart is what can be copied of an index the namespace holds in part:
+// two platforms or more, as a new index of those (without the manifests it
+// lacks, nor the attestations of those); one, as that platform's image
+// (nil, with s.platform set to it); none, an error. Stderr says what is
+// left out.
+func (s *session) heldPart(inc *containerd.IncompleteIndexError) (v1.ImageIndex, error) {
+	m, err := inc.Index.IndexManifest()
+	if err != nil {
+		return nil, err
+	}
+	missing := map[v1.Hash]bool{}
+	var lost []string
+	for _, d := range inc.Missing {
+		missing[d.Digest] = true
+		if d.Platform != nil && d.Platform.OS != "unknown" {
+			lost = append(lost, d.Platform.String())
+		}
+	}
+	var held []v1.Descriptor
+	drop := slices.Collect(maps.Keys(missing))
+	for _, d := range m.Manifests {
+		attestation := d.Platform != nil && d.Platform.OS == "unknown"
+		switch {
+		case missing[d.Digest]:
+		case attestation:
+			// An attestation of an image left out goes with it.
+			if subject, err := v1.NewHash(d.Annotations["vnd.docker.reference.digest"]); err == nil && missing[subject] {
+				drop = append(drop, d.Digest)
+			}
+		case d.MediaType.IsImage():
+			held = append(held, d)
+		}
+	}
+	leftOut := "its attestations"
+	if len(lost) > 0 {
+		leftOut = strings.Join(lost, ", ")
+	}
+	switch len(held) {
+	case 0:
+		return nil, fmt.Errorf("copying %s: %w", inc.Name, inc)
+	case 1:
+		p := held[0].Platform
+		if p != nil {
+			s.platform = &imgutil.Platform{OS: p.OS, Architecture: p.Architecture, Variant: p.Variant, OSVersion: p.OSVersion}
+		}
+		if len(lost) > 0 {
+			fmt.Fprintf(os.Stderr, "note: %s: the namespace holds one platform of its index; copying that image (%s), not %s\n", inc.Name, held[0].Digest, leftOut)
+		}
+		return nil, nil
+	}
+	part := mutate.RemoveManifests(inc.Index, match.Digests(drop...))
+	d, err := part.Digest()
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(os.Stderr, "note: %s: the namespace lacks the content of %s; copying the %d platforms it holds as a new index (%s)\n", inc.Name, leftOut, len(held), d)
+	return part, nil
 }

@@ -114,17 +114,45 @@ func TestCopyMultiPlatform(t *testing.T) {
 		must(t, err)
 		must(t, validate.Index(fromCtrd))
 
-		// The namespace lacking the arm64 image's config (as after a pull
-		// of one platform): this machine's platform is copied, and stderr
-		// says what was left out.
-		if runtime.GOARCH != "amd64" {
-			return
+		// Both platforms held, not arm64's attestation (attestations are
+		// seldom pulled): the two platforms are copied as a new index, and
+		// stderr says so.
+		att := testhelpers.PlatformImage(t, "unknown")
+		attDigest, err := att.Digest()
+		must(t, err)
+		withAtt := mutate.AppendManifests(idx, mutate.IndexAddendum{Add: att, Descriptor: v1.Descriptor{
+			Platform:    &v1.Platform{OS: "unknown", Architecture: "unknown"},
+			Annotations: map[string]string{"vnd.docker.reference.type": "attestation-manifest", "vnd.docker.reference.digest": armDigest.String()}}})
+		attLayout := filepath.Join(t.TempDir(), "with-att")
+		lp, err := ggcrlayout.Write(attLayout, empty.Index)
+		must(t, err)
+		must(t, lp.AppendIndex(withAtt))
+		ok(t, env, "copy", "oci:"+attLayout, target)
+		must(t, c.ContentStore().Delete(ctx, digest.Digest(attDigest.String())))
+		part := reg.Repo("multi/held-part:" + strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-")))
+		_, errOut, code := cli(t, env, "copy", target, part)
+		if code != 0 || !strings.Contains(errOut, "attestations") {
+			t.Fatalf("copy of an index lacking an attestation: exit %d, stderr %q: want both platforms copied and a note", code, errOut)
 		}
+		ref, err = name.ParseReference(part)
+		must(t, err)
+		partIdx, err := remote.Index(ref)
+		must(t, err)
+		must(t, validate.Index(partIdx))
+		pm, err := partIdx.IndexManifest()
+		must(t, err)
+		if len(pm.Manifests) != 2 || pm.Manifests[1].Digest != armDigest {
+			t.Errorf("copied %+v, want the amd64 and arm64 images alone", pm.Manifests)
+		}
+
+		// The namespace lacking the arm64 image's config (as after a pull
+		// of one platform): the platform held is copied, and stderr says
+		// what was left out.
 		armCfg, err := arm.ConfigName()
 		must(t, err)
 		must(t, c.ContentStore().Delete(ctx, digest.Digest(armCfg.String())))
 		one := reg.Repo("multi/one-platform:" + strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-")))
-		_, errOut, code := cli(t, env, "copy", target, one)
+		_, errOut, code = cli(t, env, "copy", target, one)
 		if code != 0 || !strings.Contains(errOut, "linux/arm64") {
 			t.Fatalf("copy of an index lacking arm64's content: exit %d, stderr %q: want the amd64 image copied and a note naming linux/arm64", code, errOut)
 		}
