@@ -46,6 +46,15 @@ Examples:
 		return err
 	} else if idx != nil {
 		return s.copyIndex(idx, ts[0], ts[1])
+	} else {
+		idx, done, err := s.daemonIndex(ts[0])
+		if err != nil {
+			return err
+		}
+		defer done()
+		if idx != nil {
+			return s.copyIndex(idx, ts[0], ts[1])
+		}
 	}
 	baseOpt, doneBase, err := s.baseOption(ts[1], ts[0], true)
 	if err != nil {
@@ -155,7 +164,7 @@ func (s *session) containerdIndex(t target) (v1.ImageIndex, error) {
 	var incomplete *containerd.IncompleteIndexError
 	switch {
 	case errors.As(err, &incomplete):
-		return s.heldPart(incomplete)
+		return s.heldPart(incomplete.Name, incomplete.Index, incomplete.Missing, incomplete)
 	case errors.Is(err, containerd.ErrNotIndex) || errors.Is(err, imgutil.ErrNotFound):
 		return nil, nil // one image, or none: the copy says which
 	case err != nil:
@@ -168,19 +177,20 @@ func (s *session) containerdIndex(t target) (v1.ImageIndex, error) {
 	return idx, nil
 }
 
-// heldPart is what can be copied of an index the namespace holds in part:
+// heldPart is what can be copied of the index idx of name, held in part
+// (missing lists the images it lacks; why says so, for the error):
 // two platforms or more, as a new index of those (without the manifests it
 // lacks, nor the attestations of those); one, as that platform's image
 // (nil, with s.platform set to it); none, an error. Stderr says what is
 // left out.
-func (s *session) heldPart(inc *containerd.IncompleteIndexError) (v1.ImageIndex, error) {
-	m, err := inc.Index.IndexManifest()
+func (s *session) heldPart(name string, idx v1.ImageIndex, lacks []v1.Descriptor, why error) (v1.ImageIndex, error) {
+	m, err := idx.IndexManifest()
 	if err != nil {
 		return nil, err
 	}
 	missing := map[v1.Hash]bool{}
 	var lost []string
-	for _, d := range inc.Missing {
+	for _, d := range lacks {
 		missing[d.Digest] = true
 		if d.Platform != nil && d.Platform.OS != "unknown" {
 			lost = append(lost, d.Platform.String())
@@ -207,22 +217,30 @@ func (s *session) heldPart(inc *containerd.IncompleteIndexError) (v1.ImageIndex,
 	}
 	switch len(held) {
 	case 0:
-		return nil, fmt.Errorf("copying %s: %w", inc.Name, inc)
+		return nil, fmt.Errorf("copying %s: %w", name, why)
 	case 1:
 		p := held[0].Platform
 		if p != nil {
 			s.platform = &imgutil.Platform{OS: p.OS, Architecture: p.Architecture, Variant: p.Variant, OSVersion: p.OSVersion}
 		}
 		if len(lost) > 0 {
-			fmt.Fprintf(os.Stderr, "note: %s: the namespace holds one platform of its index; copying that image (%s), not %s\n", inc.Name, held[0].Digest, leftOut)
+			fmt.Fprintf(os.Stderr, "note: %s: one platform of its index is held; copying that platform's image (%s), not %s\n", name, platformName(held[0]), leftOut)
 		}
 		return nil, nil
 	}
-	part := mutate.RemoveManifests(inc.Index, match.Digests(drop...))
+	part := mutate.RemoveManifests(idx, match.Digests(drop...))
 	d, err := part.Digest()
 	if err != nil {
 		return nil, err
 	}
-	fmt.Fprintf(os.Stderr, "note: %s: the namespace lacks the content of %s; copying the %d platforms it holds as a new index (%s)\n", inc.Name, leftOut, len(held), d)
+	fmt.Fprintf(os.Stderr, "note: %s: the content of %s is not held; copying the %d platforms held as a new index (%s)\n", name, leftOut, len(held), d)
 	return part, nil
+}
+
+// platformName is d's platform as OS/ARCH[/VARIANT], "" when it has none.
+func platformName(d v1.Descriptor) string {
+	if d.Platform == nil {
+		return "no platform"
+	}
+	return d.Platform.String()
 }

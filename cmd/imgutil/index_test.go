@@ -3,6 +3,7 @@ package main_test
 import (
 	"context"
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -218,6 +219,58 @@ func TestCopyMultiPlatform(t *testing.T) {
 		if ps := platformsOf(t, ok(t, env, "inspect", "docker://"+target)); len(ps) != 2 || ps["arm64"] != armDigest.String() {
 			t.Errorf("inspect lists platforms %v, want amd64 and arm64 (%s)", ps, armDigest)
 		}
+
+		// Out of the daemon into a registry and a layout: the index,
+		// whole; no temporary file left.
+		out := reg.Repo("multi/from-daemon:" + strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-")))
+		tmp := t.TempDir()
+		env = append(env, "TMPDIR="+tmp)
+		ok(t, env, "copy", "docker://"+target, out)
+		ref, err := name.ParseReference(out)
+		must(t, err)
+		fromDaemon, err := remote.Index(ref)
+		must(t, err)
+		if d, err := fromDaemon.Digest(); err != nil || d != idxDigest {
+			t.Fatalf("copied out of the daemon as %s (%v), want the index %s", d, err, idxDigest)
+		}
+		must(t, validate.Index(fromDaemon))
+		outDir := filepath.Join(t.TempDir(), "from-daemon")
+		ok(t, env, "copy", "docker://"+target, "oci:"+outDir)
+		if ps := platformsOf(t, ok(t, nil, "inspect", "oci:"+outDir)); len(ps) != 2 || ps["arm64"] != armDigest.String() {
+			t.Errorf("inspect of the layout copied out of the daemon lists %v", ps)
+		}
+		if left, _ := os.ReadDir(tmp); len(left) != 0 {
+			t.Errorf("copies out of the daemon left %d entries in TMPDIR", len(left))
+		}
+
+		// The daemon lacking the arm64 image's config (removed through the
+		// daemon's own containerd, where the test can reach it): the
+		// platform held is copied, and stderr says what was left out.
+		sock, host, found := strings.Cut(os.Getenv("IMGUTIL_MOBY_CONTAINERD"), "=")
+		if !found || host != c.DaemonHost() {
+			return
+		}
+		mc, err := ctrdclient.New(sock)
+		must(t, err)
+		defer mc.Close()
+		armCfg, err := arm.ConfigName()
+		must(t, err)
+		must(t, mc.ContentStore().Delete(namespaces.WithNamespace(ctx, "moby"), digest.Digest(armCfg.String())))
+		one := reg.Repo("multi/daemon-one:" + strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-")))
+		_, errOut, code = cli(t, env, "copy", "docker://"+target, one)
+		if code != 0 || !strings.Contains(errOut, "linux/arm64") {
+			t.Fatalf("copy of a daemon's index lacking arm64's content: exit %d, stderr %q: want the amd64 image copied and a note naming linux/arm64", code, errOut)
+		}
+		ref, err = name.ParseReference(one)
+		must(t, err)
+		copied, err := remote.Image(ref)
+		must(t, err)
+		cfg, err := copied.ConfigFile()
+		must(t, err)
+		if cfg.Architecture != "amd64" {
+			t.Errorf("copied an image of %s, want amd64's", cfg.Architecture)
+		}
+		testhelpers.CheckImage(t, copied)
 	})
 }
 

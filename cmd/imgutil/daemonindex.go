@@ -1,0 +1,211 @@
+package main
+
+import (
+	"archive/tar"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	ggcrlayout "github.com/google/go-containerregistry/pkg/v1/layout"
+
+	"github.com/imgbridge/imgutil"
+	"github.com/imgbridge/imgutil/internal/userfile"
+	"github.com/imgbridge/imgutil/local"
+)
+
+// daemonIndex is t, an image of a daemon, as a multi-platform image when
+// it is one (the containerd image store: two platforms or more): the
+// daemon's export of it, every platform it holds, unpacked into a
+// temporary OCI layout (removed by done; every blob checked against its
+// name as it is written). An index the daemon holds in part is copied as
+// its part held (see heldPart). nil when t is one image; the copy then
+// reads it as one.
+func (s *session) daemonIndex(t target) (idx v1.ImageIndex, done func(), err error) {
+	done = func() {}
+	if t.kind != "docker" {
+		return nil, done, nil
+	}
+	cli, err := s.docker()
+	if err != nil {
+		return nil, done, err
+	}
+	store := local.NewStore(cli)
+	ps, err := store.Platforms(s.ctx, t.name)
+	_ = store.Close()
+	if errors.Is(err, imgutil.ErrNotFound) {
+		return nil, done, nil // the copy says so
+	}
+	if err != nil {
+		return nil, done, err
+	}
+	platforms := 0
+	for _, p := range ps {
+		if p.Platform.OS != "unknown" && p.Digest != (v1.Hash{}) {
+			platforms++
+		}
+	}
+	if platforms < 2 {
+		return nil, done, nil
+	}
+	// Named for this process: a later run removes it if this one is killed.
+	userfile.SweepStale(os.TempDir(), "imgutil-cli-")
+	dir, err := os.MkdirTemp("", userfile.OwnedPattern("imgutil-cli-"))
+	if err != nil {
+		return nil, done, err
+	}
+	done = func() { os.RemoveAll(dir) }
+	defer func() {
+		if err != nil {
+			done()
+			done = func() {}
+		}
+	}()
+	rc, err := cli.ImageSave(s.ctx, []string{t.name})
+	if err != nil {
+		return nil, done, fmt.Errorf("exporting %s: %w", t.name, err)
+	}
+	err = unpackLayout(rc, dir)
+	_ = rc.Close()
+	if err != nil {
+		return nil, done, fmt.Errorf("exporting %s: %w", t.name, err)
+	}
+	p, err := ggcrlayout.FromPath(dir)
+	if err != nil {
+		return nil, done, fmt.Errorf("exporting %s: %w", t.name, err)
+	}
+	idx, err = p.ImageIndex()
+	if err != nil {
+		return nil, done, fmt.Errorf("exporting %s: %w", t.name, err)
+	}
+	// index.json names the image: the index itself.
+	if m, err := idx.IndexManifest(); err == nil && len(m.Manifests) == 1 && m.Manifests[0].MediaType.IsIndex() {
+		if idx, err = idx.ImageIndex(m.Manifests[0].Digest); err != nil {
+			return nil, done, fmt.Errorf("exporting %s: %w", t.name, err)
+		}
+	}
+	m, err := idx.IndexManifest()
+	if err != nil {
+		return nil, done, fmt.Errorf("exporting %s: %w", t.name, err)
+	}
+	var missing []v1.Descriptor
+	for _, d := range m.Manifests {
+		if !heldIn(dir, idx, d) {
+			missing = append(missing, d)
+		}
+	}
+	if len(missing) > 0 {
+		part, err := s.heldPart(t.name, idx, missing, fmt.Errorf("the daemon holds none of its platforms whole: %w", imgutil.ErrNotFound))
+		if part == nil || err != nil {
+			done()
+			return nil, func() {}, err
+		}
+		return part, done, nil
+	}
+	if len(platformsIn(m)) < 2 {
+		done()
+		return nil, func() {}, nil
+	}
+	return idx, done, nil
+}
+
+// heldIn reports whether every blob of the image d of idx is in the
+// layout dir.
+func heldIn(dir string, idx v1.ImageIndex, d v1.Descriptor) bool {
+	has := func(h v1.Hash) bool {
+		_, err := os.Stat(filepath.Join(dir, "blobs", h.Algorithm, h.Hex))
+		return err == nil
+	}
+	if !d.MediaType.IsImage() || !has(d.Digest) {
+		return has(d.Digest)
+	}
+	img, err := idx.Image(d.Digest)
+	if err != nil {
+		return false
+	}
+	mf, err := img.Manifest()
+	if err != nil || !has(mf.Config.Digest) {
+		return false
+	}
+	for _, l := range mf.Layers {
+		if !has(l.Digest) {
+			return false
+		}
+	}
+	return true
+}
+
+// maxLayoutFile bounds index.json and oci-layout in an export.
+const maxLayoutFile = 8 << 20
+
+// unpackLayout writes the OCI layout of the archive r (a daemon's export)
+// into dir: index.json, oci-layout and blobs/sha256/<hex>, each blob
+// hashed as it is written and refused when it is not what its name says.
+// Nothing else is written (manifest.json, the legacy layout, links), so
+// no entry can name a path outside dir.
+func unpackLayout(r io.Reader, dir string) error {
+	if err := os.MkdirAll(filepath.Join(dir, "blobs", "sha256"), 0o755); err != nil {
+		return err
+	}
+	tr := tar.NewReader(r)
+	for {
+		hdr, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("reading the archive: %w", err)
+		}
+		if hdr.Typeflag != tar.TypeReg {
+			continue
+		}
+		name := path.Clean(strings.TrimPrefix(hdr.Name, "./"))
+		switch {
+		case name == "index.json" || name == "oci-layout":
+			if hdr.Size > maxLayoutFile {
+				return fmt.Errorf("%s is %d bytes: %w", name, hdr.Size, imgutil.ErrInvalidArgument)
+			}
+			if err := writeFrom(filepath.Join(dir, name), tr, ""); err != nil {
+				return err
+			}
+		case strings.HasPrefix(name, "blobs/sha256/"):
+			hexName := strings.TrimPrefix(name, "blobs/sha256/")
+			if _, err := hex.DecodeString(hexName); err != nil || len(hexName) != 64 || strings.ToLower(hexName) != hexName {
+				continue
+			}
+			if err := writeFrom(filepath.Join(dir, "blobs", "sha256", hexName), tr, hexName); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// writeFrom writes r to the new file p; with want, r's sha256 must be
+// want.
+func writeFrom(p string, r io.Reader, want string) error {
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if errors.Is(err, os.ErrExist) {
+		return nil // an archive may carry a blob twice
+	}
+	if err != nil {
+		return err
+	}
+	h := sha256.New()
+	_, err = io.Copy(io.MultiWriter(f, h), r)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil && want != "" && hex.EncodeToString(h.Sum(nil)) != want {
+		err = fmt.Errorf("blob %s of the archive has digest sha256:%s: %w", want, hex.EncodeToString(h.Sum(nil)), imgutil.ErrInvalidArgument)
+	}
+	if err != nil {
+		os.Remove(p)
+	}
+	return err
+}
