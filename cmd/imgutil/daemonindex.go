@@ -12,12 +12,13 @@ import (
 	"path/filepath"
 	"strings"
 
+	cerrdefs "github.com/containerd/errdefs"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	ggcrlayout "github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/moby/moby/client"
 
 	"github.com/imgbridge/imgutil"
 	"github.com/imgbridge/imgutil/internal/userfile"
-	"github.com/imgbridge/imgutil/local"
 )
 
 // daemonIndex is t, an image of a daemon, as a multi-platform image when
@@ -36,18 +37,19 @@ func (s *session) daemonIndex(t target) (idx v1.ImageIndex, done func(), err err
 	if err != nil {
 		return nil, done, err
 	}
-	store := local.NewStore(cli)
-	ps, err := store.Platforms(s.ctx, t.name)
-	_ = store.Close()
-	if errors.Is(err, imgutil.ErrNotFound) {
+	// Only inspect's manifests (API 1.48) are asked: before that, a
+	// daemon tells an image's platforms only in its whole export, which
+	// every copy would then read once more.
+	res, err := cli.ImageInspect(s.ctx, t.name, client.ImageInspectWithManifests(true))
+	if cerrdefs.IsNotFound(err) {
 		return nil, done, nil // the copy says so
 	}
 	if err != nil {
-		return nil, done, err
+		return nil, done, fmt.Errorf("inspecting %s: %w", t.name, err)
 	}
 	platforms := 0
-	for _, p := range ps {
-		if p.Platform.OS != "unknown" && p.Digest != (v1.Hash{}) {
+	for _, m := range res.Manifests {
+		if m.ImageData != nil && m.ImageData.Platform.OS != "unknown" {
 			platforms++
 		}
 	}
