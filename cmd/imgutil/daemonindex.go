@@ -15,6 +15,7 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	ggcrlayout "github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/moby/moby/client"
 
 	"github.com/imgbridge/imgutil"
@@ -37,14 +38,21 @@ func (s *session) daemonIndex(t target) (idx v1.ImageIndex, done func(), err err
 	if err != nil {
 		return nil, done, err
 	}
-	// Only inspect's manifests (API 1.48) are asked: before that, a
-	// daemon tells an image's platforms only in its whole export, which
-	// every copy would then read once more.
-	res, err := cli.ImageInspect(s.ctx, t.name, client.ImageInspectWithManifests(true))
+	// An index only (the containerd image store), and its platforms only
+	// from inspect's manifests (API 1.48): before that, a daemon tells
+	// them only in the image's whole export, which every copy would then
+	// read once more; such an image is copied as one platform, as before.
+	res, err := cli.ImageInspect(s.ctx, t.name)
 	if cerrdefs.IsNotFound(err) {
 		return nil, done, nil // the copy says so
 	}
 	if err != nil {
+		return nil, done, fmt.Errorf("inspecting %s: %w", t.name, err)
+	}
+	if res.Descriptor == nil || !types.MediaType(res.Descriptor.MediaType).IsIndex() || !apiAtLeast(cli.ClientVersion(), 1, 48) {
+		return nil, done, nil
+	}
+	if res, err = cli.ImageInspect(s.ctx, t.name, client.ImageInspectWithManifests(true)); err != nil {
 		return nil, done, fmt.Errorf("inspecting %s: %w", t.name, err)
 	}
 	platforms := 0
@@ -210,4 +218,14 @@ func writeFrom(p string, r io.Reader, want string) error {
 		os.Remove(p)
 	}
 	return err
+}
+
+// apiAtLeast reports whether the API version v (MAJOR.MINOR) is at least
+// major.minor.
+func apiAtLeast(v string, major, minor int) bool {
+	var ma, mi int
+	if _, err := fmt.Sscanf(v, "%d.%d", &ma, &mi); err != nil {
+		return false
+	}
+	return ma > major || ma == major && mi >= minor
 }
