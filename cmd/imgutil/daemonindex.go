@@ -16,7 +16,9 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	ggcrlayout "github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/moby/moby/api/types/image"
 	"github.com/moby/moby/client"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/imgbridge/imgutil"
 	"github.com/imgbridge/imgutil/internal/userfile"
@@ -55,13 +57,21 @@ func (s *session) daemonIndex(t target) (idx v1.ImageIndex, done func(), err err
 	if res, err = cli.ImageInspect(s.ctx, t.name, client.ImageInspectWithManifests(true)); err != nil {
 		return nil, done, fmt.Errorf("inspecting %s: %w", t.name, err)
 	}
-	platforms := 0
+	// Inspect lists every platform of the index, held or not (a pull
+	// takes one): only those the daemon holds count.
+	var held []*ocispec.Platform
 	for _, m := range res.Manifests {
-		if m.ImageData != nil && m.ImageData.Platform.OS != "unknown" {
-			platforms++
+		if m.Kind == image.ManifestKindImage && m.Available && m.ImageData != nil && m.ImageData.Platform.OS != "unknown" {
+			held = append(held, &m.ImageData.Platform)
 		}
 	}
-	if platforms < 2 {
+	switch {
+	case len(held) == 1 && s.platform == nil:
+		// The image of the one platform held, whatever this machine runs.
+		p := held[0]
+		s.platform = &imgutil.Platform{OS: p.OS, Architecture: p.Architecture, Variant: p.Variant, OSVersion: p.OSVersion}
+		return nil, done, nil
+	case len(held) < 2:
 		return nil, done, nil
 	}
 	// Named for this process: a later run removes it if this one is killed.
@@ -77,7 +87,13 @@ func (s *session) daemonIndex(t target) (idx v1.ImageIndex, done func(), err err
 			done = func() {}
 		}
 	}()
-	rc, err := cli.ImageSave(s.ctx, []string{t.name})
+	// Exported by ID: a name without a tag would export every tag of its
+	// repository, and a tag may move meanwhile.
+	want, err := v1.NewHash(res.Descriptor.Digest.String())
+	if err != nil {
+		return nil, done, fmt.Errorf("inspecting %s: %w", t.name, err)
+	}
+	rc, err := cli.ImageSave(s.ctx, []string{want.String()})
 	if err != nil {
 		return nil, done, fmt.Errorf("exporting %s: %w", t.name, err)
 	}
@@ -94,11 +110,9 @@ func (s *session) daemonIndex(t target) (idx v1.ImageIndex, done func(), err err
 	if err != nil {
 		return nil, done, fmt.Errorf("exporting %s: %w", t.name, err)
 	}
-	// index.json names the image: the index itself.
-	if m, err := idx.IndexManifest(); err == nil && len(m.Manifests) == 1 && m.Manifests[0].MediaType.IsIndex() {
-		if idx, err = idx.ImageIndex(m.Manifests[0].Digest); err != nil {
-			return nil, done, fmt.Errorf("exporting %s: %w", t.name, err)
-		}
+	// index.json names the index (beside referrers, as the daemon may add).
+	if idx, err = idx.ImageIndex(want); err != nil {
+		return nil, done, fmt.Errorf("exporting %s: the export lacks its index %s: %w", t.name, want, err)
 	}
 	m, err := idx.IndexManifest()
 	if err != nil {
@@ -125,15 +139,35 @@ func (s *session) daemonIndex(t target) (idx v1.ImageIndex, done func(), err err
 	return idx, done, nil
 }
 
-// heldIn reports whether every blob of the image d of idx is in the
-// layout dir.
+// heldIn reports whether every blob of d, an image of idx or an index of
+// images, is in the layout dir. Non-distributable layers (a Windows
+// image's base) are never exported, and not needed.
 func heldIn(dir string, idx v1.ImageIndex, d v1.Descriptor) bool {
 	has := func(h v1.Hash) bool {
 		_, err := os.Stat(filepath.Join(dir, "blobs", h.Algorithm, h.Hex))
 		return err == nil
 	}
-	if !d.MediaType.IsImage() || !has(d.Digest) {
-		return has(d.Digest)
+	if !has(d.Digest) {
+		return false
+	}
+	switch {
+	case d.MediaType.IsIndex():
+		child, err := idx.ImageIndex(d.Digest)
+		if err != nil {
+			return false
+		}
+		m, err := child.IndexManifest()
+		if err != nil {
+			return false
+		}
+		for _, cd := range m.Manifests {
+			if !cd.MediaType.IsImage() || !heldIn(dir, child, cd) {
+				return false
+			}
+		}
+		return true
+	case !d.MediaType.IsImage():
+		return true
 	}
 	img, err := idx.Image(d.Digest)
 	if err != nil {
@@ -144,7 +178,7 @@ func heldIn(dir string, idx v1.ImageIndex, d v1.Descriptor) bool {
 		return false
 	}
 	for _, l := range mf.Layers {
-		if !has(l.Digest) {
+		if l.MediaType.IsDistributable() && !has(l.Digest) {
 			return false
 		}
 	}

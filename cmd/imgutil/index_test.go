@@ -244,8 +244,9 @@ func TestCopyMultiPlatform(t *testing.T) {
 		}
 
 		// The daemon lacking the arm64 image's config (removed through the
-		// daemon's own containerd, where the test can reach it): the
-		// platform held is copied, and stderr says what was left out.
+		// daemon's own containerd, where the test can reach it), as after
+		// a pull of one platform: the platform held is copied, its image
+		// (a pull takes one platform: no note).
 		sock, host, found := strings.Cut(os.Getenv("IMGUTIL_MOBY_CONTAINERD"), "=")
 		if !found || host != c.DaemonHost() {
 			return
@@ -257,10 +258,7 @@ func TestCopyMultiPlatform(t *testing.T) {
 		must(t, err)
 		must(t, mc.ContentStore().Delete(namespaces.WithNamespace(ctx, "moby"), digest.Digest(armCfg.String())))
 		one := reg.Repo("multi/daemon-one:" + strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-")))
-		_, errOut, code = cli(t, env, "copy", "docker://"+target, one)
-		if code != 0 || !strings.Contains(errOut, "linux/arm64") {
-			t.Fatalf("copy of a daemon's index lacking arm64's content: exit %d, stderr %q: want the amd64 image copied and a note naming linux/arm64", code, errOut)
-		}
+		ok(t, env, "copy", "docker://"+target, one)
 		ref, err = name.ParseReference(one)
 		must(t, err)
 		copied, err := remote.Image(ref)
