@@ -18,6 +18,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/imgbridge/imgutil"
+	"github.com/imgbridge/imgutil/internal/built"
 )
 
 // ErrNotIndex is OpenIndex's error for a name that points at one image,
@@ -95,18 +96,9 @@ func OpenIndex(ctx context.Context, c *client.Client, name string, ops ...imguti
 	if err != nil {
 		return nil, fmt.Errorf("reading index of %s: %w", n, err)
 	}
-	var missing []v1.Descriptor
-	for _, d := range idx.manifest.Manifests {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		held, err := idx.holds(cctx, d)
-		if err != nil {
-			return nil, fmt.Errorf("reading index of %s: %w", n, err)
-		}
-		if !held {
-			missing = append(missing, d)
-		}
+	missing, err := built.Missing(&idx.manifest, idx.store(cctx))
+	if err != nil {
+		return nil, fmt.Errorf("reading index of %s: %w", n, err)
 	}
 	idx.ctx = rctx
 	if len(missing) > 0 {
@@ -139,68 +131,34 @@ func openStoredIndex(ctx context.Context, cs content.Store, desc ocispec.Descrip
 	return idx, nil
 }
 
-// holds reports whether the store holds every blob of the image or index
-// d (looking one level into a nested index).
-func (x *storedIndex) holds(ctx context.Context, d v1.Descriptor) (bool, error) {
-	has := func(h v1.Hash) (bool, error) {
-		_, err := x.cs.Info(ctx, digest.Digest(h.String()))
-		if cerrdefs.IsNotFound(err) {
-			return false, nil
-		}
-		return err == nil, err
+// store is what the content store holds of the index's blobs, read under
+// ctx.
+func (x *storedIndex) store(ctx context.Context) built.Store {
+	return built.Store{
+		Has: func(h v1.Hash) (bool, error) {
+			_, err := x.cs.Info(ctx, digest.Digest(h.String()))
+			if cerrdefs.IsNotFound(err) {
+				return false, nil
+			}
+			return err == nil, err
+		},
+		Manifest: func(d v1.Descriptor) (*v1.Manifest, error) {
+			m, _, err := readManifest(ctx, x.cs, toOCI(d))
+			return m, err
+		},
+		Index: func(d v1.Descriptor) (*v1.IndexManifest, error) {
+			child, err := openStoredIndex(ctx, x.cs, toOCI(d))
+			if err != nil {
+				return nil, err
+			}
+			return &child.manifest, nil
+		},
 	}
-	switch {
-	case d.MediaType.IsImage():
-		img, err := x.image(d)
-		if errors.Is(err, imgutil.ErrNotFound) {
-			return false, nil
-		}
-		if err != nil {
-			return false, err
-		}
-		blobs := append([]v1.Descriptor{img.manifest.Config}, img.manifest.Layers...)
-		for _, b := range blobs {
-			if ok, err := has(b.Digest); !ok || err != nil {
-				return false, err
-			}
-		}
-		return true, nil
-	case d.MediaType.IsIndex():
-		child, err := openStoredIndex(x.ctx, x.cs, toOCI(d))
-		if errors.Is(err, imgutil.ErrNotFound) {
-			return false, nil
-		}
-		if err != nil {
-			return false, err
-		}
-		for _, cd := range child.manifest.Manifests {
-			if cd.MediaType.IsIndex() {
-				return false, fmt.Errorf("index %s nests indexes two deep: %w", x.desc.Digest, imgutil.ErrInvalidArgument)
-			}
-			if ok, err := child.holds(ctx, cd); !ok || err != nil {
-				return false, err
-			}
-		}
-		return true, nil
-	}
-	return has(d.Digest)
 }
 
 // image reads the image manifest d and its config.
 func (x *storedIndex) image(d v1.Descriptor) (*storedImage, error) {
-	desc := toOCI(d)
-	raw, err := readMetadata(x.ctx, x.cs, desc)
-	if err != nil {
-		return nil, fmt.Errorf("reading manifest %s: %w", d.Digest, err)
-	}
-	img := &storedImage{ctx: x.ctx, cs: x.cs, desc: desc, rawManifest: raw}
-	if err := json.Unmarshal(raw, &img.manifest); err != nil {
-		return nil, fmt.Errorf("manifest %s: %w: %w", d.Digest, imgutil.ErrInvalidArgument, err)
-	}
-	if img.rawConfig, err = readMetadata(x.ctx, x.cs, toOCI(img.manifest.Config)); err != nil {
-		return nil, fmt.Errorf("reading config of %s: %w", d.Digest, err)
-	}
-	return img, nil
+	return readImage(x.ctx, x.cs, toOCI(d))
 }
 
 // child is the descriptor of h in the index.

@@ -54,16 +54,36 @@ func openStored(ctx context.Context, is images.Store, cs content.Store, name str
 	if err != nil || desc == nil {
 		return nil, err
 	}
-	raw, err := readMetadata(ctx, cs, *desc)
+	img, err := readImage(ctx, cs, *desc)
 	if err != nil {
-		return nil, fmt.Errorf("reading manifest of %s: %w", name, err)
+		return nil, fmt.Errorf("image %s: %w", name, err)
 	}
-	img := &storedImage{ctx: ctx, cs: cs, desc: *desc, rawManifest: raw}
-	if err := json.Unmarshal(raw, &img.manifest); err != nil {
-		return nil, fmt.Errorf("manifest of %s: %w: %w", name, imgutil.ErrInvalidArgument, err)
+	return img, nil
+}
+
+// readManifest reads the image manifest desc, checked.
+func readManifest(ctx context.Context, cs content.Store, desc ocispec.Descriptor) (*v1.Manifest, []byte, error) {
+	raw, err := readMetadata(ctx, cs, desc)
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading manifest %s: %w", desc.Digest, err)
 	}
-	if img.rawConfig, err = readMetadata(ctx, cs, toOCI(img.manifest.Config)); err != nil {
-		return nil, fmt.Errorf("reading config of %s: %w", name, err)
+	var m v1.Manifest
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return nil, nil, fmt.Errorf("manifest %s: %w: %w", desc.Digest, imgutil.ErrInvalidArgument, err)
+	}
+	return &m, raw, nil
+}
+
+// readImage reads the image manifest desc and its config, checked: an
+// image whose layers are read from the store when asked.
+func readImage(ctx context.Context, cs content.Store, desc ocispec.Descriptor) (*storedImage, error) {
+	m, raw, err := readManifest(ctx, cs, desc)
+	if err != nil {
+		return nil, err
+	}
+	img := &storedImage{ctx: ctx, cs: cs, desc: desc, rawManifest: raw, manifest: *m}
+	if img.rawConfig, err = readMetadata(ctx, cs, toOCI(m.Config)); err != nil {
+		return nil, fmt.Errorf("reading config of %s: %w", desc.Digest, err)
 	}
 	return img, nil
 }

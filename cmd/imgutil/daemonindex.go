@@ -2,11 +2,13 @@ package main
 
 import (
 	"archive/tar"
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -21,6 +23,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/imgbridge/imgutil"
+	"github.com/imgbridge/imgutil/internal/built"
 	"github.com/imgbridge/imgutil/internal/userfile"
 )
 
@@ -118,11 +121,9 @@ func (s *session) daemonIndex(t target) (idx v1.ImageIndex, done func(), err err
 	if err != nil {
 		return nil, done, fmt.Errorf("exporting %s: %w", t.name, err)
 	}
-	var missing []v1.Descriptor
-	for _, d := range m.Manifests {
-		if !heldIn(dir, idx, d) {
-			missing = append(missing, d)
-		}
+	missing, err := built.Missing(m, layoutStore(dir))
+	if err != nil {
+		return nil, done, fmt.Errorf("exporting %s: %w", t.name, err)
 	}
 	if len(missing) > 0 {
 		part, err := s.heldPart(t.name, idx, missing, fmt.Errorf("the daemon holds none of its platforms whole: %w", imgutil.ErrNotFound))
@@ -139,50 +140,38 @@ func (s *session) daemonIndex(t target) (idx v1.ImageIndex, done func(), err err
 	return idx, done, nil
 }
 
-// heldIn reports whether every blob of d, an image of idx or an index of
-// images, is in the layout dir. Non-distributable layers (a Windows
-// image's base) are never exported, and not needed.
-func heldIn(dir string, idx v1.ImageIndex, d v1.Descriptor) bool {
-	has := func(h v1.Hash) bool {
-		_, err := os.Stat(filepath.Join(dir, "blobs", h.Algorithm, h.Hex))
-		return err == nil
-	}
-	if !has(d.Digest) {
-		return false
-	}
-	switch {
-	case d.MediaType.IsIndex():
-		child, err := idx.ImageIndex(d.Digest)
-		if err != nil {
-			return false
+// layoutStore is what the layout dir holds of an index's blobs.
+func layoutStore(dir string) built.Store {
+	blob := func(h v1.Hash) string { return filepath.Join(dir, "blobs", h.Algorithm, h.Hex) }
+	read := func(h v1.Hash) ([]byte, error) {
+		if fi, err := os.Stat(blob(h)); err == nil && fi.Size() > maxLayoutFile {
+			return nil, fmt.Errorf("blob %s is %d bytes: %w", h, fi.Size(), imgutil.ErrInvalidArgument)
 		}
-		m, err := child.IndexManifest()
-		if err != nil {
-			return false
-		}
-		for _, cd := range m.Manifests {
-			if !cd.MediaType.IsImage() || !heldIn(dir, child, cd) {
-				return false
+		return os.ReadFile(blob(h))
+	}
+	return built.Store{
+		Has: func(h v1.Hash) (bool, error) {
+			_, err := os.Stat(blob(h))
+			if errors.Is(err, fs.ErrNotExist) {
+				return false, nil
 			}
-		}
-		return true
-	case !d.MediaType.IsImage():
-		return true
+			return err == nil, err
+		},
+		Manifest: func(d v1.Descriptor) (*v1.Manifest, error) {
+			raw, err := read(d.Digest)
+			if err != nil {
+				return nil, err
+			}
+			return v1.ParseManifest(bytes.NewReader(raw))
+		},
+		Index: func(d v1.Descriptor) (*v1.IndexManifest, error) {
+			raw, err := read(d.Digest)
+			if err != nil {
+				return nil, err
+			}
+			return v1.ParseIndexManifest(bytes.NewReader(raw))
+		},
 	}
-	img, err := idx.Image(d.Digest)
-	if err != nil {
-		return false
-	}
-	mf, err := img.Manifest()
-	if err != nil || !has(mf.Config.Digest) {
-		return false
-	}
-	for _, l := range mf.Layers {
-		if l.MediaType.IsDistributable() && !has(l.Digest) {
-			return false
-		}
-	}
-	return true
 }
 
 // maxLayoutFile bounds index.json and oci-layout in an export.
