@@ -102,6 +102,25 @@ func ownOptions(o *imgutil.ImageOptions) (options, error) {
 	return own, nil
 }
 
+// begin reads ops for a call on the image name: the core's options, this
+// backend's (another backend's refused; the namespace defaulted), and name
+// normalised.
+func begin(name string, ops []imgutil.ImageOption) (imgutil.ImageOptions, options, string, error) {
+	var o imgutil.ImageOptions
+	for _, op := range ops {
+		op(&o)
+	}
+	own, err := ownOptions(&o)
+	if err != nil {
+		return o, own, "", err
+	}
+	if own.namespace == "" {
+		own.namespace = DefaultNamespace
+	}
+	n, err := normalize(name)
+	return o, own, n, err
+}
+
 // WithNamespace sets the containerd namespace of the image, its base and
 // previous images (default "default"; "k8s.io" for the CRI plugin, "moby"
 // for Docker with the containerd image store). The local, remote and
@@ -161,25 +180,18 @@ func NewImageAt(name, address string, ops ...imgutil.ImageOption) (*Image, error
 
 // NewImageContext is NewImage with a context for the reads it makes.
 func NewImageContext(ctx context.Context, name string, c *client.Client, ops ...imgutil.ImageOption) (*Image, error) {
-	var o imgutil.ImageOptions
-	for _, op := range ops {
-		op(&o)
+	o, own, _, err := begin(name, ops)
+	if err == nil && len(own.unpack) > 0 {
+		err = fmt.Errorf("containerd image: UnpackPlatforms applies to SaveIndex (an image has one platform): %w", imgutil.ErrInvalidArgument)
 	}
-	own, err := ownOptions(&o)
 	if err != nil {
 		return nil, err
-	}
-	if len(own.unpack) > 0 {
-		return nil, fmt.Errorf("containerd image: UnpackPlatforms applies to SaveIndex (an image has one platform): %w", imgutil.ErrInvalidArgument)
 	}
 	if c == nil {
 		return nil, fmt.Errorf("no containerd client: %w", imgutil.ErrInvalidArgument)
 	}
 	// The core reads none of them.
 	o.BackendOptions = nil
-	if _, err := normalize(name); err != nil {
-		return nil, err
-	}
 	img := &Image{client: c, namespace: own.namespace, snapshotter: own.snapshotter, skipUnpack: own.skipUnpack,
 		compression: own.compression, platform: o.Platform, progress: o.Progress, name: name}
 	switch img.compression {
@@ -191,9 +203,6 @@ func NewImageContext(ctx context.Context, name string, c *client.Client, ops ...
 	}
 	if img.compression == Gzip {
 		img.sums = layer.SumsFromEnv()
-	}
-	if img.namespace == "" {
-		img.namespace = DefaultNamespace
 	}
 	// Base and previous are read at once. Reads of their layers, later,
 	// need the namespace and no deadline of ours.

@@ -29,25 +29,14 @@ import (
 // index is refused, imgutil.ErrInvalidArgument). As a save, it moves no
 // name until everything is stored.
 func SaveIndex(ctx context.Context, c *client.Client, name string, idx v1.ImageIndex, ops ...imgutil.ImageOption) (v1.Hash, error) {
-	var o imgutil.ImageOptions
-	for _, op := range ops {
-		op(&o)
-	}
-	own, err := ownOptions(&o)
+	o, own, normalized, err := begin(name, ops)
 	if err != nil {
 		return v1.Hash{}, err
 	}
 	if c == nil {
 		return v1.Hash{}, fmt.Errorf("no containerd client: %w", imgutil.ErrInvalidArgument)
 	}
-	normalized, err := normalize(name)
-	if err != nil {
-		return v1.Hash{}, err
-	}
 	i := &Image{client: c, namespace: own.namespace, snapshotter: own.snapshotter, skipUnpack: own.skipUnpack, progress: o.Progress, name: name}
-	if i.namespace == "" {
-		i.namespace = DefaultNamespace
-	}
 	rawIndex, err := idx.RawManifest()
 	if err != nil {
 		return v1.Hash{}, fmt.Errorf("reading the index: %w", err)

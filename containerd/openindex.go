@@ -63,25 +63,14 @@ func (e *IncompleteIndexError) Is(target error) bool { return target == imgutil.
 // name blobs it cannot give. The index is read under ctx; its blobs later
 // under ctx's values, without its deadline.
 func OpenIndex(ctx context.Context, c *client.Client, name string, ops ...imgutil.ImageOption) (v1.ImageIndex, error) {
-	var o imgutil.ImageOptions
-	for _, op := range ops {
-		op(&o)
-	}
-	own, err := ownOptions(&o)
+	_, own, n, err := begin(name, ops)
 	if err != nil {
 		return nil, err
 	}
 	if c == nil {
 		return nil, fmt.Errorf("no containerd client: %w", imgutil.ErrInvalidArgument)
 	}
-	n, err := normalize(name)
-	if err != nil {
-		return nil, err
-	}
 	img := &Image{namespace: own.namespace}
-	if img.namespace == "" {
-		img.namespace = DefaultNamespace
-	}
 	// Read under ctx while it is opened and checked; its blobs later under
 	// ctx's values, without its deadline.
 	cctx, rctx := img.nsContext(ctx), img.nsContext(context.WithoutCancel(ctx))
