@@ -32,4 +32,10 @@ done
 echo "test: local tests per daemon:"
 grep -E '^ {4}--- |daemon: |^--- ' "$log" | grep -v '/Suite/' || true
 grep -E '^(ok|FAIL)\s' "$log" || true
+if ! grep -q '^ok' "$log"; then
+  # Last, where a summary's tail shows it: everything each failing local
+  # test printed (its own lines, out of the interleaved -v output).
+  echo "test: what each failing local test printed:"
+  go run ./internal/tools/testfailures <"$log" | tail -n 150
+fi
 exit $rc
