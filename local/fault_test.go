@@ -33,6 +33,11 @@ type faultProxy struct {
 	cutLoadAfter atomic.Int64
 	slowLoad     atomic.Bool
 	cutSaveAfter atomic.Int64
+	// dropLoadConns: so many loads next have their connection closed,
+	// with no answer, once 64 KiB of the archive was read (the daemon
+	// never sees them), as moby's HTTP server closes the connection of a
+	// load it answered early (see testCutLoadSentAgain).
+	dropLoadConns atomic.Int64
 	// stallSave holds every ImageSave stream after its first bytes until
 	// the request ends.
 	stallSave atomic.Bool
@@ -166,6 +171,12 @@ func startFaultProxy(t *testing.T, daemon *client.Client) *faultProxy {
 		if strings.HasSuffix(r.URL.Path, "/images/load") {
 			p.loads.Add(1)
 			switch {
+			case p.dropLoadConns.Add(-1) >= 0:
+				_, _ = io.CopyN(io.Discard, r.Body, 64<<10)
+				conn, _, err := http.NewResponseController(w).Hijack()
+				must(t, err)
+				_ = conn.Close()
+				return
 			case p.failLoad.Load():
 				// As a daemon that reads the archive before it fails.
 				_, _ = io.Copy(io.Discard, r.Body)
@@ -434,3 +445,74 @@ func testEveryWaiterHasItsDeadline(t *testing.T, cli *client.Client) {
 		t.Errorf("the stalled read, cancelled = %v, want context.Canceled", err)
 	}
 }
+
+// testCutLoadSentAgain: moby on the containerd image store answers a load
+// whose lease a prune removed before it read the archive whole, and its
+// HTTP server then closes the connection with the rest unread: the client
+// may see its connection cut, not the answer (the ManyBuildsOneDaemon
+// stress does). A client that dials as it needs (pack's) sends the load
+// again, and the save succeeds; lifecycle's one connection is cut for
+// good: the save fails, matching ErrDaemonUnreachable, after that one
+// load, and names nothing.
+func testCutLoadSentAgain(t *testing.T, cli *client.Client) {
+	for _, one := range []bool{false, true} {
+		t.Run(map[bool]string{false: "Pooled", true: "OneConnection"}[one], func(t *testing.T) {
+			p := startFaultProxy(t, cli)
+			p.dropLoadConns.Store(1)
+			var c local.DockerClient = p.client
+			if one {
+				c = oneConnection(t, p.client.DaemonHost())
+				// The process cut off cannot remove the records of the
+				// names it was to make: a later one sweeps them.
+				t.Setenv(local.LedgerDirEnv, t.TempDir())
+			}
+			name := freshName(t, cli)
+			img, err := local.NewImage(name, c)
+			must(t, err)
+			defer func() { must(t, img.Close()) }()
+			l, _ := testhelpers.RandomLayerFile(t, 1<<20)
+			must(t, img.AddLayer(l))
+			err = img.Save()
+			switch {
+			case !one && err != nil:
+				t.Fatalf("a save whose load's connection was cut, on a client that dials again: %v", err)
+			case !one:
+				testhelpers.CheckImage(t, testhelpers.DockerRead(t, cli, name))
+				if got := p.loads.Load(); got != 2 {
+					t.Errorf("%d loads, want the cut one and one more", got)
+				}
+			case !errors.Is(err, local.ErrDaemonUnreachable) || errors.Is(err, local.ErrLoadDropped):
+				t.Errorf("a save on one connection cut mid-load = %v, want ErrDaemonUnreachable", err)
+			default:
+				t.Logf("on one connection: %v", err)
+				if got := p.loads.Load(); got != 1 {
+					t.Errorf("%d loads on a connection cut for good, want 1", got)
+				}
+				if imageID(t, cli, name) != "" {
+					t.Errorf("%s was named by a failed save", name)
+				}
+			}
+			assertNoStagingTags(t, cli)
+		})
+	}
+}
+
+// oneConnection is a client of host (a unix socket) as lifecycle's, for a
+// test that cuts its connection: one connection, dialled now, returned by
+// every dial, Close a no-op (NewLifecycleClient's, without its closing
+// check that the connection still serves).
+func oneConnection(t *testing.T, host string) *client.Client {
+	conn, err := net.Dial("unix", strings.TrimPrefix(host, "unix://"))
+	must(t, err)
+	t.Cleanup(func() { conn.Close() })
+	c, err := client.New(client.WithHost(host), client.WithDialContext(func(context.Context, string, string) (net.Conn, error) {
+		return noClose{conn}, nil
+	}))
+	must(t, err)
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+type noClose struct{ net.Conn }
+
+func (noClose) Close() error { return nil }

@@ -83,6 +83,7 @@ func TestLocal(t *testing.T) {
 			{"PlatformAware", testPlatformAware},
 			{"CopyBetweenStores", testCopyBetweenStores},
 			{"Faults", testFaults},
+			{"CutLoadSentAgain", testCutLoadSentAgain},
 			{"ConcurrentReads", testConcurrentReads},
 			{"Progress", testProgress},
 			{"VanishedLayerFileTagsNothing", testVanishedLayerFileTagsNothing},

@@ -320,7 +320,7 @@ func (s *Store) stream(ctx context.Context, entries []archive.Entry, opts ...cli
 		if werr := <-written; ours(werr) {
 			return fmt.Errorf("writing the image archive: %w", werr)
 		}
-		return dropped(daemonError("loading the image", err))
+		return s.cutLoad(ctx, dropped(daemonError("loading the image", err)))
 	}
 	_, rerr := jsonstream.Read(res)
 	res.Close()
@@ -336,6 +336,25 @@ func (s *Store) stream(ctx context.Context, entries []archive.Entry, opts ...cli
 		return fmt.Errorf("loading the image: the daemon stopped reading the archive: %w", werr)
 	}
 	return nil
+}
+
+// cutLoad classifies a load whose connection failed with no answer
+// (ErrDaemonUnreachable): moby on the containerd image store answers a
+// load whose lease a prune removed before it read the archive whole, and
+// its HTTP server then closes the connection with the rest unread, so a
+// client may see the connection cut rather than the answer. When the
+// daemon still answers this client (one that dials as it needs, as
+// pack's), the load was dropped (ErrLoadDropped) and is sent again; on
+// lifecycle's one connection, cut for good, nothing answers, and the cut
+// is the error.
+func (s *Store) cutLoad(ctx context.Context, err error) error {
+	if !errors.Is(err, ErrDaemonUnreachable) || errors.Is(err, ErrLoadDropped) || ctx.Err() != nil {
+		return err
+	}
+	if _, perr := s.client.ServerVersion(ctx, client.ServerVersionOptions{}); perr != nil {
+		return err
+	}
+	return fmt.Errorf("%w: its connection was cut, and the daemon still answers: %w", ErrLoadDropped, err)
 }
 
 // ours reports whether a failure to write the archive is the writer's own

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -173,13 +174,16 @@ func chaos(t testing.TB, cli *client.Client, some string, prune, collect bool) (
 	// leaves moby's containerd store no time to finish loads of 8 at once:
 	// each lasts longer than the gap, and every prune drops all in flight),
 	// and the unrelated name made and removed every tenth of a second.
-	script := `[ -z "$2" ] || while :; do docker image prune -f >/dev/null 2>&1; sleep 0.5; done &
-		while :; do docker tag "$1" "$3" >/dev/null 2>&1; ` + rmi + ` >/dev/null 2>&1; sleep 0.1; done`
+	// Both loops end with the test process ($4), should it die before it
+	// stops them (a test binary's timeout): a prune loop left running
+	// fails every later test on the daemon.
+	script := `[ -z "$2" ] || while kill -0 "$4" 2>/dev/null; do docker image prune -f >/dev/null 2>&1; sleep 0.5; done &
+		while kill -0 "$4" 2>/dev/null; do docker tag "$1" "$3" >/dev/null 2>&1; ` + rmi + ` >/dev/null 2>&1; sleep 0.1; done`
 	flag := ""
 	if prune {
 		flag = "prune"
 	}
-	cmd := exec.Command("bash", "-c", script, "chaos", some, flag, freshName(t, cli))
+	cmd := exec.Command("bash", "-c", script, "chaos", some, flag, freshName(t, cli), strconv.Itoa(os.Getpid()))
 	cmd.Env = append(os.Environ(), testhelpers.DaemonEnv(cli.DaemonHost())...)
 	ownGroup(cmd) // stopped with its prune in flight
 	if err := cmd.Start(); err != nil {
