@@ -44,11 +44,16 @@ type stressResult struct {
 // store does so when a prune removes the lease of a load it has not read
 // yet (it stops reading, and net/http closes a connection with more than
 // 256 KiB of request left unread). On lifecycle's one connection nothing
-// can be sent again after that.
+// can be sent again after that, so the call that fails may be a later
+// one (a manifest probe's load cut, then the image's archive asked for).
+// A connection spoilt by us (a response left unread, an overlapping call)
+// fails in other words, and is not taken for a cut.
 func cutMidLoad(out string) bool {
-	// The words vary with the moment: "broken pipe", "connection reset by
-	// peer", "EOF", "http: server closed idle connection".
-	return strings.Contains(out, "loading the image: docker daemon unreachable")
+	// The words vary with the moment and the call: "broken pipe",
+	// "connection reset by peer", "EOF", "http: server closed idle
+	// connection".
+	return (strings.Contains(out, "docker daemon unreachable") || strings.Contains(out, "error during connect")) &&
+		!strings.Contains(out, "malformed HTTP") && !strings.Contains(out, "already in use")
 }
 
 // stressBuilds runs rounds of builders exports at once, each a new process
