@@ -451,16 +451,28 @@ func testEveryWaiterHasItsDeadline(t *testing.T, cli *client.Client) {
 // HTTP server then closes the connection with the rest unread: the client
 // may see its connection cut, not the answer (the ManyBuildsOneDaemon
 // stress does). A client that dials as it needs (pack's) sends the load
-// again, and the save succeeds; lifecycle's one connection is cut for
-// good: the save fails, matching ErrDaemonUnreachable, after that one
-// load, and names nothing.
+// again, and the save succeeds; but not more than twice: a daemon that
+// cuts every load fails the save after three, matching ErrLoadDropped
+// (it answers: not ErrDaemonUnreachable). Lifecycle's one connection is
+// cut for good: the save fails, matching ErrDaemonUnreachable, after that
+// one load. Nothing is named by a failed save.
 func testCutLoadSentAgain(t *testing.T, cli *client.Client) {
-	for _, one := range []bool{false, true} {
-		t.Run(map[bool]string{false: "Pooled", true: "OneConnection"}[one], func(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		one       bool
+		cuts      int64
+		wantLoads int64
+		want      error // nil: the save succeeds
+	}{
+		{"Pooled", false, 1, 2, nil},
+		{"PooledEveryLoadCut", false, 100, 3, local.ErrLoadDropped},
+		{"OneConnection", true, 1, 1, local.ErrDaemonUnreachable},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
 			p := startFaultProxy(t, cli)
-			p.dropLoadConns.Store(1)
+			p.dropLoadConns.Store(tc.cuts)
 			var c local.DockerClient = p.client
-			if one {
+			if tc.one {
 				c = oneConnection(t, p.client.DaemonHost())
 				// The process cut off cannot remove the records of the
 				// names it was to make: a later one sweeps them.
@@ -474,23 +486,22 @@ func testCutLoadSentAgain(t *testing.T, cli *client.Client) {
 			must(t, img.AddLayer(l))
 			err = img.Save()
 			switch {
-			case !one && err != nil:
+			case tc.want == nil && err != nil:
 				t.Fatalf("a save whose load's connection was cut, on a client that dials again: %v", err)
-			case !one:
+			case tc.want == nil:
 				testhelpers.CheckImage(t, testhelpers.DockerRead(t, cli, name))
-				if got := p.loads.Load(); got != 2 {
-					t.Errorf("%d loads, want the cut one and one more", got)
-				}
-			case !errors.Is(err, local.ErrDaemonUnreachable) || errors.Is(err, local.ErrLoadDropped):
-				t.Errorf("a save on one connection cut mid-load = %v, want ErrDaemonUnreachable", err)
+			case !errors.Is(err, tc.want):
+				t.Errorf("Save = %v, want %v", err, tc.want)
+			case errors.Is(tc.want, local.ErrLoadDropped) && errors.Is(err, local.ErrDaemonUnreachable):
+				t.Errorf("Save = %v: the daemon answered, yet it matches ErrDaemonUnreachable", err)
 			default:
-				t.Logf("on one connection: %v", err)
-				if got := p.loads.Load(); got != 1 {
-					t.Errorf("%d loads on a connection cut for good, want 1", got)
-				}
+				t.Logf("%s: %v", tc.name, err)
 				if imageID(t, cli, name) != "" {
 					t.Errorf("%s was named by a failed save", name)
 				}
+			}
+			if got := p.loads.Load(); got != tc.wantLoads {
+				t.Errorf("%d loads, want %d", got, tc.wantLoads)
 			}
 			assertNoStagingTags(t, cli)
 		})

@@ -96,6 +96,7 @@ func (s *Store) SaveIndex(ctx context.Context, idx v1.ImageIndex, name string, a
 	}
 	held := s.heldBlobs(ctx, name)
 	var id string
+	cuts := 0
 	for attempt := 1; ; attempt++ {
 		id, err = s.staged(ctx, indexDigest, name, func(staging string) (string, error) {
 			return s.loadIndex(ctx, children, mt, rawIndex, indexDigest, held, staging, opts)
@@ -107,14 +108,14 @@ func (s *Store) SaveIndex(ctx context.Context, idx v1.ImageIndex, name string, a
 			// everything goes with the next load.
 			held = nil
 			continue
-		case errors.Is(err, ErrLoadDropped) && ctx.Err() == nil && attempt < maxDropped:
+		case errors.Is(err, ErrLoadDropped) && ctx.Err() == nil && attempt < maxDropped && !tooManyCuts(err, &cuts):
 			if strings.Contains(err.Error(), "content digest") {
 				held = nil
 			}
 			select {
 			case <-ctx.Done():
 				return "", ctx.Err()
-			case <-time.After(time.Duration(attempt) * 100 * time.Millisecond):
+			case <-time.After(dropWait(attempt)):
 			}
 			continue
 		default:

@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/imgbridge/imgutil"
 	"github.com/imgbridge/imgutil/internal/layer"
@@ -226,6 +227,9 @@ func TestKindOtherRefusalIsTheAnswer(t *testing.T) {
 // sent again, a few times at most; when it is dropped every time, the
 // error says so and nothing is named.
 func TestDroppedLoadIsSentAgain(t *testing.T) {
+	unit := dropUnit
+	dropUnit = time.Millisecond
+	t.Cleanup(func() { dropUnit = unit })
 	f, s := fakeStore(t, "containerd")
 	f.add("base:1", fakeLayer("a", "a"))
 	f.drop = maxDropped - 1

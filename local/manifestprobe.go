@@ -94,12 +94,12 @@ var errProbeGone = errors.New("the manifest probe was removed under it")
 
 // probeRefused reports whether a failed manifest probe was refused in the
 // daemon's words: not a daemon out of reach, nor the probe's image
-// removed under it, nor its load's lease removed (a prune). A manifest the
-// store lacks (its content collected) is a refusal too: it would fail the
-// same way every time.
+// removed under it, nor its load's lease removed (a prune) or its
+// connection cut (see cutLoad). A manifest the store lacks (its content
+// collected) is a refusal too: it would fail the same way every time.
 func probeRefused(err error) bool {
 	return !errors.Is(err, ErrDaemonUnreachable) && !client.IsErrConnectionFailed(err) &&
-		!errors.Is(err, errProbeGone) && !leaseLost(err)
+		!errors.Is(err, errLoadCut) && !errors.Is(err, errProbeGone) && !leaseLost(err)
 }
 
 // manifestProbe loads, exports and removes a manifest probe of the stored

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"time"
@@ -100,6 +101,7 @@ func (s *Store) save(ctx context.Context, img *imgutil.CNBImageCore, name string
 // loads in all; with every layer once content it referenced was gone.
 func (s *Store) load(ctx context.Context, k daemonKind, b *built.Built, name string) (string, error) {
 	all := false
+	cuts := 0
 	for attempt := 1; ; attempt++ {
 		var id string
 		var err error
@@ -115,22 +117,40 @@ func (s *Store) load(ctx context.Context, k daemonKind, b *built.Built, name str
 		// Content the load was to reference is gone (collected): what it
 		// left out goes with the next one.
 		all = all || strings.Contains(err.Error(), "content digest")
-		if attempt == maxDropped {
+		if attempt == maxDropped || tooManyCuts(err, &cuts) {
 			return "", fmt.Errorf("the daemon dropped the image %d times: %w", attempt, err)
 		}
 		select {
 		case <-ctx.Done():
 			return "", ctx.Err()
-		case <-time.After(time.Duration(attempt) * 100 * time.Millisecond):
+		case <-time.After(dropWait(attempt)):
 		}
 	}
 }
 
 // maxDropped bounds the loads of one save that the daemon may drop: under
 // a prune loop (moby's prune on the containerd store removes the lease of
-// every load in flight) a load of 8 at once got through about every other
-// time; waits between them grow from 0.1 s to 0.7 s.
-const maxDropped = 8
+// every load in flight; the stress test prunes every half second, 8
+// exports at once) a load got through about every other time, and 2 of
+// some 200 exports had 8 loads dropped in a row.
+const maxDropped = 16
+
+// dropUnit is the unit of the waits between dropped loads (see dropWait).
+var dropUnit = 100 * time.Millisecond
+
+// dropWait is the wait before a dropped load is sent again for the
+// attempt-th time: growing from one unit to five, plus up to two at
+// random, so that builds whose loads one prune dropped do not all come
+// back at once (about 8 s over 15 waits).
+func dropWait(attempt int) time.Duration {
+	return time.Duration(min(attempt, 5))*dropUnit + rand.N(2*dropUnit)
+}
+
+// maxCut bounds the loads of one save sent again because their connection
+// was cut with no answer (see cutLoad): a daemon that cuts every load for
+// a cause of its own (full, restarting, a proxy between) is not sent the
+// archive maxDropped times.
+const maxCut = 2
 
 // dropped classifies a load's failure: the daemon's words for content
 // removed under the load (its lease, an ingest or a commit of it, a blob
@@ -344,18 +364,38 @@ func (s *Store) stream(ctx context.Context, entries []archive.Entry, opts ...cli
 // its HTTP server then closes the connection with the rest unread, so a
 // client may see the connection cut rather than the answer. When the
 // daemon still answers this client (one that dials as it needs, as
-// pack's), the load was dropped (ErrLoadDropped) and is sent again; on
-// lifecycle's one connection, cut for good, nothing answers, and the cut
-// is the error.
+// pack's), the load was dropped (ErrLoadDropped and errLoadCut, no longer
+// ErrDaemonUnreachable: the daemon answered) and may be sent again (see
+// maxCut); on lifecycle's one connection, cut for good, nothing answers,
+// and the cut is the error.
 func (s *Store) cutLoad(ctx context.Context, err error) error {
 	if !errors.Is(err, ErrDaemonUnreachable) || errors.Is(err, ErrLoadDropped) || ctx.Err() != nil {
 		return err
 	}
-	if _, perr := s.client.ServerVersion(ctx, client.ServerVersionOptions{}); perr != nil {
+	pctx, cancel := context.WithTimeout(ctx, pingTimeout)
+	defer cancel()
+	if _, perr := s.client.ServerVersion(pctx, client.ServerVersionOptions{}); perr != nil {
 		return err
 	}
-	return fmt.Errorf("%w: its connection was cut, and the daemon still answers: %w", ErrLoadDropped, err)
+	return fmt.Errorf("%w: %w, and the daemon still answers (%s)", ErrLoadDropped, errLoadCut, err.Error())
 }
+
+// tooManyCuts counts in cuts a load dropped by a cut connection (err
+// matches errLoadCut), and reports whether the save has had more than
+// maxCut of them.
+func tooManyCuts(err error, cuts *int) bool {
+	if errors.Is(err, errLoadCut) {
+		*cuts++
+	}
+	return *cuts > maxCut
+}
+
+// errLoadCut is matched by a load whose connection was cut with no answer
+// while the daemon still answers (see cutLoad).
+var errLoadCut = errors.New("the connection of the load was cut with no answer")
+
+// pingTimeout bounds the question cutLoad asks the daemon.
+const pingTimeout = 10 * time.Second
 
 // ours reports whether a failure to write the archive is the writer's own
 // (a layer that could not be read) rather than the reader going away, in

@@ -290,6 +290,10 @@ func testManyBuildsOneDaemon(t *testing.T, cli *client.Client) {
 	if len(res.cut) > 0 {
 		t.Logf("%d of %d exports on one connection failed: the daemon cut the connection during a load under the prune", len(res.cut), builders*rounds/2)
 	}
+	if len(res.cut) > builders*rounds/4 {
+		// Seen here: 0 or 1 of 12 in a run.
+		t.Errorf("%d of %d exports on one connection failed as cut: more than half, the cut is no longer the daemon's rare answer to a prune", len(res.cut), builders*rounds/2)
+	}
 	if len(res.leftoverNames) > 0 {
 		t.Errorf("names left once every export ended: %v", res.leftoverNames)
 	}

@@ -36,6 +36,6 @@ if ! grep -q '^ok' "$log"; then
   # Last, where a summary's tail shows it: everything each failing local
   # test printed (its own lines, out of the interleaved -v output).
   echo "test: what each failing local test printed:"
-  go run ./internal/tools/testfailures <"$log" | tail -n 150
+  go run ./internal/tools/testfailures <"$log" | tail -n 400
 fi
 exit $rc
