@@ -40,6 +40,10 @@ type fakeDaemon struct {
 	// drop is how many loads to come the daemon drops as a prune on the
 	// containerd store does (their lease removed), naming nothing.
 	drop int
+	// hollow is how many loads to come the daemon names without their
+	// content, as moby's containerd store may when a prune collected it
+	// under the load: inspect lists no layers for the image.
+	hollow int
 
 	mu     sync.Mutex
 	images map[string]*fakeImage // by ID
@@ -69,6 +73,7 @@ type fakeImage struct {
 	rawConfig []byte
 	manifest  []byte // containerd: the stored manifest, whose digest is the ID
 	available bool
+	hollow    bool // named without its content (see fakeDaemon.hollow)
 }
 
 // fakeLoad is what one load carried and how it ended.
@@ -135,6 +140,10 @@ func (f *fakeDaemon) store(rawConfig, m []byte, names []string, available bool) 
 	for _, d := range cfg.RootFS.DiffIDs {
 		img.diffIDs = append(img.diffIDs, d.String())
 	}
+	if f.hollow > 0 {
+		f.hollow--
+		img.hollow = true
+	}
 	f.images[id] = img
 	for _, n := range names {
 		f.names[fakeName(n)] = id
@@ -186,6 +195,9 @@ func (f *fakeDaemon) ImageInspect(_ context.Context, ref string, _ ...client.Ima
 	_ = json.Unmarshal(img.rawConfig, &cfg)
 	res := image.InspectResponse{ID: img.id, Os: cfg.OS, OsVersion: cfg.OSVersion, Architecture: "amd64", Config: &dockerspec.DockerOCIImageConfig{},
 		RootFS: image.RootFS{Type: "layers", Layers: img.diffIDs}}
+	if img.hollow {
+		res.RootFS.Layers = nil
+	}
 	for n, id := range f.names {
 		if id == img.id {
 			if named, err := reference.ParseNormalizedNamed(n); err == nil && (f.kind != "podman" || !f.recognisable) {
@@ -195,7 +207,7 @@ func (f *fakeDaemon) ImageInspect(_ context.Context, ref string, _ ...client.Ima
 		}
 	}
 	if f.kind == "containerd" {
-		available := img.available
+		available := img.available && !img.hollow
 		for _, l := range img.diffIDs {
 			available = available && !f.lost[l]
 		}

@@ -223,6 +223,25 @@ func TestKindOtherRefusalIsTheAnswer(t *testing.T) {
 	wantOnly(t, f, "base:1")
 }
 
+// A load that the containerd store names without its content (a prune
+// collected it under the load: inspect lists no layers, the manifest is
+// not available) is sent again whole; and when that one is named without
+// its content too (the check by layers: a docker archive), it is dropped,
+// and sent whole once more.
+func TestHollowLoadIsSentAgainWhole(t *testing.T) {
+	unit := dropUnit
+	dropUnit = time.Millisecond
+	t.Cleanup(func() { dropUnit = unit })
+	f, s := fakeStore(t, "containerd")
+	f.add("base:1", fakeLayer("a", "a"))
+	f.hollow = 2
+	if err := saveOn(t, s, "app:1", "base:1"); err != nil {
+		t.Fatalf("a save whose first loads were named without their content: %v", err)
+	}
+	wantLoads(t, f, fakeLoad{oci: true, layers: 1}, fakeLoad{layers: 2}, fakeLoad{layers: 2})
+	wantOnly(t, f, "base:1", "app:1")
+}
+
 // A load the daemon dropped (its lease removed by a prune meanwhile) is
 // sent again, a few times at most; when it is dropped every time, the
 // error says so and nothing is named.
