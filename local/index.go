@@ -96,7 +96,7 @@ func (s *Store) SaveIndex(ctx context.Context, idx v1.ImageIndex, name string, a
 	}
 	held := s.heldBlobs(ctx, name)
 	var id string
-	cuts := 0
+	odd := 0
 	for attempt := 1; ; attempt++ {
 		id, err = s.staged(ctx, indexDigest, name, func(staging string) (string, error) {
 			return s.loadIndex(ctx, children, mt, rawIndex, indexDigest, held, staging, opts)
@@ -108,7 +108,7 @@ func (s *Store) SaveIndex(ctx context.Context, idx v1.ImageIndex, name string, a
 			// everything goes with the next load.
 			held = nil
 			continue
-		case errors.Is(err, ErrLoadDropped) && ctx.Err() == nil && attempt < maxDropped && !tooManyCuts(err, &cuts):
+		case errors.Is(err, ErrLoadDropped) && ctx.Err() == nil && attempt < maxDropped && !tooManyOdd(err, &odd):
 			if strings.Contains(err.Error(), "content digest") {
 				held = nil
 			}

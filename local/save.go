@@ -101,14 +101,16 @@ func (s *Store) save(ctx context.Context, img *imgutil.CNBImageCore, name string
 // loads in all; with every layer once content it referenced was gone.
 func (s *Store) load(ctx context.Context, k daemonKind, b *built.Built, name string) (string, error) {
 	all := false
-	cuts := 0
+	odd := 0
 	for attempt := 1; ; attempt++ {
 		var id string
 		var err error
 		if !all {
 			id, err = k.loadPartial(ctx, s, b, name)
+			// Refused as partial: every load after it is whole.
+			all = worthSendingAll(ctx, err)
 		}
-		if all || worthSendingAll(ctx, err) {
+		if all {
 			id, err = s.kindOr(k).loadAll(ctx, s, b, name)
 		}
 		if !errors.Is(err, ErrLoadDropped) || ctx.Err() != nil {
@@ -117,7 +119,10 @@ func (s *Store) load(ctx context.Context, k daemonKind, b *built.Built, name str
 		// Content the load was to reference is gone (collected): what it
 		// left out goes with the next one.
 		all = all || strings.Contains(err.Error(), "content digest") || errors.Is(err, errContentGone)
-		if attempt == maxDropped || tooManyCuts(err, &cuts) {
+		if tooManyOdd(err, &odd) {
+			return "", fmt.Errorf("stopped after %d dropped loads, %d of them cut or named without their content: %w", attempt, odd, err)
+		}
+		if attempt == maxDropped {
 			return "", fmt.Errorf("the daemon dropped the image %d times: %w", attempt, err)
 		}
 		select {
@@ -146,11 +151,12 @@ func dropWait(attempt int) time.Duration {
 	return time.Duration(min(attempt, 5))*dropUnit + rand.N(2*dropUnit)
 }
 
-// maxCut bounds the loads of one save sent again because their connection
-// was cut with no answer (see cutLoad): a daemon that cuts every load for
-// a cause of its own (full, restarting, a proxy between) is not sent the
+// maxOdd bounds the loads of one save sent again because their connection
+// was cut with no answer (see cutLoad) or they were named without their
+// content (see checkLoaded): a daemon that does so to every load for a
+// cause of its own (full, restarting, a proxy between) is not sent the
 // archive maxDropped times.
-const maxCut = 2
+const maxOdd = 2
 
 // dropped classifies a load's failure: the daemon's words for content
 // removed under the load (its lease, an ingest or a commit of it, a blob
@@ -301,11 +307,12 @@ func (s *Store) checkLoaded(ctx context.Context, b *built.Built, tag string, byC
 	}
 	if want := diffIDStrings(b); !slices.Equal(res.RootFS.Layers, want) {
 		err := fmt.Errorf("after the load %s has layers %v, not %v", ref, res.RootFS.Layers, want)
-		if !byConfig && len(res.RootFS.Layers) == 0 && len(want) > 0 {
-			// moby's containerd store names an image whose config it can
-			// no longer read so: the load's content was collected under it
-			// (a prune removed its lease) before the image held it. Seen
-			// in the stress, 1 export in some 200.
+		if !byConfig && res.Descriptor != nil && len(res.RootFS.Layers) == 0 && len(want) > 0 {
+			// moby's containerd store (the only one whose inspect gives a
+			// descriptor) names an image whose config it can no longer
+			// read so: the load's content was collected under it (a prune
+			// removed its lease) before the image held it. Seen in the
+			// stress, 1 export in some 200.
 			return "", fmt.Errorf("%w: %w: %w", ErrLoadDropped, errContentGone, err)
 		}
 		return "", err
@@ -374,7 +381,7 @@ func (s *Store) stream(ctx context.Context, entries []archive.Entry, opts ...cli
 // daemon still answers this client (one that dials as it needs, as
 // pack's), the load was dropped (ErrLoadDropped and errLoadCut, no longer
 // ErrDaemonUnreachable: the daemon answered) and may be sent again (see
-// maxCut); on lifecycle's one connection, cut for good, nothing answers,
+// maxOdd); on lifecycle's one connection, cut for good, nothing answers,
 // and the cut is the error.
 func (s *Store) cutLoad(ctx context.Context, err error) error {
 	if !errors.Is(err, ErrDaemonUnreachable) || errors.Is(err, ErrLoadDropped) || ctx.Err() != nil {
@@ -388,14 +395,14 @@ func (s *Store) cutLoad(ctx context.Context, err error) error {
 	return fmt.Errorf("%w: %w, and the daemon still answers (%s)", ErrLoadDropped, errLoadCut, err.Error())
 }
 
-// tooManyCuts counts in cuts a load dropped by a cut connection (err
-// matches errLoadCut), and reports whether the save has had more than
-// maxCut of them.
-func tooManyCuts(err error, cuts *int) bool {
-	if errors.Is(err, errLoadCut) {
-		*cuts++
+// tooManyOdd counts in odd a load dropped by a cut connection or named
+// without its content (err matches errLoadCut or errContentGone), and
+// reports whether the save has had more than maxOdd of them.
+func tooManyOdd(err error, odd *int) bool {
+	if errors.Is(err, errLoadCut) || errors.Is(err, errContentGone) {
+		*odd++
 	}
-	return *cuts > maxCut
+	return *odd > maxOdd
 }
 
 // errContentGone is matched by a load whose image the daemon named
