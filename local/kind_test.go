@@ -223,15 +223,21 @@ func TestKindOtherRefusalIsTheAnswer(t *testing.T) {
 	wantOnly(t, f, "base:1")
 }
 
+// quickDrops makes the waits between dropped loads a millisecond for the
+// test.
+func quickDrops(t *testing.T) {
+	unit := dropUnit
+	dropUnit = time.Millisecond
+	t.Cleanup(func() { dropUnit = unit })
+}
+
 // A load that the containerd store names without its content (a prune
 // collected it under the load: inspect lists no layers, the manifest is
 // not available) is sent again whole; and when that one is named without
 // its content too (the check by layers: a docker archive), it is dropped,
 // and sent whole once more.
 func TestHollowLoadIsSentAgainWhole(t *testing.T) {
-	unit := dropUnit
-	dropUnit = time.Millisecond
-	t.Cleanup(func() { dropUnit = unit })
+	quickDrops(t)
 	f, s := fakeStore(t, "containerd")
 	f.add("base:1", fakeLayer("a", "a"))
 	f.hollow = 2
@@ -246,9 +252,7 @@ func TestHollowLoadIsSentAgainWhole(t *testing.T) {
 // sent again, a few times at most; when it is dropped every time, the
 // error says so and nothing is named.
 func TestDroppedLoadIsSentAgain(t *testing.T) {
-	unit := dropUnit
-	dropUnit = time.Millisecond
-	t.Cleanup(func() { dropUnit = unit })
+	quickDrops(t)
 	f, s := fakeStore(t, "containerd")
 	f.add("base:1", fakeLayer("a", "a"))
 	f.drop = maxDropped - 1
