@@ -3,8 +3,6 @@ package local
 import (
 	"context"
 	"fmt"
-	"strconv"
-	"strings"
 	"sync"
 
 	"github.com/moby/moby/client"
@@ -21,21 +19,6 @@ type daemonInfo struct {
 
 // platformAPI is the API version from which image calls take a platform.
 const platformAPI = "1.49"
-
-func versionAtLeast(have, want string) bool {
-	hp, wp := strings.Split(have, "."), strings.Split(want, ".")
-	for i := 0; i < len(wp); i++ {
-		var h, w int
-		if i < len(hp) {
-			h, _ = strconv.Atoi(hp[i])
-		}
-		w, _ = strconv.Atoi(wp[i])
-		if h != w {
-			return h > w
-		}
-	}
-	return true
-}
 
 // once asks the daemon for something once; a failure is remembered, but a
 // cancelled context says nothing of the daemon and is not.

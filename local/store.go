@@ -16,6 +16,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/moby/moby/api/types/image"
 	"github.com/moby/moby/client"
+	"github.com/moby/moby/client/pkg/versions"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/imgbridge/imgutil"
@@ -157,7 +158,7 @@ func (s *Store) apiVersion(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if cv != "" && versionAtLeast(d.apiVersion, cv) {
+	if cv != "" && versions.GreaterThanOrEqualTo(d.apiVersion, cv) {
 		return cv, nil
 	}
 	return d.apiVersion, nil
@@ -165,7 +166,7 @@ func (s *Store) apiVersion(ctx context.Context) (string, error) {
 
 func (s *Store) supports(ctx context.Context, v string) bool {
 	have, err := s.apiVersion(ctx)
-	return err == nil && versionAtLeast(have, v)
+	return err == nil && versions.GreaterThanOrEqualTo(have, v)
 }
 
 // containerdStoreAPI is the first API version of a daemon that may keep

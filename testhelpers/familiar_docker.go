@@ -6,7 +6,6 @@ package testhelpers
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net"
 	"net/netip"
 	"os/exec"
@@ -18,6 +17,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	dockercli "github.com/moby/moby/client"
+	"github.com/moby/moby/client/pkg/versions"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/imgbridge/imgutil"
@@ -104,11 +104,7 @@ func DockerIsPlatformAware() bool {
 	if err != nil {
 		return false
 	}
-	var major, minor int
-	if _, err := fmt.Sscanf(v.APIVersion, "%d.%d", &major, &minor); err != nil {
-		return false
-	}
-	return major > 1 || (major == 1 && minor >= 49)
+	return versions.GreaterThanOrEqualTo(v.APIVersion, "1.49")
 }
 
 // DockerRmi removes the images repoNames from the daemon, with force.

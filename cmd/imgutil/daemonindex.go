@@ -20,6 +20,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/moby/moby/api/types/image"
 	"github.com/moby/moby/client"
+	"github.com/moby/moby/client/pkg/versions"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/imgbridge/imgutil"
@@ -54,7 +55,7 @@ func (s *session) daemonIndex(t target) (idx v1.ImageIndex, done func(), err err
 	if err != nil {
 		return nil, done, fmt.Errorf("inspecting %s: %w", t.name, err)
 	}
-	if res.Descriptor == nil || !types.MediaType(res.Descriptor.MediaType).IsIndex() || !apiAtLeast(cli.ClientVersion(), 1, 48) {
+	if res.Descriptor == nil || !types.MediaType(res.Descriptor.MediaType).IsIndex() || versions.LessThan(cli.ClientVersion(), "1.48") {
 		return nil, done, nil
 	}
 	if res, err = cli.ImageInspect(s.ctx, t.name, client.ImageInspectWithManifests(true)); err != nil {
@@ -241,14 +242,4 @@ func writeFrom(p string, r io.Reader, want string) error {
 		os.Remove(p)
 	}
 	return err
-}
-
-// apiAtLeast reports whether the API version v (MAJOR.MINOR) is at least
-// major.minor.
-func apiAtLeast(v string, major, minor int) bool {
-	var ma, mi int
-	if _, err := fmt.Sscanf(v, "%d.%d", &ma, &mi); err != nil {
-		return false
-	}
-	return ma > major || ma == major && mi >= minor
 }
